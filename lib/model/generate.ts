@@ -1,0 +1,233 @@
+// Text generation: evaluate the prompt, then sample and evaluate one token at a time, streaming text at UTF-8
+// character boundaries and stopping on end-of-generation tokens, stop strings, maxTokens, or a full context.
+import { AglmError, invalidArgument } from '../errors.js';
+import { alignedFloat32 } from '../buffers/aligned.js';
+import { Sampler, validateSamplerOptions, type SamplerOptions } from '../sampler/index.js';
+import { checkObject, checkTokens, optInt, optSignal } from '../validate.js';
+import type { Context } from './context.js';
+import type { Model } from './model.js';
+
+export interface GenerateOptions extends SamplerOptions {
+  /** Most tokens to generate. Default 256. */
+  maxTokens?: number;
+  /** Strings that end the generation; the text stops before the first one found. */
+  stop?: string | string[];
+  signal?: AbortSignal;
+  /** Prepend BOS to a text prompt. Default: the model's tokenizer setting. */
+  addBos?: boolean;
+  /** Continue in this context (after what it holds) instead of a fresh one. */
+  context?: Context;
+  /** Threads for the context generate creates. */
+  threads?: number;
+}
+
+export interface GenerateChunk {
+  /** Text completed by this token (may be empty while a multi-byte character or a possible stop string is pending). */
+  text: string;
+  /** The token generated; -1 on a final chunk that only carries text held back until the end. */
+  token: number;
+}
+
+export type StopReason = 'maxTokens' | 'eos' | 'stop' | 'contextFull';
+
+export interface CompletionTimings {
+  promptTokens: number;
+  promptMs: number;
+  generatedTokens: number;
+  generationMs: number;
+  /** Prompt tokens per second. */
+  promptTokensPerSecond: number;
+  /** Generated tokens per second. */
+  tokensPerSecond: number;
+}
+
+export interface CompletionResult {
+  text: string;
+  tokens: number[];
+  stopReason: StopReason;
+  timings: CompletionTimings;
+}
+
+interface Resolved {
+  maxTokens: number;
+  stop: string[];
+  signal: AbortSignal | undefined;
+  addBos: boolean | undefined;
+  context: Context | undefined;
+  threads: number | undefined;
+  sampler: SamplerOptions;
+}
+
+function resolveOptions(options: GenerateOptions | undefined): Resolved {
+  const o = checkObject<GenerateOptions>('generate options', options);
+  const { maxTokens, stop, signal, addBos, context, threads, ...sampler } = o;
+  let stops: string[] = [];
+  if (typeof stop === 'string') stops = [stop];
+  else if (Array.isArray(stop) && stop.every((s) => typeof s === 'string')) stops = stop;
+  else if (stop !== undefined) throw invalidArgument('stop', 'a string or an array of strings', stop);
+  if (addBos !== undefined && typeof addBos !== 'boolean') throw invalidArgument('addBos', 'a boolean', addBos);
+  if (context !== undefined && (typeof context !== 'object' || context === null || !('evaluateInto' in context))) {
+    throw invalidArgument('context', 'a Context from model.createContext()', context);
+  }
+  validateSamplerOptions(sampler);
+  return {
+    maxTokens: optInt('maxTokens', maxTokens, 0, 1 << 24, 256),
+    stop: stops.filter((s) => s.length > 0),
+    signal: optSignal('signal', signal),
+    addBos,
+    context,
+    threads: threads === undefined ? undefined : optInt('threads', threads, 1, 1024, 1),
+    sampler,
+  };
+}
+
+/** Holds back text that could be the start of a stop string; reports a stop string once complete. */
+class StopMatcher {
+  #pending = '';
+  constructor(private readonly stops: string[]) {}
+
+  /** Adds text; returns the text safe to emit, and whether a stop string was reached. */
+  push(text: string): { text: string; stopped: boolean } {
+    this.#pending += text;
+    if (this.stops.length === 0) {
+      const out = this.#pending;
+      this.#pending = '';
+      return { text: out, stopped: false };
+    }
+    let first = -1;
+    for (const s of this.stops) {
+      const at = this.#pending.indexOf(s);
+      if (at >= 0 && (first < 0 || at < first)) first = at;
+    }
+    if (first >= 0) {
+      const out = this.#pending.slice(0, first);
+      this.#pending = '';
+      return { text: out, stopped: true };
+    }
+    let keep = 0;
+    for (const s of this.stops) {
+      for (let n = Math.min(s.length - 1, this.#pending.length); n > keep; n--) {
+        if (this.#pending.endsWith(s.slice(0, n))) {
+          keep = n;
+          break;
+        }
+      }
+    }
+    const out = this.#pending.slice(0, this.#pending.length - keep);
+    this.#pending = this.#pending.slice(this.#pending.length - keep);
+    return { text: out, stopped: false };
+  }
+
+  flush(): string {
+    const out = this.#pending;
+    this.#pending = '';
+    return out;
+  }
+}
+
+interface Run {
+  chunks: AsyncGenerator<GenerateChunk, { stopReason: StopReason; timings: CompletionTimings }>;
+}
+
+function start(model: Model, prompt: string | ArrayLike<number>, options: GenerateOptions | undefined): Run {
+  const o = resolveOptions(options);
+  let promptTokens: ArrayLike<number>;
+  if (typeof prompt === 'string') promptTokens = model.tokenize(prompt, { addBos: o.addBos });
+  else promptTokens = checkTokens('prompt', prompt, model.vocabSize);
+  if (promptTokens.length === 0) throw invalidArgument('prompt', 'a prompt of at least one token', prompt);
+  const sampler = new Sampler(o.sampler, model.vocabSize);
+  return { chunks: run(model, promptTokens, o, sampler) };
+}
+
+async function* run(
+  model: Model,
+  promptTokens: ArrayLike<number>,
+  o: Resolved,
+  sampler: Sampler,
+): AsyncGenerator<GenerateChunk, { stopReason: StopReason; timings: CompletionTimings }> {
+  const tokenizer = model.tokenizer;
+  const owned = o.context === undefined;
+  const ctx =
+    o.context ??
+    model.createContext({
+      contextSize: Math.min(model.contextLength, promptTokens.length + Math.max(o.maxTokens, 1)),
+      threads: o.threads,
+    });
+  if (ctx.position + promptTokens.length > ctx.contextSize) {
+    if (owned) ctx.dispose();
+    throw new AglmError('CONTEXT_FULL', `The prompt has ${promptTokens.length} tokens but the context has room for ${ctx.contextSize - ctx.position}`);
+  }
+  const logits = alignedFloat32(model.vocabSize);
+  // Generated tokens continue the prompt, so the first piece keeps its leading space.
+  const decoder = tokenizer.createStreamDecoder({ atStart: false });
+  const stops = new StopMatcher(o.stop);
+  const t0 = performance.now();
+  let t1 = t0;
+  let generated = 0;
+  let stopReason: StopReason = 'maxTokens';
+  try {
+    await ctx.evaluateInto(promptTokens, 'last', logits, o.signal);
+    t1 = performance.now();
+    sampler.acceptMany(promptTokens);
+    while (generated < o.maxTokens) {
+      const token = sampler.sample(logits);
+      if (tokenizer.isEog(token)) {
+        stopReason = 'eos';
+        break;
+      }
+      generated++;
+      sampler.accept(token);
+      const { text, stopped } = stops.push(decoder.push(token));
+      yield { text, token };
+      if (stopped) {
+        stopReason = 'stop';
+        break;
+      }
+      if (generated >= o.maxTokens) break;
+      if (ctx.position >= ctx.contextSize) {
+        stopReason = 'contextFull';
+        break;
+      }
+      await ctx.evaluateInto([token], 'last', logits, o.signal);
+    }
+    if (stopReason !== 'stop') {
+      const rest = stops.push(decoder.flush());
+      const tail = rest.text + (rest.stopped ? '' : stops.flush());
+      if (rest.stopped) stopReason = 'stop';
+      if (tail) yield { text: tail, token: -1 };
+    }
+  } finally {
+    if (owned) ctx.dispose();
+  }
+  const t2 = performance.now();
+  const promptMs = t1 - t0;
+  const generationMs = t2 - t1;
+  return {
+    stopReason,
+    timings: {
+      promptTokens: promptTokens.length,
+      promptMs,
+      generatedTokens: generated,
+      generationMs,
+      promptTokensPerSecond: promptMs > 0 ? (promptTokens.length * 1000) / promptMs : 0,
+      tokensPerSecond: generationMs > 0 ? (generated * 1000) / generationMs : 0,
+    },
+  };
+}
+
+export function generate(model: Model, prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerateChunk> {
+  const { chunks } = start(model, prompt, options);
+  return chunks;
+}
+
+export async function complete(model: Model, prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<CompletionResult> {
+  const { chunks } = start(model, prompt, options);
+  let text = '';
+  const tokens: number[] = [];
+  for (;;) {
+    const r = await chunks.next();
+    if (r.done) return { text, tokens, stopReason: r.value.stopReason, timings: r.value.timings };
+    text += r.value.text;
+    if (r.value.token >= 0) tokens.push(r.value.token);
+  }
+}

@@ -1,0 +1,177 @@
+// loadModel() and the Model: a parsed, validated GGUF file bound to a native backend, its tokenizer, and the
+// contexts created from it. Disposing a model ends its contexts.
+import { join } from 'node:path';
+import { buildArchitecture, type ArchBuild } from '../arch/index.js';
+import { AglmError, invalidArgument } from '../errors.js';
+import { readGguf, type GgufFile, type GgufMetadata } from '../gguf/index.js';
+import { fromNative, nativeBinding, type NativeModel } from '../native.js';
+import { packageRoot } from '../package-root.js';
+import { Tokenizer } from '../tokenizer/index.js';
+import { checkObject, optBoolean, optOneOf, optSignal } from '../validate.js';
+import { Context, type ContextOptions } from './context.js';
+import { complete, generate, type CompletionResult, type GenerateChunk, type GenerateOptions } from './generate.js';
+
+export const CPU_VARIANTS = ['ref', 'avx2', 'avx512'] as const;
+export type CpuVariant = (typeof CPU_VARIANTS)[number];
+
+export interface LoadModelOptions {
+  /** Force a CPU kernel variant (also settable with OPEN_AUTOGLM_CPU); default: the best this CPU supports. */
+  cpuVariant?: CpuVariant;
+  signal?: AbortSignal;
+}
+
+export interface TokenizeOptions {
+  /** Prepend BOS. Default: what the model's tokenizer metadata says (true for llama). */
+  addBos?: boolean;
+  /** Parse special-token text (e.g. '<s>') in the input as special tokens. Default false. */
+  special?: boolean;
+}
+
+export interface ModelBackendInfo {
+  backend: string;
+  backendReason: string;
+  /** The kernel variant chosen and why. */
+  description: string;
+}
+
+/** The model shipped in the package: Karpathy's stories260K (TinyStories Llama, MIT); see models/SOURCES.md. */
+export const DEFAULT_MODEL_PATH = join(packageRoot, 'models', 'stories260K.gguf');
+
+export class Model {
+  readonly path: string;
+  readonly architecture: string;
+  readonly hparams: ArchBuild['hparams'];
+  readonly backend: ModelBackendInfo;
+  #file: GgufFile;
+  #native: NativeModel | undefined;
+  #tokenizer: Tokenizer;
+  #contexts = new Set<Context>();
+
+  /** @internal use loadModel() */
+  constructor(path: string, file: GgufFile, build: ArchBuild & { architecture: string }, tokenizer: Tokenizer, native: NativeModel) {
+    this.path = path;
+    this.#file = file;
+    this.architecture = build.architecture;
+    this.hparams = build.hparams;
+    this.#tokenizer = tokenizer;
+    this.#native = native;
+    const d = native.describe();
+    this.backend = { backend: d.backend, backendReason: d.backendReason, description: d.description };
+  }
+
+  get metadata(): GgufMetadata {
+    return this.#file.metadata;
+  }
+  get vocabSize(): number {
+    return this.hparams.vocabSize;
+  }
+  /** The context length the model was trained with. */
+  get contextLength(): number {
+    return this.hparams.contextLength;
+  }
+  get tokenizer(): Tokenizer {
+    this.#checkNotDisposed();
+    return this.#tokenizer;
+  }
+  get disposed(): boolean {
+    return this.#native === undefined;
+  }
+
+  tokenize(text: string, options?: TokenizeOptions): Uint32Array {
+    this.#checkNotDisposed();
+    if (typeof text !== 'string') throw invalidArgument('text', 'a string', text);
+    const o = checkObject<TokenizeOptions>('tokenize options', options);
+    return this.#tokenizer.encode(text, {
+      addBos: optBoolean('addBos', o.addBos, this.#tokenizer.addBos),
+      special: optBoolean('special', o.special, false),
+    });
+  }
+
+  detokenize(tokens: ArrayLike<number>, options?: { special?: boolean }): string {
+    this.#checkNotDisposed();
+    return this.#tokenizer.decode(tokens, options);
+  }
+
+  createContext(options?: ContextOptions): Context {
+    this.#checkNotDisposed();
+    const ctx = new Context(
+      {
+        vocabSize: this.vocabSize,
+        contextLength: this.contextLength,
+        nativeModel: () => this.#nativeModel(),
+        contextEnded: (c) => this.#contexts.delete(c),
+      },
+      options,
+    );
+    this.#contexts.add(ctx);
+    return ctx;
+  }
+
+  /** Streams generated text, chunk by chunk (whole UTF-8 characters only). */
+  generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerateChunk> {
+    this.#checkNotDisposed();
+    return generate(this, prompt, options);
+  }
+
+  complete(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<CompletionResult> {
+    this.#checkNotDisposed();
+    return complete(this, prompt, options);
+  }
+
+  dispose(): void {
+    if (!this.#native) return;
+    for (const c of [...this.#contexts]) c.dispose();
+    this.#native.dispose();
+    this.#native = undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+
+  #nativeModel(): NativeModel {
+    this.#checkNotDisposed();
+    return this.#native!;
+  }
+
+  #checkNotDisposed(): void {
+    if (!this.#native) throw new AglmError('DISPOSED', 'The model was disposed');
+  }
+}
+
+/** Loads a GGUF model; without a path, the default model shipped in the package. */
+export async function loadModel(path?: string, options?: LoadModelOptions): Promise<Model> {
+  const site = new Error();
+  if (path !== undefined && (typeof path !== 'string' || path.length === 0)) throw invalidArgument('path', 'a file path string', path);
+  const o = checkObject<LoadModelOptions>('loadModel options', options);
+  const envVariant = process.env.OPEN_AUTOGLM_CPU || undefined;
+  const variant = optOneOf('cpuVariant', o.cpuVariant, CPU_VARIANTS, (envVariant as CpuVariant | undefined) ?? ('' as CpuVariant));
+  if (o.cpuVariant === undefined && envVariant !== undefined && !(CPU_VARIANTS as readonly string[]).includes(envVariant)) {
+    throw invalidArgument('OPEN_AUTOGLM_CPU', `one of ${CPU_VARIANTS.join(', ')}`, envVariant);
+  }
+  const signal = optSignal('signal', o.signal);
+  const file = path ?? DEFAULT_MODEL_PATH;
+  const gguf = await readGguf(file, { signal });
+  const build = buildArchitecture(gguf);
+  const tokenizer = Tokenizer.fromGguf(gguf.metadata);
+  if (tokenizer.vocabSize !== build.hparams.vocabSize) {
+    throw new AglmError('GGUF_SHAPE_MISMATCH', `The tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${build.hparams.vocabSize}`);
+  }
+  if (signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
+  let native: NativeModel;
+  try {
+    native = await nativeBinding().Model.load({
+      path: file,
+      variant: variant || undefined,
+      variantSource: o.cpuVariant !== undefined ? 'the cpuVariant option' : envVariant ? 'OPEN_AUTOGLM_CPU' : undefined,
+      graph: build.graph,
+    });
+  } catch (e) {
+    throw fromNative(e, site);
+  }
+  if (signal?.aborted) {
+    native.dispose();
+    throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
+  }
+  return new Model(file, gguf, build, tokenizer, native);
+}

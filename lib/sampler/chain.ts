@@ -1,0 +1,75 @@
+// The sampler: penalties -> top-k -> top-p -> min-p -> temperature -> softmax draw, over a reusable scratch buffer.
+import { invalidArgument } from '../errors.js';
+import { Candidates } from './candidates.js';
+import { drawToken } from './dist.js';
+import { argmax } from './greedy.js';
+import { applyMinP } from './min-p.js';
+import { applyPenalties, penaltiesActive, PenaltyWindow, type PenaltyParams } from './penalties.js';
+import { randomSeed, Rng } from './rng.js';
+import { applyTemperature } from './temperature.js';
+import { applyTopK } from './top-k.js';
+import { applyTopP } from './top-p.js';
+import { validateSamplerOptions, type ResolvedSamplerOptions, type SamplerOptions } from './options.js';
+
+export class Sampler {
+  readonly options: Readonly<ResolvedSamplerOptions>;
+  readonly vocabSize: number;
+  readonly #penalties: PenaltyParams;
+  readonly #window: PenaltyWindow;
+  readonly #candidates: Candidates;
+  readonly #rng: Rng;
+  #seed: number;
+
+  constructor(options: SamplerOptions, vocabSize: number) {
+    if (!Number.isSafeInteger(vocabSize) || vocabSize <= 0) throw invalidArgument('vocabSize', 'a positive integer', vocabSize);
+    this.options = Object.freeze(validateSamplerOptions(options));
+    this.vocabSize = vocabSize;
+    const o = this.options;
+    this.#penalties = { repeat: o.repeatPenalty, frequency: o.frequencyPenalty, presence: o.presencePenalty };
+    this.#window = new PenaltyWindow(o.penaltyWindow);
+    this.#candidates = new Candidates(vocabSize);
+    this.#seed = o.seed ?? randomSeed();
+    this.#rng = new Rng(this.#seed);
+  }
+
+  /** The seed the random draws currently follow (the given one, or the random one picked when none was given). */
+  get seed(): number {
+    return this.#seed;
+  }
+
+  /** Records a token (usually the one just sampled, or a prompt token) in the penalty window. */
+  accept(token: number): void {
+    if (!Number.isInteger(token) || token < 0 || token >= this.vocabSize) {
+      throw invalidArgument('token', `an integer token id from 0 to ${this.vocabSize - 1}`, token);
+    }
+    this.#window.accept(token);
+  }
+
+  acceptMany(tokens: ArrayLike<number>): void {
+    for (let i = 0; i < tokens.length; i++) this.accept(tokens[i]);
+  }
+
+  /** Picks the next token from `logits` (length vocabSize; left unchanged). Does not accept() the token. */
+  sample(logits: Float32Array): number {
+    if (!(logits instanceof Float32Array) || logits.length !== this.vocabSize) {
+      throw invalidArgument('logits', `a Float32Array of length ${this.vocabSize}`, logits);
+    }
+    const c = this.#candidates;
+    const o = this.options;
+    c.load(logits);
+    if (penaltiesActive(this.#penalties)) applyPenalties(c.vals, this.#window.counts, this.#penalties);
+    if (o.temperature === 0) return argmax(c);
+    applyTopK(c, o.topK);
+    applyTopP(c, o.topP);
+    applyMinP(c, o.minP);
+    applyTemperature(c, o.temperature);
+    return drawToken(c, this.#rng);
+  }
+
+  /** Clears the penalty window and restarts the random sequence (same seed if one was given, else a new random one). */
+  reset(): void {
+    this.#window.reset();
+    if (this.options.seed === undefined) this.#seed = randomSeed();
+    this.#rng.reseed(this.#seed);
+  }
+}

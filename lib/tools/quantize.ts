@@ -1,0 +1,101 @@
+// quantizeModel(): rewrites a GGUF model with its weight matrices in another type (F16, BF16, Q8_0, Q4_0), converting
+// tensor by tensor on a native worker (streamed: never the whole model in memory). Norms and biases stay F32.
+import { open, stat } from 'node:fs/promises';
+import { AglmError, invalidArgument } from '../errors.js';
+import { GgmlType, GgufValueType, ggmlTensorBytes, ggmlTypeInfo, ggmlTypeName, readGguf, writeGguf } from '../gguf/index.js';
+import type { GgufEntry, GgufTensorInfo } from '../gguf/index.js';
+import { fromNative, nativeBinding } from '../native.js';
+import { checkObject, optSignal } from '../validate.js';
+
+export const QUANTIZE_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'] as const;
+export type QuantizeType = (typeof QUANTIZE_TYPES)[number];
+
+const TYPE_IDS: Record<QuantizeType, number> = {
+  f32: GgmlType.F32,
+  f16: GgmlType.F16,
+  bf16: GgmlType.BF16,
+  q8_0: GgmlType.Q8_0,
+  q4_0: GgmlType.Q4_0,
+};
+
+/** llama.cpp's `general.file_type` values (enum llama_ftype) for what we write. */
+const FILE_TYPES: Record<QuantizeType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, bf16: 32 };
+
+export interface QuantizeOptions {
+  signal?: AbortSignal;
+}
+
+export interface QuantizeReport {
+  type: QuantizeType;
+  inputBytes: number;
+  outputBytes: number;
+  tensors: { name: string; from: string; to: string; reason?: string }[];
+}
+
+/**
+ * The type a tensor gets. Matrices take the requested type; the output projection keeps at least 8 bits (as llama.cpp
+ * does, it is the most sensitive matrix); rows whose length is not a multiple of the block size fall back to F16.
+ */
+function chooseType(t: GgufTensorInfo, want: number, isOutput: boolean): { type: number; reason?: string } {
+  if (t.dims.filter((d) => d > 1).length < 2) return { type: GgmlType.F32, reason: 'vectors stay F32' };
+  let type = want;
+  let reason: string | undefined;
+  if (isOutput && want === GgmlType.Q4_0) {
+    type = GgmlType.Q8_0;
+    reason = 'the output projection keeps 8 bits';
+  }
+  const block = ggmlTypeInfo(type)!.blockSize;
+  if (t.dims[0] % block !== 0) {
+    return { type: GgmlType.F16, reason: `row length ${t.dims[0]} is not a multiple of ${block}; F16 instead` };
+  }
+  return { type, reason };
+}
+
+export async function quantizeModel(input: string, output: string, type: QuantizeType, options?: QuantizeOptions): Promise<QuantizeReport> {
+  const site = new Error();
+  if (typeof input !== 'string' || !input) throw invalidArgument('input', 'a file path', input);
+  if (typeof output !== 'string' || !output) throw invalidArgument('output', 'a file path', output);
+  if (!(QUANTIZE_TYPES as readonly string[]).includes(type)) throw invalidArgument('type', `one of ${QUANTIZE_TYPES.join(', ')}`, type);
+  const signal = optSignal('signal', checkObject<QuantizeOptions>('quantize options', options).signal);
+  const src = await readGguf(input, { signal });
+  const want = TYPE_IDS[type];
+  const hasOutput = src.tensor('output.weight') !== undefined;
+  const native = nativeBinding();
+  const report: QuantizeReport = { type, inputBytes: src.fileSize, outputBytes: 0, tensors: [] };
+
+  const metadata: GgufEntry[] = src.metadata
+    .entries()
+    .filter((e) => e.key !== 'general.file_type' && e.key !== 'general.quantization_version' && e.key !== 'general.alignment');
+  metadata.push({ key: 'general.file_type', type: GgufValueType.UINT32, value: FILE_TYPES[type] });
+  if (type === 'q8_0' || type === 'q4_0') metadata.push({ key: 'general.quantization_version', type: GgufValueType.UINT32, value: 2 });
+
+  const fh = await open(input, 'r');
+  try {
+    const tensors = src.tensors.map((t) => {
+      const isOutput = t.name === 'output.weight' || (!hasOutput && t.name === 'token_embd.weight');
+      const { type: to, reason } = chooseType(t, want, isOutput);
+      report.tensors.push({ name: t.name, from: ggmlTypeName(t.type), to: ggmlTypeName(to), reason });
+      const data = async (): Promise<Uint8Array> => {
+        if (signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
+        const bytes = new Uint8Array(t.byteLength);
+        const { bytesRead } = await fh.read(bytes, 0, t.byteLength, t.offset);
+        if (bytesRead !== t.byteLength) throw new AglmError('GGUF_TRUNCATED', `Tensor '${t.name}' ends past the end of ${input}`);
+        if (to === t.type) return bytes;
+        const rows = t.nElements / t.dims[0];
+        const out = new Uint8Array(ggmlTensorBytes(to, t.dims));
+        try {
+          await native.convertRows(t.type, bytes, to, rows, t.dims[0], out);
+        } catch (e) {
+          throw fromNative(e, site);
+        }
+        return out;
+      };
+      return { name: t.name, type: to, dims: t.dims, data };
+    });
+    await writeGguf(output, { version: 3, alignment: src.alignment, metadata, tensors });
+  } finally {
+    await fh.close();
+  }
+  report.outputBytes = (await stat(output)).size;
+  return report;
+}

@@ -1,0 +1,317 @@
+// Runs an IR graph on the CPU: binds weights (bounds- and type-checked), plans the arena, and executes one batch
+// op by op, each op split over the thread pool. The abort flag is checked between ops.
+#include "backends/cpu/cpu-executor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace {
+
+float *value_ptr(cpu_session *s, int v) { return (float *)((char *)s->arena.data() + s->plan.offset[v]); }
+
+// Long ops check the abort flag per task, so an abort lands within one task's time rather than one op's.
+bool aborted(const cpu_session *s) { return s->abort && s->abort->load(std::memory_order_relaxed); }
+
+bool is_f32_vector_use(const aglm_graph &g, int w) {
+  for (const aglm_op &op : g.ops) {
+    if (op.kind == AGLM_OP_RMS_NORM && op.w[0] == w) return true;
+    if (op.kind == AGLM_OP_MATMUL && op.w[1] == w) return true;
+  }
+  return false;
+}
+
+aglm_result bind_weights(const aglm_program_desc &desc, cpu_program *p) {
+  const aglm_graph &g = p->graph;
+  p->wdata.assign(g.weights.size(), nullptr);
+  for (size_t i = 0; i < g.weights.size(); i++) {
+    const aglm_weight &w = g.weights[i];
+    size_t bs = aglm_type_block_size(w.type);
+    if (bs == 0) return aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE, "tensor " + w.name + " has unknown type " + std::to_string(w.type));
+    if (w.ne[0] % (int64_t)bs) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "tensor " + w.name + ": row length is not a multiple of its block size");
+    uint64_t expect = (uint64_t)aglm_row_bytes(w.type, w.ne[0]) * (uint64_t)(w.ne[1] * w.ne[2] * w.ne[3]);
+    if (w.nbytes != expect) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "tensor " + w.name + ": byte size disagrees with its shape");
+    if (w.offset > desc.file_size || w.nbytes > desc.file_size - w.offset)
+      return aglm_result::fail(AGLM_ERR_GGUF_TENSOR_OUT_OF_BOUNDS, "tensor " + w.name + " lies outside the file");
+    p->wdata[i] = desc.file_data + w.offset;
+  }
+  // Norm and bias vectors are read as f32; convert any stored in another type once, at load.
+  for (size_t i = 0; i < g.weights.size(); i++) {
+    const aglm_weight &w = g.weights[i];
+    if (!is_f32_vector_use(g, (int)i) || w.type == AGLM_TYPE_F32) continue;
+    aglm_aligned_buffer buf;
+    if (!buf.allocate(w.nelements() * sizeof(float))) return aglm_result::fail(AGLM_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!aglm_dequantize_row(w.type, p->wdata[i], buf.as<float>(), w.nelements()))
+      return aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE, "tensor " + w.name + ": cannot convert its type to f32");
+    p->wdata[i] = buf.data();
+    p->owned.push_back(std::move(buf));
+  }
+  return aglm_result::ok();
+}
+
+aglm_result check_types(cpu_program *p) {
+  const aglm_graph &g = p->graph;
+  for (const aglm_op &op : g.ops) {
+    if (op.kind == AGLM_OP_MATMUL) {
+      const aglm_weight &w = g.weights[op.w[0]];
+      if (p->kernels->matmul_act_type(w.type) < 0)
+        return aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE,
+                                 "tensor " + w.name + " has type " + std::to_string(w.type) + ", which this build cannot multiply yet");
+      p->max_matmul_k = std::max(p->max_matmul_k, w.ne[0]);
+    }
+    if (op.kind == AGLM_OP_EMBED) {
+      const aglm_weight &w = g.weights[op.w[0]];
+      if (p->kernels->matmul_act_type(w.type) < 0)
+        return aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE, "tensor " + w.name + " has a type this build cannot read yet");
+    }
+  }
+  return aglm_result::ok();
+}
+
+void collect_ropes(cpu_program *p) {
+  p->op_rope.assign(p->graph.ops.size(), -1);
+  for (size_t i = 0; i < p->graph.ops.size(); i++) {
+    const aglm_op &op = p->graph.ops[i];
+    if (op.kind != AGLM_OP_ROPE) continue;
+    cpu_rope_config c{op.i[2], op.f[0], op.f[1]};
+    size_t j = 0;
+    for (; j < p->ropes.size(); j++)
+      if (p->ropes[j].n_rot == c.n_rot && p->ropes[j].freq_base == c.freq_base && p->ropes[j].freq_scale == c.freq_scale) break;
+    if (j == p->ropes.size()) p->ropes.push_back(c);
+    p->op_rope[i] = (int)j;
+  }
+}
+
+int64_t rope_table_floats(const cpu_rope_config &c, int64_t n_batch) { return n_batch * c.n_rot; }
+
+// ---- ops -------------------------------------------------------------------------------------------------
+
+// Splits `rows` rows into tasks of at least `min_rows` and runs fn(r0, r1) over the pool.
+template <typename F> void parallel_rows(cpu_session *s, int64_t rows, int64_t min_rows, F fn) {
+  int nt = s->pool->n_threads();
+  int64_t per = std::max<int64_t>(min_rows, (rows + nt * 4 - 1) / (nt * 4));
+  int64_t tasks = (rows + per - 1) / per;
+  s->pool->parallel_for(tasks, [&](int64_t task, int) {
+    if (!aborted(s)) fn(task * per, std::min(rows, (task + 1) * per));
+  });
+}
+
+void op_embed(cpu_session *s, const aglm_op &op, const uint32_t *tokens, int64_t n) {
+  const cpu_program *p = s->program;
+  const aglm_weight &w = p->graph.weights[op.w[0]];
+  size_t row_bytes = aglm_row_bytes(w.type, w.ne[0]);
+  float *out = value_ptr(s, op.out);
+  for (int64_t t = 0; t < n; t++)
+    p->kernels->dequantize_row(w.type, (const char *)p->wdata[op.w[0]] + tokens[t] * row_bytes, out + t * w.ne[0], w.ne[0]);
+}
+
+void op_matmul(cpu_session *s, const aglm_op &op, int64_t rows) {
+  const cpu_program *p = s->program;
+  const aglm_weight &w = p->graph.weights[op.w[0]];
+  const aglm_kernels *k = p->kernels;
+  const int64_t K = w.ne[0], M = w.ne[1];
+  const float *x = value_ptr(s, op.in[0]);
+  aglm_matmul_args a{};
+  a.w = p->wdata[op.w[0]];
+  a.w_row_bytes = aglm_row_bytes(w.type, K);
+  a.w_type = w.type;
+  a.y = value_ptr(s, op.out);
+  a.y_stride = M;
+  a.n = rows;
+  a.k = K;
+  a.m = M;
+  if (k->matmul_act_type(w.type) == AGLM_TYPE_Q8_0) {
+    size_t qrow = aglm_row_bytes(AGLM_TYPE_Q8_0, K);
+    char *q = (char *)s->qx.data();
+    parallel_rows(s, rows, 4, [&](int64_t r0, int64_t r1) {
+      for (int64_t t = r0; t < r1; t++) k->quantize_row_q8_0(x + t * K, q + t * qrow, K);
+    });
+    a.x = q;
+    a.x_row_bytes = qrow;
+  } else {
+    a.x = x;
+    a.x_row_bytes = K * sizeof(float);
+  }
+  parallel_rows(s, M, 16, [&](int64_t r0, int64_t r1) { k->matmul(&a, r0, r1); });
+  if (op.w[1] >= 0) {
+    const float *bias = (const float *)p->wdata[op.w[1]];
+    for (int64_t t = 0; t < rows; t++) k->add(a.y + t * M, bias, a.y + t * M, M);
+  }
+}
+
+void op_rope(cpu_session *s, const aglm_op &op, int rope_index, int64_t rows) {
+  const cpu_program *p = s->program;
+  const float *tables = s->rope_tables.as<float>();
+  for (int i = 0; i < rope_index; i++) tables += rope_table_floats(p->ropes[i], s->n_batch);
+  const int64_t heads = op.i[0], hd = op.i[1], n_rot = op.i[2];
+  const float *in = value_ptr(s, op.in[0]);
+  float *out = value_ptr(s, op.out);
+  const int64_t width = heads * hd;
+  for (int64_t t = 0; t < rows; t++) {
+    if (out != in) std::memcpy(out + t * width, in + t * width, width * sizeof(float));
+    p->kernels->rope(out + t * width, heads, hd, n_rot, tables + t * n_rot, op.i[3]);
+  }
+}
+
+void op_attention(cpu_session *s, const aglm_op &op, int64_t rows, const aglm_batch &b) {
+  const cpu_program *p = s->program;
+  const int slot = op.i[0];
+  const int64_t kw = p->graph.cache[slot].k_width, vw = p->graph.cache[slot].v_width;
+  const float *k = value_ptr(s, op.in[1]), *v = value_ptr(s, op.in[2]);
+  for (int64_t t = 0; t < rows; t++) {
+    std::memcpy(s->k_cache[slot] + s->pos[t] * kw, k + t * kw, kw * sizeof(float));
+    std::memcpy(s->v_cache[slot] + s->pos[t] * vw, v + t * vw, vw * sizeof(float));
+  }
+  aglm_attn_args a{};
+  a.q = value_ptr(s, op.in[0]);
+  a.q_stride = p->graph.values[op.in[0]].width;
+  a.k = s->k_cache[slot];
+  a.v = s->v_cache[slot];
+  a.kv_stride = kw;
+  a.out = value_ptr(s, op.out);
+  a.out_stride = p->graph.values[op.out].width;
+  a.n_kv = s->n_kv.data();
+  a.n_head = op.i[1];
+  a.n_head_kv = op.i[2];
+  a.head_dim = op.i[3];
+  a.scale = op.f[0];
+  float *scratch = s->scratch.as<float>();
+  const int64_t heads = a.n_head;
+  s->pool->parallel_for(rows * heads, [&](int64_t task, int thread) {
+    if (!aborted(s)) p->kernels->attention(&a, task / heads, task % heads, scratch + (int64_t)thread * s->n_ctx);
+  });
+}
+
+void op_rowwise(cpu_session *s, const aglm_op &op, int64_t rows) {
+  const cpu_program *p = s->program;
+  const aglm_kernels *k = p->kernels;
+  const int64_t w = p->graph.values[op.out].width;
+  float *out = value_ptr(s, op.out);
+  const float *a = value_ptr(s, op.in[0]);
+  const float *b = op.in[1] >= 0 ? value_ptr(s, op.in[1]) : nullptr;
+  auto run = [&](int64_t r0, int64_t r1) {
+    for (int64_t t = r0; t < r1; t++) {
+      switch (op.kind) {
+        case AGLM_OP_RMS_NORM: k->rms_norm(a + t * w, (const float *)p->wdata[op.w[0]], out + t * w, w, op.f[0]); break;
+        case AGLM_OP_ADD: k->add(a + t * w, b + t * w, out + t * w, w); break;
+        case AGLM_OP_MUL: k->mul(a + t * w, b + t * w, out + t * w, w); break;
+        case AGLM_OP_SILU_MUL: k->silu_mul(a + t * w, b + t * w, out + t * w, w); break;
+        default: break;
+      }
+    }
+  };
+  if (rows * w < 65536) run(0, rows);
+  else parallel_rows(s, rows, 1, run);
+}
+
+void compute_rope_tables(cpu_session *s, int64_t n) {
+  float *t = s->rope_tables.as<float>();
+  for (const cpu_rope_config &c : s->program->ropes) {
+    for (int64_t i = 0; i < n; i++) {
+      double pos = (double)s->pos[i] * c.freq_scale;
+      for (int j = 0; j < c.n_rot / 2; j++) {
+        double theta = pos * std::pow((double)c.freq_base, -2.0 * j / c.n_rot);
+        t[i * c.n_rot + 2 * j] = (float)std::cos(theta);
+        t[i * c.n_rot + 2 * j + 1] = (float)std::sin(theta);
+      }
+    }
+    t += rope_table_floats(c, s->n_batch);
+  }
+}
+
+} // namespace
+
+aglm_result cpu_program_create(const aglm_program_desc &desc, const aglm_kernels *kernels, std::string description,
+                               std::unique_ptr<cpu_program> *out) {
+  auto p = std::make_unique<cpu_program>();
+  p->graph = *desc.graph;
+  p->kernels = kernels;
+  p->description = std::move(description);
+  aglm_result r = bind_weights(desc, p.get());
+  if (!r.is_ok()) return r;
+  r = check_types(p.get());
+  if (!r.is_ok()) return r;
+  collect_ropes(p.get());
+  p->n_vocab = p->graph.values[p->graph.output].width;
+  *out = std::move(p);
+  return aglm_result::ok();
+}
+
+aglm_result cpu_session_create(const cpu_program *p, const aglm_session_desc &desc, std::unique_ptr<cpu_session> *out) {
+  if (desc.n_ctx < 1 || desc.n_batch < 1 || desc.n_threads < 1)
+    return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "context size, batch size and threads must be positive");
+  auto s = std::make_unique<cpu_session>();
+  s->program = p;
+  s->n_ctx = desc.n_ctx;
+  s->n_batch = std::min(desc.n_batch, desc.n_ctx);
+  const aglm_graph &g = p->graph;
+  uint64_t kv_floats = 0;
+  for (const aglm_cache_slot &c : g.cache) kv_floats += (uint64_t)s->n_ctx * (c.k_width + c.v_width);
+  s->plan = aglm_plan_arena(g, s->n_batch);
+  uint64_t rope_floats = 0;
+  for (const cpu_rope_config &c : p->ropes) rope_floats += rope_table_floats(c, s->n_batch);
+  uint64_t qx_bytes = p->max_matmul_k ? s->n_batch * aglm_row_bytes(AGLM_TYPE_Q8_0, p->max_matmul_k) : 0;
+  bool ok = s->kv.allocate(kv_floats * sizeof(float)) && s->arena.allocate(s->plan.size) &&
+            s->qx.allocate(qx_bytes) &&
+            s->scratch.allocate((uint64_t)desc.n_threads * s->n_ctx * sizeof(float)) &&
+            s->rope_tables.allocate(rope_floats * sizeof(float));
+  if (!ok) return aglm_result::fail(AGLM_ERR_OUT_OF_MEMORY, "cannot allocate the context's memory");
+  float *at = s->kv.as<float>();
+  for (const aglm_cache_slot &c : g.cache) {
+    s->k_cache.push_back(at);
+    at += s->n_ctx * c.k_width;
+    s->v_cache.push_back(at);
+    at += s->n_ctx * c.v_width;
+  }
+  s->pos.resize(s->n_batch);
+  s->n_kv.resize(s->n_batch);
+  s->bytes = s->kv.size() + s->arena.size() + s->qx.size() + s->scratch.size() + s->rope_tables.size();
+  s->pool = std::make_unique<aglm_thread_pool>(desc.n_threads);
+  *out = std::move(s);
+  return aglm_result::ok();
+}
+
+aglm_result cpu_session_decode(cpu_session *s, const aglm_batch &b) {
+  const cpu_program *p = s->program;
+  const aglm_graph &g = p->graph;
+  const int64_t n = b.n_tokens;
+  if (n < 1 || n > s->n_batch) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "batch size out of range");
+  if (b.n_past < 0 || b.n_past + n > s->n_ctx) return aglm_result::fail(AGLM_ERR_CONTEXT_FULL, "the batch does not fit in the context");
+  if (b.n_out != 0 && b.n_out != 1 && b.n_out != n) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "n_out must be 0, 1 or n_tokens");
+  for (const aglm_op &op : g.ops) {
+    if (op.kind != AGLM_OP_EMBED) continue;
+    const int64_t vocab = g.weights[op.w[0]].ne[1];
+    for (int64_t t = 0; t < n; t++)
+      if ((int64_t)b.tokens[t] >= vocab)
+        return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "token id " + std::to_string(b.tokens[t]) + " is outside the vocabulary (" + std::to_string(vocab) + ")");
+  }
+  for (int64_t t = 0; t < n; t++) {
+    s->pos[t] = (int32_t)(b.n_past + t);
+    s->n_kv[t] = s->pos[t] + 1;
+  }
+  compute_rope_tables(s, n);
+  s->abort = b.abort;
+  for (size_t i = 0; i < g.ops.size(); i++) {
+    if (aborted(s)) return aglm_result::fail(AGLM_ERR_ABORTED, "aborted");
+    const aglm_op &op = g.ops[i];
+    const bool out_rows = g.values[op.out].rows == AGLM_ROWS_OUTPUTS;
+    if (out_rows && b.n_out == 0) continue;
+    const int64_t rows = out_rows ? b.n_out : n;
+    switch (op.kind) {
+      case AGLM_OP_EMBED: op_embed(s, op, b.tokens, n); break;
+      case AGLM_OP_MATMUL: op_matmul(s, op, rows); break;
+      case AGLM_OP_ROPE: op_rope(s, op, p->op_rope[i], rows); break;
+      case AGLM_OP_ATTENTION: op_attention(s, op, rows, b); break;
+      case AGLM_OP_OUTPUT_ROWS: {
+        const int64_t w = g.values[op.out].width;
+        std::memcpy(value_ptr(s, op.out), value_ptr(s, op.in[0]) + (n - b.n_out) * w, b.n_out * w * sizeof(float));
+        break;
+      }
+      default: op_rowwise(s, op, rows); break;
+    }
+  }
+  if (aborted(s)) return aglm_result::fail(AGLM_ERR_ABORTED, "aborted");
+  if (b.n_out > 0)
+    std::memcpy(b.logits, value_ptr(s, g.output), b.n_out * p->n_vocab * sizeof(float));
+  return aglm_result::ok();
+}

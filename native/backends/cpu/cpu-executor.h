@@ -1,0 +1,53 @@
+// The CPU executor: a graph bound to one kernel table and to the mapped weights (cpu_program), and the
+// per-context state it runs in (cpu_session: KV cache, activation arena, scratch, thread pool).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/aligned.h"
+#include "core/graph.h"
+#include "core/planner.h"
+#include "core/thread-pool.h"
+#include "hal/backend.h"
+#include "kernels/kernels.h"
+
+struct cpu_rope_config {
+  int n_rot;
+  float freq_base, freq_scale;
+};
+
+struct cpu_program {
+  aglm_graph graph;
+  const aglm_kernels *kernels = nullptr;
+  std::string description;              // variant + why
+  std::vector<const void *> wdata;      // each weight's data (in the mapping, or a converted f32 copy)
+  std::vector<aglm_aligned_buffer> owned; // f32 copies of norm/bias weights stored in other types
+  std::vector<cpu_rope_config> ropes;   // distinct rope configurations of the graph
+  std::vector<int> op_rope;             // per op: index into ropes, or -1
+  int64_t n_vocab = 0;
+  int64_t max_matmul_k = 0;
+};
+
+struct cpu_session {
+  const cpu_program *program = nullptr;
+  int64_t n_ctx = 0, n_batch = 0;
+  std::unique_ptr<aglm_thread_pool> pool;
+  aglm_aligned_buffer kv;                // every cache slot's K then V: [n_ctx][width] each
+  std::vector<float *> k_cache, v_cache; // per slot
+  aglm_arena_plan plan;
+  aglm_aligned_buffer arena;             // activations
+  aglm_aligned_buffer qx;                // activations quantized for matmul: n_batch rows of Q8_0
+  aglm_aligned_buffer scratch;           // per thread: n_ctx floats for attention scores
+  aglm_aligned_buffer rope_tables;       // per rope config: [n_batch][n_rot/2][2]
+  std::vector<int32_t> pos, n_kv;        // per batch token
+  const std::atomic<bool> *abort = nullptr; // the running batch's abort flag (tasks skip their work once set)
+  uint64_t bytes = 0;
+};
+
+aglm_result cpu_program_create(const aglm_program_desc &desc, const aglm_kernels *kernels, std::string description,
+                               std::unique_ptr<cpu_program> *out);
+aglm_result cpu_session_create(const cpu_program *p, const aglm_session_desc &desc, std::unique_ptr<cpu_session> *out);
+aglm_result cpu_session_decode(cpu_session *s, const aglm_batch &b);

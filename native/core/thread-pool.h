@@ -1,0 +1,41 @@
+// A fixed pool of worker threads that runs parallel-for loops together with the calling thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+class aglm_thread_pool {
+ public:
+  // fn(task, thread): task in [0, n_tasks), thread in [0, n_threads()).
+  using task_fn = std::function<void(int64_t task, int thread)>;
+
+  explicit aglm_thread_pool(int n_threads);
+  ~aglm_thread_pool();
+  aglm_thread_pool(const aglm_thread_pool &) = delete;
+  aglm_thread_pool &operator=(const aglm_thread_pool &) = delete;
+
+  int n_threads() const { return n_threads_; }
+  // Runs fn for every task, spread over the workers and the caller; returns when all tasks are done.
+  // Not re-entrant: one parallel_for at a time per pool.
+  void parallel_for(int64_t n_tasks, const task_fn &fn);
+
+ private:
+  void worker_main(int thread);
+  void run_tasks(int thread);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  uint64_t generation_ = 0; // guarded by mutex_
+  bool stop_ = false;       // guarded by mutex_
+  const task_fn *fn_ = nullptr;
+  int64_t n_tasks_ = 0;
+  std::atomic<int64_t> next_task_{0};
+  std::atomic<int> active_workers_{0};
+};

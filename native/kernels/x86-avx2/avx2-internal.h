@@ -1,0 +1,17 @@
+// Entry points shared by the avx2 translation units (all compiled with -mavx2 -mfma -mf16c); declarations only.
+#pragma once
+
+#include "kernels/kernels.h"
+
+namespace aglm_avx2 {
+
+void quantize_row_q8_0(const float *x, void *y, int64_t k);
+void matmul(const aglm_matmul_args *a, int64_t r0, int64_t r1);
+void dequantize_row(int type, const void *src, float *dst, int64_t k);
+void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
+void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch);
+void silu_mul(const float *gate, const float *up, float *y, int64_t n);
+void add(const float *a, const float *b, float *y, int64_t n);
+void mul(const float *a, const float *b, float *y, int64_t n);
+
+} // namespace aglm_avx2

@@ -1,0 +1,22 @@
+// Entry points shared by the avx512 translation units (compiled with -mavx512f/bw/vl/dq); declarations only.
+#pragma once
+
+#include "kernels/kernels.h"
+
+namespace aglm_avx512 {
+
+void quantize_row_q8_0(const float *x, void *y, int64_t k);
+void matmul(const aglm_matmul_args *a, int64_t r0, int64_t r1);
+void dequantize_row(int type, const void *src, float *dst, int64_t k);
+void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
+void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch);
+void silu_mul(const float *gate, const float *up, float *y, int64_t n);
+void add(const float *a, const float *b, float *y, int64_t n);
+void mul(const float *a, const float *b, float *y, int64_t n);
+
+// Q8_0/Q4_0 weights: matmul_q runs on any AVX-512BW CPU; matmul_q_vnni (its own object, built with -mavx512vnni)
+// only after matmul() has seen AVX512_VNNI in cpuid.
+void matmul_q(const aglm_matmul_args *a, int64_t r0, int64_t r1);
+void matmul_q_vnni(const aglm_matmul_args *a, int64_t r0, int64_t r1);
+
+} // namespace aglm_avx512

@@ -1,0 +1,136 @@
+// `Context` for JS: evaluate(tokens, n, mode, logits) on a worker thread, abort(), clear(), dispose().
+// The JS typed arrays stay referenced until the worker finishes; only plain pointers cross to the worker.
+#include <memory>
+
+#include "common.h"
+#include "core/engine.h"
+
+namespace {
+
+class evaluate_worker : public Napi::AsyncWorker {
+ public:
+  evaluate_worker(Napi::Env env, std::shared_ptr<aglm_context_core> ctx, Napi::Value tokens, Napi::Value logits,
+                  const uint32_t *tok, int64_t n, aglm_logits_mode mode, float *out)
+      : Napi::AsyncWorker(env, "aglm.evaluate"), ctx_(std::move(ctx)), tok_(tok), n_(n), mode_(mode), out_(out),
+        deferred_(Napi::Promise::Deferred::New(env)) {
+    tokens_ref_ = Napi::Persistent(tokens.As<Napi::Object>());
+    if (logits.IsObject()) logits_ref_ = Napi::Persistent(logits.As<Napi::Object>());
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override { result_ = aglm_context_evaluate(ctx_.get(), tok_, n_, mode_, out_); }
+  void OnOK() override {
+    ctx_->busy.store(false);
+    if (result_.is_ok()) deferred_.Resolve(Napi::Number::New(Env(), (double)ctx_->n_past.load()));
+    else deferred_.Reject(aglm_error(Env(), result_.status, result_.message).Value());
+  }
+  void OnError(const Napi::Error &e) override {
+    ctx_->busy.store(false);
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  std::shared_ptr<aglm_context_core> ctx_;
+  Napi::ObjectReference tokens_ref_, logits_ref_;
+  const uint32_t *tok_;
+  int64_t n_;
+  aglm_logits_mode mode_;
+  float *out_;
+  aglm_result result_;
+  Napi::Promise::Deferred deferred_;
+};
+
+class context_wrap : public Napi::ObjectWrap<context_wrap> {
+ public:
+  context_wrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<context_wrap>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal()) {
+      aglm_throw(info.Env(), AGLM_ERR_INVALID_ARGUMENT, "Context cannot be constructed directly; use model.createContext()");
+      return;
+    }
+    ctx_ = *info[0].As<Napi::External<std::shared_ptr<aglm_context_core>>>().Data();
+  }
+
+  // evaluate(tokens: Uint32Array, n: number, mode: 0 last | 1 all | 2 none, logits: Float32Array | null)
+  Napi::Value evaluate(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!ctx_) return aglm_throw(env, AGLM_ERR_DISPOSED, "the context was disposed");
+    if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsNumber())
+      return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "evaluate(tokens, n, mode, logits)");
+    double nd = info[1].As<Napi::Number>().DoubleValue();
+    int mode = info[2].As<Napi::Number>().Int32Value();
+    if (!(nd >= 1 && nd <= 1e9) || nd != (double)(int64_t)nd) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "token count out of range");
+    if (mode < 0 || mode > 2) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "logits mode out of range");
+    const int64_t n = (int64_t)nd;
+    uint32_t *tok;
+    size_t len;
+    if (!aglm_typed_array(env, info[0], napi_uint32_array, (size_t)n, "tokens", &tok, &len)) return env.Undefined();
+    float *out = nullptr;
+    if (mode != AGLM_LOGITS_NONE) {
+      size_t need = (size_t)ctx_->model->n_vocab * (mode == AGLM_LOGITS_ALL ? (size_t)n : 1);
+      if (!aglm_typed_array(env, info[3], napi_float32_array, need, "logits", &out, &len)) return env.Undefined();
+    }
+    bool expected = false;
+    if (!ctx_->busy.compare_exchange_strong(expected, true))
+      return aglm_throw(env, AGLM_ERR_BUSY, "the context is already evaluating; await the previous call first");
+    ctx_->abort.store(false);
+    auto *w = new evaluate_worker(env, ctx_, info[0], info[3], tok, n, (aglm_logits_mode)mode, out);
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  }
+
+  Napi::Value abort(const Napi::CallbackInfo &info) {
+    if (ctx_) ctx_->abort.store(true);
+    return info.Env().Undefined();
+  }
+
+  // setPosition(n): forget every position at or after n (n <= what the context holds).
+  Napi::Value set_position(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!ctx_) return aglm_throw(env, AGLM_ERR_DISPOSED, "the context was disposed");
+    if (ctx_->busy.load()) return aglm_throw(env, AGLM_ERR_BUSY, "the context is evaluating");
+    if (info.Length() < 1 || !info[0].IsNumber()) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "setPosition(n)");
+    double n = info[0].As<Napi::Number>().DoubleValue();
+    if (!(n >= 0 && n <= (double)ctx_->n_past.load()) || n != (double)(int64_t)n)
+      return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "position out of range");
+    ctx_->n_past = (int64_t)n;
+    return env.Undefined();
+  }
+
+  Napi::Value info(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!ctx_) return aglm_throw(env, AGLM_ERR_DISPOSED, "the context was disposed");
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("nPast", Napi::Number::New(env, (double)ctx_->n_past.load()));
+    o.Set("nCtx", Napi::Number::New(env, (double)ctx_->n_ctx));
+    o.Set("nBatch", Napi::Number::New(env, (double)ctx_->n_batch));
+    const aglm_backend_i *b = ctx_->model->backend;
+    o.Set("memoryBytes", Napi::Number::New(env, b->session_memory ? (double)b->session_memory(ctx_->session) : 0));
+    return o;
+  }
+
+  Napi::Value dispose(const Napi::CallbackInfo &info) {
+    if (ctx_) {
+      ctx_->abort.store(true); // an in-flight evaluation stops at its next op and then releases the memory
+      ctx_.reset();
+    }
+    return info.Env().Undefined();
+  }
+
+ private:
+  std::shared_ptr<aglm_context_core> ctx_;
+};
+
+} // namespace
+
+Napi::Function aglm_context_init(Napi::Env env, aglm_addon_data *data) {
+  Napi::Function ctor = context_wrap::DefineClass(env, "Context", {
+      context_wrap::InstanceMethod<&context_wrap::evaluate>("evaluate"),
+      context_wrap::InstanceMethod<&context_wrap::abort>("abort"),
+      context_wrap::InstanceMethod<&context_wrap::set_position>("setPosition"),
+      context_wrap::InstanceMethod<&context_wrap::info>("info"),
+      context_wrap::InstanceMethod<&context_wrap::dispose>("dispose"),
+  });
+  data->context_ctor = Napi::Persistent(ctor);
+  return ctor;
+}
