@@ -202,10 +202,12 @@ export class ByteCursor {
     }
   }
 
-  /** A copy of the next `n` bytes. */
+  /** A copy of the next `n` bytes in a fresh ArrayBuffer of its own (offset 0, so typed arrays can view it). */
   copy(n: number, what: string): Uint8Array {
     this.need(n, what);
-    const out = this.bytes.slice(this.pos, this.pos + n);
+    // Not bytes.slice(): on a Buffer that is a view into the same memory, not a copy.
+    const out = new Uint8Array(n);
+    out.set(this.bytes.subarray(this.pos, this.pos + n));
     this.pos += n;
     return out;
   }

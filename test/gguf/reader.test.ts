@@ -43,6 +43,24 @@ test('reads the facts of stories260K.gguf', async () => {
   assert.equal(types.items.length, 512);
 });
 
+test('numeric arrays hold the values in the file, whatever buffer the bytes come in', async () => {
+  const f = await readGguf(MODEL);
+  const types = f.metadata.getNumberArray('tokenizer.ggml.token_type');
+  assert.deepEqual([...types.slice(0, 4)], [2, 3, 3, 6]); // UNKNOWN, CONTROL, CONTROL, BYTE
+  assert.equal(types[259], 1); // NORMAL
+  const scores = f.metadata.getNumberArray('tokenizer.ggml.scores');
+  assert.equal(scores[260], -1);
+  assert.equal(scores[511], -252);
+  assert.equal(f.metadata.getStringArray('tokenizer.ggml.tokens')[259], '▁t');
+  // A Buffer at offset 0, a Buffer view at an odd offset, and a plain Uint8Array all parse alike.
+  const shifted = Buffer.concat([Buffer.alloc(3), modelBytes]).subarray(3);
+  for (const bytes of [modelBytes, shifted, new Uint8Array(modelBytes)]) {
+    const g = parseGguf(bytes);
+    assert.deepEqual(g.metadata.entries(), f.metadata.entries());
+    assert.deepEqual(g.tensors, f.tensors);
+  }
+});
+
 test('places stories260K tensors at the right absolute offsets', async () => {
   const f = await readGguf(MODEL);
   assert.equal(f.alignment, 32);

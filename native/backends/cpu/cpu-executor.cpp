@@ -57,7 +57,8 @@ aglm_result check_types(cpu_program *p) {
       if (p->kernels->matmul_act_type(w.type) < 0)
         return aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE,
                                  "tensor " + w.name + " has type " + std::to_string(w.type) + ", which this build cannot multiply yet");
-      p->max_matmul_k = std::max(p->max_matmul_k, w.ne[0]);
+      if (p->kernels->matmul_act_type(w.type) == AGLM_TYPE_Q8_0)
+        p->max_qx_row_bytes = std::max<uint64_t>(p->max_qx_row_bytes, aglm_row_bytes(AGLM_TYPE_Q8_0, w.ne[0]));
     }
     if (op.kind == AGLM_OP_EMBED) {
       const aglm_weight &w = g.weights[op.w[0]];
@@ -250,7 +251,7 @@ aglm_result cpu_session_create(const cpu_program *p, const aglm_session_desc &de
   s->plan = aglm_plan_arena(g, s->n_batch);
   uint64_t rope_floats = 0;
   for (const cpu_rope_config &c : p->ropes) rope_floats += rope_table_floats(c, s->n_batch);
-  uint64_t qx_bytes = p->max_matmul_k ? s->n_batch * aglm_row_bytes(AGLM_TYPE_Q8_0, p->max_matmul_k) : 0;
+  uint64_t qx_bytes = (uint64_t)s->n_batch * p->max_qx_row_bytes;
   bool ok = s->kv.allocate(kv_floats * sizeof(float)) && s->arena.allocate(s->plan.size) &&
             s->qx.allocate(qx_bytes) &&
             s->scratch.allocate((uint64_t)desc.n_threads * s->n_ctx * sizeof(float)) &&

@@ -28,7 +28,7 @@ struct cpu_program {
   std::vector<cpu_rope_config> ropes;   // distinct rope configurations of the graph
   std::vector<int> op_rope;             // per op: index into ropes, or -1
   int64_t n_vocab = 0;
-  int64_t max_matmul_k = 0;
+  uint64_t max_qx_row_bytes = 0; // largest activation row quantized for a matmul (Q8_0)
 };
 
 struct cpu_session {

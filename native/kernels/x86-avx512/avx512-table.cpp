@@ -1,0 +1,18 @@
+// The AVX-512 (F/BW/VL/DQ + FMA + F16C) kernel table `aglm_kernels_avx512`; VNNI is used inside matmul when present.
+#include "kernels/kernels.h"
+#include "kernels/ref/ref-kernels.h"
+#include "kernels/x86-avx512/avx512-internal.h"
+
+extern "C" const aglm_kernels aglm_kernels_avx512 = {
+    "avx512",
+    aglm_ref::matmul_act_type,
+    aglm_avx512::quantize_row_q8_0,
+    aglm_avx512::matmul,
+    aglm_avx512::dequantize_row,
+    aglm_avx512::rms_norm,
+    aglm_ref::rope,
+    aglm_avx512::attention,
+    aglm_avx512::silu_mul,
+    aglm_avx512::add,
+    aglm_avx512::mul,
+};
