@@ -11,6 +11,9 @@ import {
   typedArrayFor,
 } from './value-type-info.js';
 
+/** More items than a JavaScript array can hold; no real file comes anywhere near. */
+const MAX_ARRAY_ITEMS = 2 ** 32 - 1;
+
 /** Read a value of `type` (already read from the file at `typeAt`). */
 export function readValue(c: ByteCursor, type: number, typeAt: number): GgufValue {
   if (type === GgufValueType.ARRAY) return readArray(c, 1);
@@ -59,7 +62,11 @@ function readArray(c: ByteCursor, depth: number): GgufArray {
   }
   const itemType = c.u32('array item type');
   if (!isValueType(itemType)) throw unknownType(itemType, typeAt);
+  const countAt = c.pos;
   const n = c.count('array item count', minEncodedSize(itemType));
+  if (n > MAX_ARRAY_ITEMS) {
+    throw new AglmError('GGUF_INVALID', `GGUF array at byte ${countAt} claims ${n} items (at most ${MAX_ARRAY_ITEMS})`);
+  }
   if (itemType === GgufValueType.STRING) return { itemType, items: c.strings(n, 'array string') };
   if (itemType === GgufValueType.ARRAY) return { itemType, items: readArrays(c, n, depth + 1) };
   return { itemType, items: readTyped(c, itemType, n) };

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { AglmError, type ErrorCode } from '../../lib/errors.js';
-import { GgmlType, GgufValueType as T, parseGguf, readGguf, serializeGguf, type GgufEntry } from '../../lib/gguf/index.js';
+import { GgmlType, GgufNeedMore, GgufValueType as T, parseGguf, readGguf, serializeGguf, type GgufEntry } from '../../lib/gguf/index.js';
 import { enc, prng, rawGguf, rawHeader, rawKv, type RawKv, type RawSpec, type RawTensor } from './raw-gguf.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'aglm-gguf-corpus-'));
@@ -146,6 +146,27 @@ test('messages say what and where', () => {
   assert.match(msg(file({ nKv: 2n ** 64n - 1n })), /key\/value count 18446744073709551615 at byte 16 cannot fit/);
   assert.match(msg(withTensors(TA, { ...TB, type: 40 })), /tensor "b" has unknown GGML type id 40/);
   assert.match(msg(file({ dataBytes: 60 })), /tensor "b" .* the file is truncated/);
+});
+
+test('counts that would fit a huge file never allocate: they ask for more bytes or are refused', () => {
+  const HUGE = 2 ** 45; // parse the small file as the prefix of a 32 TiB one
+  const arrayOf = (itemType: number, count: bigint) => withKv(rawKv('x', T.ARRAY, Buffer.concat([enc.u32(itemType), enc.u64(count)])));
+  const cases: [string, Buffer][] = [
+    ['2^33 strings', arrayOf(T.STRING, 2n ** 33n)],
+    ['2^33 nested arrays', arrayOf(T.ARRAY, 2n ** 33n)],
+    ['2^40 INT32 items', arrayOf(T.INT32, 2n ** 40n)],
+    ['2^38 tensors', file({ nTensors: 2n ** 38n })],
+    ['2^38 KV pairs', file({ nKv: 2n ** 38n })],
+    ['a 2^40-byte string', withKv(rawKv('x', T.STRING, enc.str('abc', 2n ** 40n)))],
+  ];
+  for (const [what, bytes] of cases) {
+    try {
+      parseGguf(bytes, HUGE);
+      assert.fail(`${what}: parsed`);
+    } catch (e) {
+      assert.ok(e instanceof GgufNeedMore || (e instanceof AglmError && e.code === 'GGUF_INVALID'), `${what}: ${e}`);
+    }
+  }
 });
 
 type Tally = Record<string, number>;

@@ -29,11 +29,13 @@ const aglm_type_info *aglm_type_info_find(int type) {
   return nullptr;
 }
 
-// roundf (half away from zero), clamped to the int8 range; NaN gives 0 instead of undefined behaviour.
+// roundf (half away from zero), clamped to [-127, 127]; NaN gives 0 instead of undefined behaviour. Finite input
+// never reaches the clamp (|x / d| <= 127); only the infinities that tiny or infinite scales produce do. Matmul relies
+// on activations never holding -128.
 int8_t aglm_q8_round(float v) {
   const float r = roundf(v);
-  if (!(r > -128.0f)) return r != r ? 0 : -128;
-  return r > 127.0f ? 127 : (int8_t)r;
+  if (r != r) return 0;
+  return r > 127.0f ? 127 : r < -127.0f ? -127 : (int8_t)r;
 }
 
 void aglm_q8_0_block_quantize(const float *x, aglm_block_q8_0 *y) {

@@ -10,7 +10,7 @@
 
 namespace {
 
-// roundf() of lanes already clamped to [-128, 127]: trunc(p) + trunc(2 * (p - trunc(p))), exact.
+// roundf() of lanes already clamped to [-127, 127]: trunc(p) + trunc(2 * (p - trunc(p))), exact.
 inline __m256 aglm_round_away8(__m256 p) {
   const int mode = _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC;
   const __m256 t = _mm256_round_ps(p, mode);
@@ -18,11 +18,11 @@ inline __m256 aglm_round_away8(__m256 p) {
   return _mm256_add_ps(t, _mm256_round_ps(_mm256_add_ps(f, f), mode));
 }
 
-// q = roundf(x * id) as the reference computes it (NaN -> 0, clamped to [-128, 127]).
+// q = roundf(x * id) as the reference computes it (NaN -> 0, clamped to [-127, 127]).
 inline __m256i aglm_q8_lanes(__m256 x, __m256 id) {
   const __m256 p = _mm256_mul_ps(x, id);
   const __m256 ord = _mm256_cmp_ps(p, p, _CMP_ORD_Q);
-  const __m256 c = _mm256_min_ps(_mm256_max_ps(p, _mm256_set1_ps(-128.0f)), _mm256_set1_ps(127.0f));
+  const __m256 c = _mm256_min_ps(_mm256_max_ps(p, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
   return _mm256_cvtps_epi32(_mm256_and_ps(aglm_round_away8(c), ord));
 }
 

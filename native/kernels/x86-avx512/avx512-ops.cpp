@@ -10,13 +10,13 @@
 
 namespace {
 
-// q = roundf(x * id) exactly as the reference computes it: clamp to [-128, 127], round half away from zero as
+// q = roundf(x * id) exactly as the reference computes it: clamp to [-127, 127], round half away from zero as
 // trunc(p) + trunc(2 * (p - trunc(p))), NaN -> 0; then saturate to int8.
 inline __m128i aglm_q8_lanes(__m512 x, __m512 id) {
   const int trunc = _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC;
   const __m512 p = _mm512_mul_ps(x, id);
   const __mmask16 ord = _mm512_cmp_ps_mask(p, p, _CMP_ORD_Q);
-  const __m512 c = _mm512_min_ps(_mm512_max_ps(p, _mm512_set1_ps(-128.0f)), _mm512_set1_ps(127.0f));
+  const __m512 c = _mm512_min_ps(_mm512_max_ps(p, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
   const __m512 t = _mm512_roundscale_ps(c, trunc);
   const __m512 f = _mm512_sub_ps(c, t);
   const __m512 r = _mm512_maskz_add_ps(ord, t, _mm512_roundscale_ps(_mm512_add_ps(f, f), trunc));
