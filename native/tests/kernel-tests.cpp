@@ -23,6 +23,9 @@
 #include "backends/cpu/cpu-variants.h"
 #include "kernels/fp16.h"
 #include "kernels/kernels.h"
+#if defined(__x86_64__)
+#include "kernels/x86-avx512/avx512-internal.h"
+#endif
 
 namespace {
 
@@ -640,6 +643,22 @@ void test_variant(const aglm_kernels *K) {
   test_add_mul(K);
 }
 
+#if defined(__x86_64__)
+// The avx512 table with its quantized matmul forced onto the AVX512BW (non-VNNI) object, so that path is tested on
+// VNNI machines too.
+void avx512_bw_matmul(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
+  if (a->w_type == AGLM_TYPE_Q8_0 || a->w_type == AGLM_TYPE_Q4_0) aglm_avx512::matmul_q(a, r0, r1);
+  else aglm_kernels_avx512.matmul(a, r0, r1);
+}
+
+const aglm_kernels avx512_without_vnni = [] {
+  aglm_kernels k = aglm_kernels_avx512;
+  k.name = "avx512-no-vnni";
+  k.matmul = avx512_bw_matmul;
+  return k;
+}();
+#endif
+
 // ---- CPU variant selection ------------------------------------------------------------------------------------
 
 void test_selection(const aglm_cpu_features &f) {
@@ -693,6 +712,9 @@ int main() {
       continue;
     }
     test_variant(v->kernels);
+#if defined(__x86_64__)
+    if (v->kernels == &aglm_kernels_avx512 && f.avx512vnni) test_variant(&avx512_without_vnni);
+#endif
   }
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;

@@ -52,29 +52,41 @@ void aglm_float_tile(const aglm_matmul_args *a, int64_t r, int64_t t) {
   const char *w[R];
   const float *x[T];
   __m256 acc[R][T];
+  AGLM_UNROLL
   for (int i = 0; i < R; i++) w[i] = aglm_w_row(a, r + i);
+  AGLM_UNROLL
   for (int j = 0; j < T; j++) x[j] = (const float *)aglm_x_row(a, t + j);
+  AGLM_UNROLL
   for (int i = 0; i < R; i++)
+    AGLM_UNROLL
     for (int j = 0; j < T; j++) acc[i][j] = _mm256_setzero_ps();
   int64_t c = 0;
   for (; c + 8 <= a->k; c += 8) {
     __m256 wv[R];
+    AGLM_UNROLL
     for (int i = 0; i < R; i++) wv[i] = L::full(w[i], c);
+    AGLM_UNROLL
     for (int j = 0; j < T; j++) {
       const __m256 xv = _mm256_loadu_ps(x[j] + c);
+      AGLM_UNROLL
       for (int i = 0; i < R; i++) acc[i][j] = _mm256_fmadd_ps(wv[i], xv, acc[i][j]);
     }
   }
   if (c < a->k) {
     const __m256i m = aglm_mask8(a->k - c);
     __m256 wv[R];
+    AGLM_UNROLL
     for (int i = 0; i < R; i++) wv[i] = L::part(w[i], c, a->k - c);
+    AGLM_UNROLL
     for (int j = 0; j < T; j++) {
       const __m256 xv = _mm256_maskload_ps(x[j] + c, m);
+      AGLM_UNROLL
       for (int i = 0; i < R; i++) acc[i][j] = _mm256_fmadd_ps(wv[i], xv, acc[i][j]);
     }
   }
+  AGLM_UNROLL
   for (int i = 0; i < R; i++)
+    AGLM_UNROLL
     for (int j = 0; j < T; j++) a->y[(t + j) * a->y_stride + r + i] = aglm_hsum8(acc[i][j]);
 }
 
@@ -108,24 +120,31 @@ void aglm_quant_tile(const aglm_matmul_args *a, int64_t r, int64_t t) {
   const char *w[R];
   const char *x[T];
   __m256 acc[R][T];
+  AGLM_UNROLL
   for (int i = 0; i < R; i++) w[i] = aglm_w_row(a, r + i);
+  AGLM_UNROLL
   for (int j = 0; j < T; j++) x[j] = aglm_x_row(a, t + j);
+  AGLM_UNROLL
   for (int i = 0; i < R; i++)
+    AGLM_UNROLL
     for (int j = 0; j < T; j++) acc[i][j] = _mm256_setzero_ps();
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < a->k / 32; b++) {
     __m256i wv[R], aw[R];
     float dw[R];
+    AGLM_UNROLL
     for (int i = 0; i < R; i++) {
       const char *blk = w[i] + b * B::bytes;
       wv[i] = B::values(blk);
       aw[i] = _mm256_sign_epi8(wv[i], wv[i]);
       dw[i] = aglm_block_d(blk);
     }
+    AGLM_UNROLL
     for (int j = 0; j < T; j++) {
       const char *xb = x[j] + b * 34;
       const __m256i xv = _mm256_loadu_si256((const __m256i *)(xb + 2));
       const float dx = aglm_block_d(xb);
+      AGLM_UNROLL
       for (int i = 0; i < R; i++) {
         const __m256i p16 = _mm256_maddubs_epi16(aw[i], _mm256_sign_epi8(xv, wv[i]));
         const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
@@ -133,7 +152,9 @@ void aglm_quant_tile(const aglm_matmul_args *a, int64_t r, int64_t t) {
       }
     }
   }
+  AGLM_UNROLL
   for (int i = 0; i < R; i++)
+    AGLM_UNROLL
     for (int j = 0; j < T; j++) a->y[(t + j) * a->y_stride + r + i] = aglm_hsum8(acc[i][j]);
 }
 

@@ -29,6 +29,7 @@ inline __m256i aglm_q8_lanes(__m256 x, __m256 id) {
 void aglm_q8_0_block_quantize(const float *x, aglm_block_q8_0 *y) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   __m256 v[4], m = _mm256_setzero_ps();
+  AGLM_UNROLL
   for (int i = 0; i < 4; i++) {
     v[i] = _mm256_loadu_ps(x + 8 * i);
     m = _mm256_max_ps(_mm256_andnot_ps(sign, v[i]), m); // a NaN lane keeps m
@@ -67,6 +68,7 @@ inline void aglm_i8x8_scale_store(const int8_t *p, __m256 d, float *dst) {
 void aglm_q8_0_row_dequantize(const aglm_block_q8_0 *b, float *dst, int64_t nb) {
   for (int64_t i = 0; i < nb; i++) {
     const __m256 d = _mm256_set1_ps(aglm_fp16_to_fp32(b[i].d));
+    AGLM_UNROLL
     for (int j = 0; j < 4; j++) aglm_i8x8_scale_store(b[i].qs + 8 * j, d, dst + 32 * i + 8 * j);
   }
 }
@@ -79,6 +81,7 @@ void aglm_q4_0_row_dequantize(const aglm_block_q4_0 *b, float *dst, int64_t nb) 
     int8_t v[32];
     _mm_storeu_si128((__m128i *)v, _mm_sub_epi8(_mm_and_si128(q, low), eight));
     _mm_storeu_si128((__m128i *)(v + 16), _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), low), eight));
+    AGLM_UNROLL
     for (int j = 0; j < 4; j++) aglm_i8x8_scale_store(v + 8 * j, d, dst + 32 * i + 8 * j);
   }
 }
@@ -106,13 +109,16 @@ void aglm_scores4(const float *q, const float *k, int64_t kv_stride, int64_t hd,
   int64_t d = 0;
   for (; d + 8 <= hd; d += 8) {
     const __m256 qv = _mm256_loadu_ps(q + d);
+    AGLM_UNROLL
     for (int j = 0; j < 4; j++) acc[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + j * kv_stride + d), acc[j]);
   }
   if (d < hd) {
     const __m256i m = aglm_mask8(hd - d);
     const __m256 qv = _mm256_maskload_ps(q + d, m);
+    AGLM_UNROLL
     for (int j = 0; j < 4; j++) acc[j] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k + j * kv_stride + d, m), acc[j]);
   }
+  AGLM_UNROLL
   for (int j = 0; j < 4; j++) s[j] = aglm_hsum8(acc[j]) * scale;
 }
 
@@ -154,6 +160,7 @@ void aglm_softmax(float *p, int64_t n) {
 void aglm_weighted_sum32(const float *p, int64_t n, const float *v, int64_t kv_stride, float *out, int64_t w) {
   __m256i m[4];
   __m256 acc[4];
+  AGLM_UNROLL
   for (int i = 0; i < 4; i++) {
     const int64_t c = w - 8 * i;
     m[i] = aglm_mask8(c < 0 ? 0 : c > 8 ? 8 : c);
@@ -162,8 +169,10 @@ void aglm_weighted_sum32(const float *p, int64_t n, const float *v, int64_t kv_s
   for (int64_t j = 0; j < n; j++) {
     const __m256 pj = _mm256_broadcast_ss(p + j);
     const float *vj = v + j * kv_stride;
+    AGLM_UNROLL
     for (int i = 0; i < 4; i++) acc[i] = _mm256_fmadd_ps(pj, _mm256_maskload_ps(vj + 8 * i, m[i]), acc[i]);
   }
+  AGLM_UNROLL
   for (int i = 0; i < 4; i++) _mm256_maskstore_ps(out + 8 * i, m[i], acc[i]);
 }
 

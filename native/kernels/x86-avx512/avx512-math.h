@@ -4,6 +4,18 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+// Full unrolling of the small register-tile loops, so arrays of accumulators stay in registers (GCC otherwise may
+// mirror them to the stack on every iteration).
+#ifndef AGLM_UNROLL
+#if defined(__clang__)
+#define AGLM_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define AGLM_UNROLL _Pragma("GCC unroll 16")
+#else
+#define AGLM_UNROLL
+#endif
+#endif
+
 namespace {
 
 // Lanes [0, count) of 16, count clamped to [0, 16].

@@ -19,6 +19,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ref/ref-kernels.h"
+#include "kernels/x86-avx512/avx512-math.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define AGLM_Q_INLINE inline __attribute__((always_inline))
@@ -123,6 +124,7 @@ AGLM_Q_INLINE void aglm_q_pair(const aglm_q_job &j, const char *const *w, int64_
   const __m512i idx = aglm_q_scale_index(D::q4);
   typename D::W wv[R];
   __m512 dw[R];
+  AGLM_UNROLL
   for (int i = 0; i < R; i++) {
     const char *blk = w[i] + 2 * p * bytes;
     wv[i] = D::prep(aglm_q_weights_raw<D::q4, Half>(blk));
@@ -131,12 +133,14 @@ AGLM_Q_INLINE void aglm_q_pair(const aglm_q_job &j, const char *const *w, int64_
   const __m512i bias_idx = D::q4 ? _mm512_setr_epi32(2, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
                                  : _mm512_setr_epi32(2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0);
   const __mmask16 bias_lanes = D::q4 ? 0x0011 : 0x0101;
+  AGLM_UNROLL
   for (int k = 0; k < T; k++) {
     const int64_t off = (t + k) * j.nbp + p;
     const __m512i x = _mm512_load_si512((const void *)(j.xq + 64 * off));
     const __m512i meta = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(j.meta + 4 * off)));
     const __m512 dx = _mm512_permutexvar_ps(idx, _mm512_castsi512_ps(meta));
     const __m512i bias = D::bias_mul ? _mm512_maskz_permutexvar_epi32(bias_lanes, bias_idx, meta) : _mm512_setzero_si512();
+    AGLM_UNROLL
     for (int i = 0; i < R; i++) {
       const __m512 s = _mm512_cvtepi32_ps(D::dot(bias, wv[i], x));
       acc[i][k] = _mm512_fmadd_ps(s, _mm512_mul_ps(dw[i], dx), acc[i][k]);
@@ -150,12 +154,17 @@ void aglm_q_tile(const aglm_q_job &j, int64_t r, int64_t t) {
   const aglm_matmul_args *a = j.a;
   const char *w[R];
   __m512 acc[R][T];
+  AGLM_UNROLL
   for (int i = 0; i < R; i++) w[i] = (const char *)a->w + (r + i) * (int64_t)a->w_row_bytes;
+  AGLM_UNROLL
   for (int i = 0; i < R; i++)
+    AGLM_UNROLL
     for (int k = 0; k < T; k++) acc[i][k] = _mm512_setzero_ps();
   for (int64_t p = 0; p < j.nb / 2; p++) aglm_q_pair<D, R, T, false>(j, w, t, p, acc);
   if (j.nb & 1) aglm_q_pair<D, R, T, true>(j, w, t, j.nb / 2, acc);
+  AGLM_UNROLL
   for (int i = 0; i < R; i++)
+    AGLM_UNROLL
     for (int k = 0; k < T; k++) a->y[(j.t0 + t + k) * a->y_stride + r + i] = _mm512_reduce_add_ps(acc[i][k]);
 }
 

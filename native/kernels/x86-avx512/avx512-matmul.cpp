@@ -27,32 +27,36 @@ struct aglm_bf16_load {
   }
 };
 
-// One step of 16 values: R weight vectors, each used for T tokens.
-template <class L, int R, int T>
-inline __attribute__((always_inline)) void aglm_float_step(const char *const *w, const float *const *x, int64_t c,
-                                                           __mmask16 m, __m512 (&acc)[R][T]) {
-  __m512 wv[R];
-  for (int i = 0; i < R; i++) wv[i] = L::load(w[i], c, m);
-  for (int j = 0; j < T; j++) {
-    const __m512 xv = _mm512_maskz_loadu_ps(m, x[j] + c);
-    for (int i = 0; i < R; i++) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
-  }
-}
-
-// Rows [r, r+R) x tokens [t, t+T) for float weights.
+// Rows [r, r+R) x tokens [t, t+T) for float weights: per 16 values, R weight vectors each used for T tokens.
+// One loop with a mask (all ones until the tail) keeps the R x T accumulators in registers.
 template <class L, int R, int T>
 void aglm_float_tile(const aglm_matmul_args *a, int64_t r, int64_t t) {
   const char *w[R];
   const float *x[T];
   __m512 acc[R][T];
+  AGLM_UNROLL
   for (int i = 0; i < R; i++) w[i] = (const char *)a->w + (r + i) * (int64_t)a->w_row_bytes;
+  AGLM_UNROLL
   for (int j = 0; j < T; j++) x[j] = (const float *)((const char *)a->x + (t + j) * (int64_t)a->x_row_bytes);
+  AGLM_UNROLL
   for (int i = 0; i < R; i++)
+    AGLM_UNROLL
     for (int j = 0; j < T; j++) acc[i][j] = _mm512_setzero_ps();
-  int64_t c = 0;
-  for (; c + 16 <= a->k; c += 16) aglm_float_step<L, R, T>(w, x, c, 0xffff, acc);
-  if (c < a->k) aglm_float_step<L, R, T>(w, x, c, aglm_mask16(a->k - c), acc);
+  for (int64_t c = 0; c < a->k; c += 16) {
+    const __mmask16 m = aglm_mask16(a->k - c);
+    __m512 wv[R];
+    AGLM_UNROLL
+    for (int i = 0; i < R; i++) wv[i] = L::load(w[i], c, m);
+    AGLM_UNROLL
+    for (int j = 0; j < T; j++) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x[j] + c);
+      AGLM_UNROLL
+      for (int i = 0; i < R; i++) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+    }
+  }
+  AGLM_UNROLL
   for (int i = 0; i < R; i++)
+    AGLM_UNROLL
     for (int j = 0; j < T; j++) a->y[(t + j) * a->y_stride + r + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 

@@ -87,12 +87,15 @@ double aglm_sumsq(const float *x, int64_t n) {
 template <int J>
 void aglm_scores(const float *q, const float *k, int64_t kv_stride, int64_t hd, float scale, float *s) {
   __m512 acc[J];
+  AGLM_UNROLL
   for (int j = 0; j < J; j++) acc[j] = _mm512_setzero_ps();
   for (int64_t d = 0; d < hd; d += 16) {
     const __mmask16 m = aglm_mask16(hd - d);
     const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
+    AGLM_UNROLL
     for (int j = 0; j < J; j++) acc[j] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k + j * kv_stride + d), acc[j]);
   }
+  AGLM_UNROLL
   for (int j = 0; j < J; j++) s[j] = _mm512_reduce_add_ps(acc[j]) * scale;
 }
 
@@ -124,6 +127,7 @@ template <int NV>
 void aglm_weighted_sum(const float *p, int64_t n, const float *v, int64_t kv_stride, float *out, int64_t w) {
   __mmask16 m[NV];
   __m512 acc[NV];
+  AGLM_UNROLL
   for (int i = 0; i < NV; i++) {
     m[i] = aglm_mask16(w - 16 * i);
     acc[i] = _mm512_setzero_ps();
@@ -131,8 +135,10 @@ void aglm_weighted_sum(const float *p, int64_t n, const float *v, int64_t kv_str
   for (int64_t j = 0; j < n; j++) {
     const __m512 pj = _mm512_set1_ps(p[j]);
     const float *vj = v + j * kv_stride;
+    AGLM_UNROLL
     for (int i = 0; i < NV; i++) acc[i] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[i], vj + 16 * i), acc[i]);
   }
+  AGLM_UNROLL
   for (int i = 0; i < NV; i++) _mm512_mask_storeu_ps(out + 16 * i, m[i], acc[i]);
 }
 
