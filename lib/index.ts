@@ -8,6 +8,8 @@ export type { SamplerOptions } from './sampler/index.js';
 export { Sampler } from './sampler/index.js';
 export { Tokenizer } from './tokenizer/index.js';
 export { systemInfo, type SystemInfo } from './backends/system-info.js';
+export type { ModelPlan, PrecisionRequest } from './backends/planner.js';
+export { PRECISIONS, type Precision } from './backends/weight-types.js';
 export { AglmError, isAglmError, ERROR_CODES, type ErrorCode } from './errors.js';
 export { quantizeModel, QUANTIZE_TYPES, type QuantizeType, type QuantizeOptions, type QuantizeReport } from './tools/quantize.js';
 export { readGguf, writeGguf, GgmlType, GgufValueType } from './gguf/index.js';

@@ -33,6 +33,8 @@ export interface NativeBinding {
   alignmentOffset(buffer: ArrayBuffer): number;
   convertRows(srcType: number, src: Uint8Array, dstType: number, rows: number, rowLength: number, dst: Uint8Array): Promise<void>;
   rowBytes(type: number, n: number): number;
+  /** DRAM read bandwidth in GB/s (10^9 B/s): the best of `passes` full reads of a `bytes` buffer by `threads` threads. */
+  measureReadBandwidth(bytes?: number, threads?: number, passes?: number): Promise<number>;
 }
 
 let binding: NativeBinding | undefined;

@@ -4,6 +4,7 @@ import { AglmError } from '../errors.js';
 import { loadModel, type CpuVariant } from '../model/model.js';
 import { systemInfo } from '../backends/system-info.js';
 import { quantizeModel, QUANTIZE_TYPES, type QuantizeType } from '../tools/quantize.js';
+import { perplexityCommand } from './perplexity-command.js';
 
 const USAGE = `Usage:
   open-autoglm run [--model FILE] [-n N] [--temperature T] [--seed S] [--threads N] [--top-k K] [--top-p P] [--min-p P]
@@ -13,6 +14,8 @@ const USAGE = `Usage:
       Prints the CPU features found, the backends and kernel variants available, and which is chosen and why.
   open-autoglm quantize IN OUT --type ${QUANTIZE_TYPES.join('|')}
       Writes IN's weights as another type.
+  open-autoglm perplexity [--model FILE] --text FILE [--ctx N] [--precision P] [--json]
+      The model's perplexity on a text (llama.cpp's method: chunks of N tokens, second halves scored).
 `;
 
 interface Io {
@@ -141,6 +144,8 @@ export async function main(args: string[], io: Io = defaultIo): Promise<number> 
         return infoCommand(rest, io);
       case 'quantize':
         return await quantizeCommand(rest, io);
+      case 'perplexity':
+        return await perplexityCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

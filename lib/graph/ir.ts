@@ -19,6 +19,8 @@ export interface IrWeight {
   dims: number[];
   offset: number;
   nbytes: number;
+  /** Convert to this type once at load (set by the precision planner). */
+  to?: number;
 }
 export interface IrValue {
   rows: typeof ROWS_TOKENS | typeof ROWS_OUTPUTS;

@@ -7,7 +7,7 @@ import { fromNative, type NativeContext, type NativeModel } from '../native.js';
 import { checkObject, checkTokens, optInt, optOneOf, optSignal } from '../validate.js';
 
 export interface ContextOptions {
-  /** Positions the KV cache holds. Default: the model's training context, at most 4096. */
+  /** Positions the KV cache holds. Default: the model's training context, at most 4096, less if memory is short (model.plan). */
   contextSize?: number;
   /** Threads computing each step. Default: the cores available to this process. */
   threads?: number;
@@ -25,6 +25,8 @@ export interface EvaluateOptions {
 export interface ContextOwner {
   readonly vocabSize: number;
   readonly contextLength: number;
+  /** The context size the precision planner found room for. */
+  readonly defaultContextSize: number;
   nativeModel(): NativeModel;
   contextEnded(ctx: Context): void;
 }
@@ -49,7 +51,7 @@ export class Context {
   constructor(owner: ContextOwner, options: ContextOptions | undefined) {
     const o = checkObject<ContextOptions>('context options', options);
     this.#owner = owner;
-    this.contextSize = optInt('contextSize', o.contextSize, 1, 1 << 24, Math.min(owner.contextLength, 4096));
+    this.contextSize = optInt('contextSize', o.contextSize, 1, 1 << 24, owner.defaultContextSize);
     this.threads = optInt('threads', o.threads, 1, 1024, defaultThreads());
     this.batchSize = Math.min(optInt('batchSize', o.batchSize, 1, 1 << 16, 512), this.contextSize);
     const site = new Error();

@@ -7,7 +7,10 @@ import { readGguf, type GgufFile, type GgufMetadata } from '../gguf/index.js';
 import { fromNative, nativeBinding, type NativeModel } from '../native.js';
 import { packageRoot } from '../package-root.js';
 import { Tokenizer } from '../tokenizer/index.js';
-import { checkObject, optBoolean, optOneOf, optSignal } from '../validate.js';
+import { freemem } from 'node:os';
+import { planModel, type ModelPlan, type PrecisionRequest } from '../backends/planner.js';
+import { PRECISIONS } from '../backends/weight-types.js';
+import { checkObject, optBoolean, optInt, optOneOf, optSignal } from '../validate.js';
 import { Context, type ContextOptions } from './context.js';
 import { complete, generate, type CompletionResult, type GenerateChunk, type GenerateOptions } from './generate.js';
 
@@ -18,6 +21,13 @@ export type CpuVariant = (typeof CPU_VARIANTS)[number];
 export interface LoadModelOptions {
   /** Force a CPU kernel variant (also settable with OPEN_AUTOGLM_CPU); default: the best this CPU supports. */
   cpuVariant?: CpuVariant;
+  /**
+   * Weight precision: 'auto' (default) keeps the file's precision when it fits in `memoryBudget` and otherwise
+   * quantizes at load to the most precise type that fits; a type name converts every weight matrix to it.
+   */
+  precision?: PrecisionRequest;
+  /** Bytes the model may use (weights, KV cache, activations). Default: 90% of the memory free now. */
+  memoryBudget?: number;
   signal?: AbortSignal;
 }
 
@@ -43,14 +53,17 @@ export class Model {
   readonly architecture: string;
   readonly hparams: ArchBuild['hparams'];
   readonly backend: ModelBackendInfo;
+  /** The precision and context size chosen for this model, with the reasons. */
+  readonly plan: ModelPlan;
   #file: GgufFile;
   #native: NativeModel | undefined;
   #tokenizer: Tokenizer;
   #contexts = new Set<Context>();
 
   /** @internal use loadModel() */
-  constructor(path: string, file: GgufFile, build: ArchBuild & { architecture: string }, tokenizer: Tokenizer, native: NativeModel) {
+  constructor(path: string, file: GgufFile, build: ArchBuild & { architecture: string }, tokenizer: Tokenizer, native: NativeModel, plan: ModelPlan) {
     this.path = path;
+    this.plan = plan;
     this.#file = file;
     this.architecture = build.architecture;
     this.hparams = build.hparams;
@@ -99,6 +112,7 @@ export class Model {
       {
         vocabSize: this.vocabSize,
         contextLength: this.contextLength,
+        defaultContextSize: this.plan.contextSize,
         nativeModel: () => this.#nativeModel(),
         contextEnded: (c) => this.#contexts.delete(c),
       },
@@ -151,6 +165,8 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
     throw invalidArgument('OPEN_AUTOGLM_CPU', `one of ${CPU_VARIANTS.join(', ')}`, envVariant);
   }
   const signal = optSignal('signal', o.signal);
+  const precision = optOneOf('precision', o.precision, ['auto', ...PRECISIONS] as const, 'auto');
+  const budget = o.memoryBudget === undefined ? Math.floor(freemem() * 0.9) : optInt('memoryBudget', o.memoryBudget, 1, Number.MAX_SAFE_INTEGER, 0);
   const file = path ?? DEFAULT_MODEL_PATH;
   const gguf = await readGguf(file, { signal });
   const build = buildArchitecture(gguf);
@@ -158,6 +174,15 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
   if (tokenizer.vocabSize !== build.hparams.vocabSize) {
     throw new AglmError('GGUF_SHAPE_MISMATCH', `The tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${build.hparams.vocabSize}`);
   }
+  const plan = planModel({
+    file: gguf,
+    graph: build.graph,
+    trainContext: build.hparams.contextLength,
+    precision,
+    memoryBudget: budget,
+    budgetSource: o.memoryBudget === undefined ? '90% of the free memory' : 'the memoryBudget option',
+    kvBytesPerToken: build.graph.cache.reduce((n, c) => n + (c.k + c.v) * 4, 0),
+  });
   if (signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
   let native: NativeModel;
   try {
@@ -174,5 +199,5 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
     native.dispose();
     throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
   }
-  return new Model(file, gguf, build, tokenizer, native);
+  return new Model(file, gguf, build, tokenizer, native, plan);
 }

@@ -2,21 +2,15 @@
 // tensor by tensor on a native worker (streamed: never the whole model in memory). Norms and biases stay F32.
 import { open, stat } from 'node:fs/promises';
 import { AglmError, invalidArgument } from '../errors.js';
-import { GgmlType, GgufValueType, ggmlTensorBytes, ggmlTypeInfo, ggmlTypeName, readGguf, writeGguf } from '../gguf/index.js';
+import { PRECISIONS, PRECISION_TYPES, tensorTypeFor, type Precision } from '../backends/weight-types.js';
+import { GgufValueType, ggmlTensorBytes, ggmlTypeName, readGguf, writeGguf } from '../gguf/index.js';
 import type { GgufEntry, GgufTensorInfo } from '../gguf/index.js';
 import { fromNative, nativeBinding } from '../native.js';
 import { checkObject, optSignal } from '../validate.js';
 
-export const QUANTIZE_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'] as const;
-export type QuantizeType = (typeof QUANTIZE_TYPES)[number];
-
-const TYPE_IDS: Record<QuantizeType, number> = {
-  f32: GgmlType.F32,
-  f16: GgmlType.F16,
-  bf16: GgmlType.BF16,
-  q8_0: GgmlType.Q8_0,
-  q4_0: GgmlType.Q4_0,
-};
+export const QUANTIZE_TYPES = PRECISIONS;
+export type QuantizeType = Precision;
+const TYPE_IDS = PRECISION_TYPES;
 
 /** llama.cpp's `general.file_type` values (enum llama_ftype) for what we write. */
 const FILE_TYPES: Record<QuantizeType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, bf16: 32 };
@@ -30,25 +24,6 @@ export interface QuantizeReport {
   inputBytes: number;
   outputBytes: number;
   tensors: { name: string; from: string; to: string; reason?: string }[];
-}
-
-/**
- * The type a tensor gets. Matrices take the requested type; the output projection keeps at least 8 bits (as llama.cpp
- * does, it is the most sensitive matrix); rows whose length is not a multiple of the block size fall back to F16.
- */
-function chooseType(t: GgufTensorInfo, want: number, isOutput: boolean): { type: number; reason?: string } {
-  if (t.dims.filter((d) => d > 1).length < 2) return { type: GgmlType.F32, reason: 'vectors stay F32' };
-  let type = want;
-  let reason: string | undefined;
-  if (isOutput && want === GgmlType.Q4_0) {
-    type = GgmlType.Q8_0;
-    reason = 'the output projection keeps 8 bits';
-  }
-  const block = ggmlTypeInfo(type)!.blockSize;
-  if (t.dims[0] % block !== 0) {
-    return { type: GgmlType.F16, reason: `row length ${t.dims[0]} is not a multiple of ${block}; F16 instead` };
-  }
-  return { type, reason };
 }
 
 export async function quantizeModel(input: string, output: string, type: QuantizeType, options?: QuantizeOptions): Promise<QuantizeReport> {
@@ -73,7 +48,7 @@ export async function quantizeModel(input: string, output: string, type: Quantiz
   try {
     const tensors = src.tensors.map((t) => {
       const isOutput = t.name === 'output.weight' || (!hasOutput && t.name === 'token_embd.weight');
-      const { type: to, reason } = chooseType(t, want, isOutput);
+      const { type: to, reason } = tensorTypeFor(t, want, isOutput);
       report.tensors.push({ name: t.name, from: ggmlTypeName(t.type), to: ggmlTypeName(to), reason });
       const data = async (): Promise<Uint8Array> => {
         if (signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });

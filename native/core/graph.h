@@ -40,6 +40,7 @@ struct aglm_weight {
   int64_t ne[4] = {1, 1, 1, 1}; // ne[0] is the contiguous dimension
   uint64_t offset = 0;  // absolute byte offset in the model file
   uint64_t nbytes = 0;
+  int to = -1;          // (optional) type to convert to once at load (the precision planner's choice); -1 = keep
   int64_t nelements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
 };
 

@@ -15,6 +15,13 @@
 #endif
 
 #ifndef _WIN32
+void aglm_mapped_release(const uint8_t *base, uint64_t offset, uint64_t size) {
+  const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t begin = ((uint64_t)(uintptr_t)(base + offset) + page - 1) / page * page;
+  uint64_t end = ((uint64_t)(uintptr_t)(base + offset + size)) / page * page;
+  if (end > begin) madvise((void *)(uintptr_t)begin, end - begin, MADV_DONTNEED);
+}
+
 aglm_result aglm_mapped_file::open(const std::string &path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -45,6 +52,8 @@ aglm_mapped_file::~aglm_mapped_file() {
   if (data_) munmap(data_, size_);
 }
 #else
+void aglm_mapped_release(const uint8_t *, uint64_t, uint64_t) {}
+
 aglm_result aglm_mapped_file::open(const std::string &path) {
   HANDLE f = CreateFileA(path.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL,
                          nullptr);

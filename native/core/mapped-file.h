@@ -7,6 +7,10 @@
 
 #include "core/status.h"
 
+// Tells the OS that the whole pages inside [base + offset, base + offset + size) of a mapping will not be read
+// again (their data was converted into an owned copy), so they stop counting against the process's memory.
+void aglm_mapped_release(const uint8_t *base, uint64_t offset, uint64_t size);
+
 class aglm_mapped_file {
  public:
   aglm_mapped_file() = default;

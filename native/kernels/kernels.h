@@ -73,10 +73,13 @@ typedef struct aglm_kernels {
   // Which activation type matmul wants for weights of `w_type`: AGLM_TYPE_F32 or AGLM_TYPE_Q8_0; -1 if unsupported.
   int (*matmul_act_type)(int w_type);
   // Quantize k floats (k % 32 == 0) into k/32 Q8_0 blocks (llama.cpp rounding: d = amax/127, q = round(x/d)).
+  // q is always in [-127, 127]: the SIMD matmuls rely on activations never holding -128.
   void (*quantize_row_q8_0)(const float *x, void *y, int64_t k);
-  // See aglm_matmul_args. Supports w_type F32, F16, BF16 (x in F32) and Q8_0, Q4_0 (x in Q8_0).
+  // See aglm_matmul_args. Supports w_type F32, F16, BF16 (x in F32) and Q8_0, Q4_0 (x in Q8_0, from
+  // quantize_row_q8_0; k % 32 == 0, only whole blocks count). Other types: no-op. Calls on disjoint [r0, r1) may run
+  // concurrently (the SIMD variants keep a per-thread scratch buffer).
   void (*matmul)(const aglm_matmul_args *a, int64_t r0, int64_t r1);
-  // Convert k values of a row of `type` to floats (every type matmul supports).
+  // Convert k values of a row of `type` to floats (every type matmul supports; a partial last block gives zeros).
   void (*dequantize_row)(int type, const void *src, float *dst, int64_t k);
 
   // y = x / sqrt(mean(x^2) + eps) * w, over n values (y may alias x).

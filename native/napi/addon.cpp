@@ -1,4 +1,5 @@
 // The addon's entry point: per-environment instance data (worker_threads safe) and the exports.
+#include "bandwidth.h"
 #include "common.h"
 #include "core/graph.h"
 
@@ -9,6 +10,7 @@ static Napi::Object aglm_addon_init(Napi::Env env, Napi::Object exports) {
   exports.Set("Context", aglm_context_init(env, data));
   exports.Set("irVersion", Napi::Number::New(env, AGLM_IR_VERSION));
   aglm_tools_init(env, exports);
+  aglm_bandwidth_init(env, exports);
   return exports;
 }
 

@@ -81,6 +81,12 @@ struct reader {
         !int64(o, "nbytes", &nbytes, 0, 9007199254740991.0) || !array(o, "dims", &dims, 4))
       return false;
     w->type = (int)type;
+    Napi::Value to = o.Get("to");
+    if (!to.IsUndefined()) {
+      int64_t t;
+      if (!int64(o, "to", &t, 0, AGLM_TYPE_COUNT - 1)) return false;
+      w->to = (int)t;
+    }
     w->offset = (uint64_t)offset;
     w->nbytes = (uint64_t)nbytes;
     w->n_dims = (int)dims.Length();

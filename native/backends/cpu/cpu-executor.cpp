@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
+
+#include "core/mapped-file.h"
 
 namespace {
 
@@ -21,6 +24,41 @@ bool is_f32_vector_use(const aglm_graph &g, int w) {
   return false;
 }
 
+// Converts the weights the planner asked for (weight.to) into owned buffers of the new type, rows split over the
+// machine's cores, then releases the mapped pages they came from so peak memory is not file + copy.
+aglm_result convert_weights(const aglm_program_desc &desc, cpu_program *p) {
+  const unsigned n_threads = std::max(1u, std::thread::hardware_concurrency());
+  for (size_t i = 0; i < p->graph.weights.size(); i++) {
+    aglm_weight &w = p->graph.weights[i];
+    if (w.to < 0 || w.to == w.type) continue;
+    const int64_t k = w.ne[0], rows = w.nelements() / w.ne[0];
+    const size_t src_row = aglm_row_bytes(w.type, k), dst_row = aglm_row_bytes(w.to, k);
+    if (dst_row == 0) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "tensor " + w.name + ": its rows cannot be stored as type " + std::to_string(w.to));
+    aglm_aligned_buffer buf;
+    if (!buf.allocate(dst_row * rows)) return aglm_result::fail(AGLM_ERR_OUT_OF_MEMORY, "out of memory converting " + w.name);
+    std::atomic<bool> ok{true};
+    std::vector<std::thread> workers;
+    for (unsigned t = 0; t < n_threads; t++) {
+      workers.emplace_back([&, t] {
+        std::vector<float> row((size_t)k);
+        for (int64_t r = t; r < rows && ok.load(); r += n_threads) {
+          if (!aglm_dequantize_row(w.type, (const uint8_t *)p->wdata[i] + r * src_row, row.data(), k) ||
+              !aglm_quantize_row(w.to, row.data(), (uint8_t *)buf.data() + r * dst_row, k))
+            ok = false;
+        }
+      });
+    }
+    for (auto &th : workers) th.join();
+    if (!ok) return aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE, "tensor " + w.name + ": cannot convert type " + std::to_string(w.type) + " to " + std::to_string(w.to));
+    aglm_mapped_release(desc.file_data, w.offset, w.nbytes);
+    w.type = w.to;
+    w.nbytes = dst_row * rows;
+    p->wdata[i] = buf.data();
+    p->owned.push_back(std::move(buf));
+  }
+  return aglm_result::ok();
+}
+
 aglm_result bind_weights(const aglm_program_desc &desc, cpu_program *p) {
   const aglm_graph &g = p->graph;
   p->wdata.assign(g.weights.size(), nullptr);
@@ -35,6 +73,8 @@ aglm_result bind_weights(const aglm_program_desc &desc, cpu_program *p) {
       return aglm_result::fail(AGLM_ERR_GGUF_TENSOR_OUT_OF_BOUNDS, "tensor " + w.name + " lies outside the file");
     p->wdata[i] = desc.file_data + w.offset;
   }
+  aglm_result r = convert_weights(desc, p);
+  if (!r.is_ok()) return r;
   // Norm and bias vectors are read as f32; convert any stored in another type once, at load.
   for (size_t i = 0; i < g.weights.size(); i++) {
     const aglm_weight &w = g.weights[i];

@@ -7,6 +7,9 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #define AGLM_CPU_X86 1
+#elif defined(_M_X64) && defined(_MSC_VER)
+#include <intrin.h>
+#define AGLM_CPU_X86 1
 #endif
 #if defined(__x86_64__) && defined(__linux__)
 #include <sys/syscall.h>
@@ -26,17 +29,27 @@ struct aglm_cpuid_regs {
 
 aglm_cpuid_regs aglm_cpuid(uint32_t leaf, uint32_t sub) {
   aglm_cpuid_regs r;
+#if defined(_MSC_VER)
+  int v[4];
+  __cpuidex(v, (int)leaf, (int)sub);
+  r.eax = (uint32_t)v[0], r.ebx = (uint32_t)v[1], r.ecx = (uint32_t)v[2], r.edx = (uint32_t)v[3];
+#else
   __cpuid_count(leaf, sub, r.eax, r.ebx, r.ecx, r.edx);
+#endif
   return r;
 }
 
 bool aglm_bit(uint32_t v, int bit) { return (v >> bit) & 1u; }
 
-// XCR0 through the xgetbv instruction (encoded by the assembler, so no -mxsave flag is needed).
+// XCR0 through the xgetbv instruction (inline assembly, so no -mxsave flag is needed).
 uint64_t aglm_xcr0_read() {
+#if defined(_MSC_VER)
+  return _xgetbv(0);
+#else
   uint32_t lo = 0, hi = 0;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   return ((uint64_t)hi << 32) | lo;
+#endif
 }
 
 void aglm_cpu_names_read(aglm_cpu_features *f, uint32_t max_ext) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 
 // Full unrolling of the small register-tile loops, so arrays of accumulators stay in registers (GCC otherwise may
@@ -62,7 +63,7 @@ inline __m256 aglm_exp8(__m256 x) {
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
   const __m256 n1 = _mm256_round_ps(_mm256_mul_ps(n, _mm256_set1_ps(0.5f)), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
   p = _mm256_mul_ps(_mm256_mul_ps(p, aglm_pow2i8(n1)), aglm_pow2i8(_mm256_sub_ps(n, n1)));
-  p = _mm256_blendv_ps(p, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+  p = _mm256_blendv_ps(p, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
   return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), p);
 }
 

@@ -1,16 +1,18 @@
 // The AVX-512 Q8_0/Q4_0 x Q8_0 matmul, shared by avx512-matmul-q.cpp (AVX512BW integer dot) and
-// avx512-matmul-q-vnni.cpp (VPDPBUSD). The including file defines the dot policies (see the contract below) and its
-// entry point; everything here has internal linkage, so each object gets its own copy built with its own flags.
+// avx512-matmul-q-vnni.cpp (VPDPBUSD). The including file first defines
+//   __m512i aglm_q_dot(__m512i acc, __m512i u8, __m512i s8)  // acc + per int32 lane the sum of 4 u8 * s8 products
+// and then uses the kernels below; everything here has internal linkage, so each object gets its own copy built with
+// its own flags.
 //
-// Blocks are processed in pairs: one zmm holds the 64 int8 values of blocks 2p and 2p+1. Activation rows are first
-// packed per token (in chunks of tokens) into that register order together with their scales and a per-block integer
-// bias (-c * sum of the activation block), so an unsigned-by-signed dot can be corrected for free:
-//   Q8_0 with VNNI: dpbusd(w ^ 0x80, x) = sum (w + 128) x  -> bias c = 128
-//   Q4_0:           dpbusd(nibble, x)   = sum (w + 8) x    -> bias c = 8
-//   Q8_0 without VNNI uses the sign trick (maddubs(|w|, x * sign(w))) and needs no bias (c = 0).
-// Dot policy contract: `static const bool q4` (weight block layout), `static const int bias_mul` (c),
-// `typedef ... W`, `static W prep(__m512i raw)` (raw = 64 weight bytes, nibbles already split for Q4_0) and
-// `static __m512i dot(__m512i acc, const W &w, __m512i x)` (acc + per-lane int32 sums of 4 products).
+// Work goes in "quads" of 4 blocks (128 values) held as two zmm, values 0..15 and 16..31 of each block, one 128-bit
+// lane per block, so one int32 accumulator, one conversion and one FMA serve 4 blocks. Activation rows are packed
+// once per call (per chunk of tokens) into that order, with their scales broadcast and a per-block integer bias, so
+// the unsigned-by-signed dot is corrected for free through the accumulator it starts from:
+//   Q8_0, offset form (VNNI): dot(w ^ 0x80, x) = sum (w + 128) x   -> bias -128 * sum x
+//   Q8_0, sign form (no VNNI): dot(|w|, x * sign(w)) = sum w x      -> no bias (vpmaddubsw cannot take w + 128)
+//   Q4_0: dot(nibble, x) = sum (w + 8) x                            -> bias -8 * sum x
+// Decoding (fewer than 4 tokens) walks weight rows one after another (one linear stream per thread, which is what
+// hardware prefetchers serve best); prefill runs 4 rows x 4 tokens tiles so each weight vector serves 4 tokens.
 #pragma once
 
 #include <immintrin.h>
@@ -29,127 +31,186 @@
 
 namespace {
 
-const int aglm_q_rows = 4;   // weight rows per tile
-const int aglm_q_tokens = 4; // tokens per tile
-
-// Lane groups of a block pair: Q8_0 puts block 2p in 256-bit half 0; Q4_0 (nibble split) alternates 128-bit lanes.
-inline __m512i aglm_q_scale_index(bool q4) {
-  return q4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
-            : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-}
+#if defined(_MSC_VER)
+inline void *aglm_q_aligned_alloc(size_t bytes) { return _aligned_malloc(bytes, 64); }
+inline void aglm_q_aligned_free(void *p) { _aligned_free(p); }
+#else
+inline void *aglm_q_aligned_alloc(size_t bytes) { return aligned_alloc(64, bytes); }
+inline void aglm_q_aligned_free(void *p) { free(p); }
+#endif
 
 // A thread's pack buffer, kept between calls (freed when the thread exits).
 struct aglm_q_scratch {
   void *p = nullptr;
   size_t cap = 0;
-  ~aglm_q_scratch() { free(p); }
+  ~aglm_q_scratch() { aglm_q_aligned_free(p); }
 };
 
 void *aglm_q_scratch_get(size_t bytes) {
   static thread_local aglm_q_scratch s;
   bytes = (bytes + 63) & ~(size_t)63;
   if (s.cap >= bytes) return s.p;
-  free(s.p);
-  s.p = aligned_alloc(64, bytes);
+  aglm_q_aligned_free(s.p);
+  s.p = aglm_q_aligned_alloc(bytes);
   s.cap = s.p ? bytes : 0;
   return s.p;
 }
 
-// The packed activations of a chunk of tokens: per token, nbp pairs of 64 bytes (xq) and 4 words (meta:
-// dx of both blocks as floats, then the two int32 biases).
-struct aglm_q_job {
-  const aglm_matmul_args *a;
-  int64_t nb, nbp, t0; // blocks per row, block pairs per row, first token of the chunk
-  int8_t *xq;
-  int32_t *meta;
+inline __m512 aglm_q_spread(__m128 s, __m512i idx) { return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s)); }
+
+inline __m512i aglm_q_idx_quarters() { return _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3); }
+
+// 64 bytes of a quad of LEN bytes, from byte OFF on; bytes at or past LEN read as zero and are never touched.
+template <int LEN, int OFF>
+AGLM_Q_INLINE __m512i aglm_q_bytes(const char *blk) {
+  if constexpr (LEN - OFF >= 64) return _mm512_loadu_si512((const void *)(blk + OFF));
+  else if constexpr (LEN - OFF <= 0) return _mm512_setzero_si512();
+  else return _mm512_maskz_loadu_epi8((__mmask64)((1ull << (LEN - OFF)) - 1), blk + OFF);
+}
+
+inline __m512i aglm_q_words(const uint16_t (&w)[32]) { return _mm512_loadu_si512((const void *)w); }
+
+// ---- the activation pack: one 128-bit lane per block -------------------------------------------------------------
+// Per token and quad, 4 vectors: x values 0..15 of blocks 0..3 (lane b = block b), x values 16..31, the block
+// scales (4 lanes each), and the bias -c * sum(x) in lane 0 of each block's group.
+
+const int aglm_q_vecs = 4;
+
+inline void aglm_q_pack_quad(const aglm_block_q8_0 *x, int nb, int c, __m512i *dst) {
+  static const int8_t zero[32] = {0};
+  __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+  float d[4] = {0, 0, 0, 0};
+  for (int b = 0; b < 4; b++) {
+    const int8_t *qs = b < nb ? x[b].qs : zero;
+    const __m512i l = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)qs));
+    const __m512i h = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(qs + 16)));
+    lo = _mm512_mask_shuffle_i32x4(lo, (__mmask16)(0xf << (4 * b)), l, l, 0);
+    hi = _mm512_mask_shuffle_i32x4(hi, (__mmask16)(0xf << (4 * b)), h, h, 0);
+    if (b < nb) d[b] = _cvtsh_ss(x[b].d);
+  }
+  dst[0] = lo, dst[1] = hi;
+  dst[2] = _mm512_castps_si512(aglm_q_spread(_mm_loadu_ps(d), aglm_q_idx_quarters()));
+  // Block sums: vpsadbw of x + 128 gives a sum per 8 bytes; a block is the 4 such sums of its lane pair.
+  const __m512i flip = _mm512_set1_epi8((char)0x80), zero512 = _mm512_setzero_si512();
+  __m512i sum = _mm512_add_epi64(_mm512_sad_epu8(_mm512_xor_si512(lo, flip), zero512),
+                                 _mm512_sad_epu8(_mm512_xor_si512(hi, flip), zero512));
+  sum = _mm512_add_epi64(sum, _mm512_shuffle_epi32(sum, _MM_PERM_BADC)); // dword 4b: sum(x + 128) of block b
+  dst[3] = _mm512_maskz_mullo_epi32(0x1111, _mm512_sub_epi32(sum, _mm512_set1_epi32(32 * 128)), _mm512_set1_epi32(-c));
+}
+
+// ---- weights: per quad, values 0..15 of its 4 blocks in one zmm (lane b = block b), values 16..31 in another -------
+// Word permutes gather them, and the 4 fp16 scales, from overlapping 64-byte loads of the quad's bytes.
+
+// Q8_0 (34-byte blocks). Offset (VNNI): dot(w ^ 0x80, x), bias 128; else the sign trick dot(|w|, x * sign(w)).
+template <bool Offset>
+struct aglm_q8_0_kernel {
+  static const int bytes = 34;
+  static const int bias_mul = Offset ? 128 : 0;
+  struct W {
+    __m512i lo, hi;
+    __mmask64 lo_neg, hi_neg;
+    __m512 d;
+  };
+
+  // Values 0..15 and 16..31 of block b come from 16-byte loads at 34b + 2 and 34b + 18 into lane b; the scales
+  // through scalar loads (missing blocks read as zero).
+  template <int NB>
+  static AGLM_Q_INLINE W load(const char *blk) {
+    __m512i lo = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(blk + 2)));
+    __m512i hi = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(blk + 18)));
+    uint16_t d[4] = {0, 0, 0, 0};
+    memcpy(d, blk, 2);
+    if (NB > 1) {
+      lo = _mm512_inserti32x4(lo, _mm_loadu_si128((const __m128i *)(blk + bytes + 2)), 1);
+      hi = _mm512_inserti32x4(hi, _mm_loadu_si128((const __m128i *)(blk + bytes + 18)), 1);
+      memcpy(d + 1, blk + bytes, 2);
+    }
+    if (NB > 2) {
+      lo = _mm512_inserti32x4(lo, _mm_loadu_si128((const __m128i *)(blk + 2 * bytes + 2)), 2);
+      hi = _mm512_inserti32x4(hi, _mm_loadu_si128((const __m128i *)(blk + 2 * bytes + 18)), 2);
+      memcpy(d + 2, blk + 2 * bytes, 2);
+    }
+    if (NB > 3) {
+      lo = _mm512_inserti32x4(lo, _mm_loadu_si128((const __m128i *)(blk + 3 * bytes + 2)), 3);
+      hi = _mm512_inserti32x4(hi, _mm_loadu_si128((const __m128i *)(blk + 3 * bytes + 18)), 3);
+      memcpy(d + 3, blk + 3 * bytes, 2);
+    }
+    __m128i h = _mm_cvtsi32_si128(d[0]);
+    h = _mm_insert_epi16(h, d[1], 1), h = _mm_insert_epi16(h, d[2], 2), h = _mm_insert_epi16(h, d[3], 3);
+    W w;
+    w.d = aglm_q_spread(_mm_cvtph_ps(h), aglm_q_idx_quarters());
+    w.lo_neg = Offset ? 0 : _mm512_movepi8_mask(lo);
+    w.hi_neg = Offset ? 0 : _mm512_movepi8_mask(hi);
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    w.lo = Offset ? _mm512_xor_si512(lo, flip) : _mm512_abs_epi8(lo);
+    w.hi = Offset ? _mm512_xor_si512(hi, flip) : _mm512_abs_epi8(hi);
+    return w;
+  }
+
+  static AGLM_Q_INLINE __m512 accumulate(__m512 acc, const W &w, const __m512i *px) {
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i xl = Offset ? px[0] : _mm512_mask_sub_epi8(px[0], w.lo_neg, zero, px[0]);
+    const __m512i xh = Offset ? px[1] : _mm512_mask_sub_epi8(px[1], w.hi_neg, zero, px[1]);
+    const __m512 s = _mm512_cvtepi32_ps(aglm_q_dot(aglm_q_dot(px[3], w.lo, xl), w.hi, xh));
+    return _mm512_fmadd_ps(s, _mm512_mul_ps(w.d, _mm512_castsi512_ps(px[2])), acc);
+  }
 };
 
-inline int32_t aglm_q_block_sum(const int8_t *q) {
-  const __m512i v = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q));
-  return _mm512_reduce_add_epi32(_mm512_add_epi32(v, _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)))));
-}
+// Q4_0 (18-byte blocks): the nibbles are already unsigned, dot(nibble, x) with bias 8.
+struct aglm_q4_0_kernel {
+  static const int bytes = 18;
+  static const int bias_mul = 8;
+  struct W {
+    __m512i lo, hi;
+    __m512 d;
+  };
 
-inline float aglm_q_d(aglm_fp16_t h) { return _cvtsh_ss(h); }
-
-template <class D>
-void aglm_q_pack_token(const aglm_block_q8_0 *x, int64_t nb, int8_t *xq, int32_t *meta) {
-  static const int8_t zero[32] = {0};
-  for (int64_t p = 0; p < (nb + 1) / 2; p++) {
-    const aglm_block_q8_0 *b0 = x + 2 * p;
-    const aglm_block_q8_0 *b1 = 2 * p + 1 < nb ? b0 + 1 : nullptr;
-    const int8_t *q1 = b1 ? b1->qs : zero;
-    int8_t *dst = xq + 64 * p;
-    if (D::q4) {
-      memcpy(dst, b0->qs, 16), memcpy(dst + 16, q1, 16), memcpy(dst + 32, b0->qs + 16, 16), memcpy(dst + 48, q1 + 16, 16);
-    } else {
-      memcpy(dst, b0->qs, 32), memcpy(dst + 32, q1, 32);
-    }
-    const float d0 = aglm_q_d(b0->d), d1 = b1 ? aglm_q_d(b1->d) : 0.0f;
-    memcpy(meta + 4 * p, &d0, 4);
-    memcpy(meta + 4 * p + 1, &d1, 4);
-    meta[4 * p + 2] = -D::bias_mul * aglm_q_block_sum(b0->qs);
-    meta[4 * p + 3] = -D::bias_mul * aglm_q_block_sum(q1);
+  // Block b's scale is quad word 9b and its 16 nibble bytes words 9b+1..9b+8 (from bytes 0..63 and 8..71).
+  template <int NB>
+  static AGLM_Q_INLINE W load(const char *blk) {
+    static const uint16_t q_w[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12, 13, 14, 15, 16, 17,
+                                     19, 20, 21, 22, 23, 24, 25, 26, 56, 57, 58, 59, 60, 61, 62, 63};
+    static const uint16_t d_w[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
+    const __m512i z0 = aglm_q_bytes<NB * bytes, 0>(blk), z1 = aglm_q_bytes<NB * bytes, 8>(blk);
+    const __m512i q = _mm512_permutex2var_epi16(z0, aglm_q_words(q_w), z1);
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    W w;
+    w.lo = _mm512_and_si512(q, low);
+    w.hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+    w.d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(aglm_q_words(d_w), z0)));
+    return w;
   }
-}
 
-// 64 raw weight bytes of blocks 2p, 2p+1 (only 2p when Half) in the pair's lane order; Q4_0 nibbles split to bytes.
-template <bool Q4, bool Half>
-AGLM_Q_INLINE __m512i aglm_q_weights_raw(const char *blk) {
-  if (Q4) {
-    const __m128i lo = _mm_loadu_si128((const __m128i *)(blk + 2));
-    const __m256i q = Half ? _mm256_zextsi128_si256(lo)
-                           : _mm256_inserti128_si256(_mm256_castsi128_si256(lo), _mm_loadu_si128((const __m128i *)(blk + 20)), 1);
-    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-    return _mm512_and_si512(both, _mm512_set1_epi8(0x0f));
+  static AGLM_Q_INLINE __m512 accumulate(__m512 acc, const W &w, const __m512i *px) {
+    const __m512 s = _mm512_cvtepi32_ps(aglm_q_dot(aglm_q_dot(px[3], w.lo, px[0]), w.hi, px[1]));
+    return _mm512_fmadd_ps(s, _mm512_mul_ps(w.d, _mm512_castsi512_ps(px[2])), acc);
   }
-  const __m256i lo = _mm256_loadu_si256((const __m256i *)(blk + 2));
-  if (Half) return _mm512_zextsi256_si512(lo);
-  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_loadu_si256((const __m256i *)(blk + 36)), 1);
-}
+};
 
-// The weight scales of the pair spread over their lane groups.
-template <bool Q4, bool Half>
-AGLM_Q_INLINE __m512 aglm_q_weight_scales(const char *blk, __m512i idx) {
-  uint16_t d0, d1 = 0;
-  memcpy(&d0, blk, 2);
-  if (!Half) memcpy(&d1, blk + (Q4 ? 18 : 34), 2);
-  const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128((int)(d0 | ((uint32_t)d1 << 16))));
-  return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f));
-}
+// ---- tiles and the driver ---------------------------------------------------------------------------------------
 
-// One block pair p for rows w[0, R) and chunk tokens [t, t+T).
-template <class D, int R, int T, bool Half>
-AGLM_Q_INLINE void aglm_q_pair(const aglm_q_job &j, const char *const *w, int64_t t, int64_t p, __m512 (&acc)[R][T]) {
-  const int bytes = D::q4 ? 18 : 34;
-  const __m512i idx = aglm_q_scale_index(D::q4);
-  typename D::W wv[R];
-  __m512 dw[R];
+// Packed activations of a chunk of tokens: token t's quad q starts at px + (t * nq + q) * aglm_q_vecs.
+struct aglm_q_job {
+  const aglm_matmul_args *a;
+  int64_t nb, nq, t0; // blocks per row, quads per row, first token of the chunk
+  const __m512i *px;
+};
+
+template <class K, int R, int T, int NB>
+AGLM_Q_INLINE void aglm_q_quad(const aglm_q_job &j, const char *const *w, int64_t t, int64_t q, __m512 (&acc)[R][T]) {
+  typename K::W wv[R];
   AGLM_UNROLL
-  for (int i = 0; i < R; i++) {
-    const char *blk = w[i] + 2 * p * bytes;
-    wv[i] = D::prep(aglm_q_weights_raw<D::q4, Half>(blk));
-    dw[i] = aglm_q_weight_scales<D::q4, Half>(blk, idx);
-  }
-  const __m512i bias_idx = D::q4 ? _mm512_setr_epi32(2, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-                                 : _mm512_setr_epi32(2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0);
-  const __mmask16 bias_lanes = D::q4 ? 0x0011 : 0x0101;
+  for (int i = 0; i < R; i++) wv[i] = K::template load<NB>(w[i] + 4 * q * K::bytes);
   AGLM_UNROLL
   for (int k = 0; k < T; k++) {
-    const int64_t off = (t + k) * j.nbp + p;
-    const __m512i x = _mm512_load_si512((const void *)(j.xq + 64 * off));
-    const __m512i meta = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(j.meta + 4 * off)));
-    const __m512 dx = _mm512_permutexvar_ps(idx, _mm512_castsi512_ps(meta));
-    const __m512i bias = D::bias_mul ? _mm512_maskz_permutexvar_epi32(bias_lanes, bias_idx, meta) : _mm512_setzero_si512();
+    const __m512i *px = j.px + ((t + k) * j.nq + q) * aglm_q_vecs;
     AGLM_UNROLL
-    for (int i = 0; i < R; i++) {
-      const __m512 s = _mm512_cvtepi32_ps(D::dot(bias, wv[i], x));
-      acc[i][k] = _mm512_fmadd_ps(s, _mm512_mul_ps(dw[i], dx), acc[i][k]);
-    }
+    for (int i = 0; i < R; i++) acc[i][k] = K::accumulate(acc[i][k], wv[i], px);
   }
 }
 
 // Rows [r, r+R) x chunk tokens [t, t+T).
-template <class D, int R, int T>
+template <class K, int R, int T>
 void aglm_q_tile(const aglm_q_job &j, int64_t r, int64_t t) {
   const aglm_matmul_args *a = j.a;
   const char *w[R];
@@ -160,55 +221,68 @@ void aglm_q_tile(const aglm_q_job &j, int64_t r, int64_t t) {
   for (int i = 0; i < R; i++)
     AGLM_UNROLL
     for (int k = 0; k < T; k++) acc[i][k] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < j.nb / 2; p++) aglm_q_pair<D, R, T, false>(j, w, t, p, acc);
-  if (j.nb & 1) aglm_q_pair<D, R, T, true>(j, w, t, j.nb / 2, acc);
+  const int64_t full = j.nb / 4;
+  for (int64_t q = 0; q < full; q++) aglm_q_quad<K, R, T, 4>(j, w, t, q, acc);
+  switch (j.nb % 4) {
+  case 1: aglm_q_quad<K, R, T, 1>(j, w, t, full, acc); break;
+  case 2: aglm_q_quad<K, R, T, 2>(j, w, t, full, acc); break;
+  case 3: aglm_q_quad<K, R, T, 3>(j, w, t, full, acc); break;
+  default: break;
+  }
   AGLM_UNROLL
   for (int i = 0; i < R; i++)
     AGLM_UNROLL
     for (int k = 0; k < T; k++) a->y[(j.t0 + t + k) * a->y_stride + r + i] = _mm512_reduce_add_ps(acc[i][k]);
 }
 
-template <class D, int R>
+template <class K, int R>
 void aglm_q_tile_tokens(const aglm_q_job &j, int64_t r, int64_t t, int64_t count) {
   switch (count) {
-  case 1: aglm_q_tile<D, R, 1>(j, r, t); break;
-  case 2: aglm_q_tile<D, R, 2>(j, r, t); break;
-  case 3: aglm_q_tile<D, R, 3>(j, r, t); break;
-  default: aglm_q_tile<D, R, 4>(j, r, t); break;
+  case 1: aglm_q_tile<K, R, 1>(j, r, t); break;
+  case 2: aglm_q_tile<K, R, 2>(j, r, t); break;
+  case 3: aglm_q_tile<K, R, 3>(j, r, t); break;
+  default: aglm_q_tile<K, R, 4>(j, r, t); break;
   }
 }
 
-// Rows outer, token tiles inner: a tile's weight rows stay in L1 while the chunk's packed tokens stream from L2.
-template <class D>
+// Fewer than 4 tokens: one row at a time. Otherwise 4-row tiles (rows outer) over 4-token tiles.
+template <class K>
 void aglm_q_chunk_run(const aglm_q_job &j, int64_t tc, int64_t r0, int64_t r1) {
   int64_t r = r0;
-  for (; r + aglm_q_rows <= r1; r += aglm_q_rows)
-    for (int64_t t = 0; t < tc; t += aglm_q_tokens)
-      aglm_q_tile_tokens<D, aglm_q_rows>(j, r, t, tc - t < aglm_q_tokens ? tc - t : aglm_q_tokens);
+  if (tc >= 4)
+    for (; r + 4 <= r1; r += 4)
+      for (int64_t t = 0; t < tc; t += 4) aglm_q_tile_tokens<K, 4>(j, r, t, tc - t < 4 ? tc - t : 4);
   for (; r < r1; r++)
-    for (int64_t t = 0; t < tc; t += aglm_q_tokens)
-      aglm_q_tile_tokens<D, 1>(j, r, t, tc - t < aglm_q_tokens ? tc - t : aglm_q_tokens);
+    for (int64_t t = 0; t < tc; t += 4) aglm_q_tile_tokens<K, 1>(j, r, t, tc - t < 4 ? tc - t : 4);
 }
 
-// Tokens are packed in chunks whose pack stays around 256 KiB (L2), 4 to 64 tokens at a time.
-template <class D>
+template <class K>
+void aglm_q_pack_token(const aglm_block_q8_0 *x, int64_t nb, __m512i *dst) {
+  for (int64_t q = 0; q < (nb + 3) / 4; q++) {
+    const int64_t left = nb - 4 * q;
+    aglm_q_pack_quad(x + 4 * q, left < 4 ? (int)left : 4, K::bias_mul, dst + q * aglm_q_vecs);
+  }
+}
+
+// Tokens are packed in chunks of 4 to 64 whose pack stays around 256 KiB (L2).
+template <class K>
 void aglm_q_run(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
-  aglm_q_job j = {a, a->k / 32, (a->k / 32 + 1) / 2, 0, nullptr, nullptr};
-  const int64_t per_token = j.nbp * 80;
+  if (a->n <= 0 || r1 <= r0) return;
+  aglm_q_job j = {a, a->k / 32, (a->k / 32 + 3) / 4, 0, nullptr};
+  const int64_t per_token = j.nq * aglm_q_vecs * 64;
   int64_t chunk = per_token ? (256 * 1024) / per_token : 64;
   chunk = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk & ~(int64_t)3;
   if (chunk > a->n) chunk = a->n;
-  char *buf = (char *)aglm_q_scratch_get((size_t)(chunk * per_token) + 64);
+  __m512i *buf = (__m512i *)aglm_q_scratch_get((size_t)(chunk * per_token) + 64);
   if (!buf) return aglm_ref::matmul(a, r0, r1); // out of memory: slow but correct
-  j.xq = (int8_t *)buf;
-  j.meta = (int32_t *)(buf + chunk * j.nbp * 64);
+  j.px = buf;
   for (j.t0 = 0; j.t0 < a->n; j.t0 += chunk) {
     const int64_t tc = a->n - j.t0 < chunk ? a->n - j.t0 : chunk;
     for (int64_t t = 0; t < tc; t++) {
-      const aglm_block_q8_0 *x = (const aglm_block_q8_0 *)((const char *)a->x + (j.t0 + t) * (int64_t)a->x_row_bytes);
-      aglm_q_pack_token<D>(x, j.nb, j.xq + t * j.nbp * 64, j.meta + t * j.nbp * 4);
+      const char *x = (const char *)a->x + (j.t0 + t) * (int64_t)a->x_row_bytes;
+      aglm_q_pack_token<K>((const aglm_block_q8_0 *)x, j.nb, buf + t * j.nq * aglm_q_vecs);
     }
-    aglm_q_chunk_run<D>(j, tc, r0, r1);
+    aglm_q_chunk_run<K>(j, tc, r0, r1);
   }
 }
 

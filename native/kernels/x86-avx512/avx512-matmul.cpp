@@ -1,7 +1,11 @@
-// AVX-512 matmul: float weights (F32/F16/BF16) by FMA in R-row x T-token tiles; Q8_0/Q4_0 dispatched to the VNNI or
-// AVX512BW object after a one-time cpuid check.
-#include <cpuid.h>
+// AVX-512 matmul: float weights (F32/F16/BF16) by FMA (rows one after another when decoding, 4-row x 4-token tiles
+// over L2-sized token chunks for prefill); Q8_0/Q4_0 go to the VNNI or AVX512BW object after a one-time cpuid check.
 #include <immintrin.h>
+#if defined(_MSC_VER)
+#include <intrin.h>
+#else
+#include <cpuid.h>
+#endif
 
 #include "kernels/x86-avx512/avx512-internal.h"
 #include "kernels/x86-avx512/avx512-math.h"
@@ -70,21 +74,79 @@ void aglm_float_tile_tokens(const aglm_matmul_args *a, int64_t r, int64_t t, int
   }
 }
 
-// Tiles of 4 rows x up to 4 tokens; leftover rows one at a time.
-template <class L>
-void aglm_float_run(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
-  for (int64_t t = 0; t < a->n; t += 4) {
-    const int64_t tc = a->n - t < 4 ? a->n - t : 4;
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) aglm_float_tile_tokens<L, 4>(a, r, t, tc);
-    for (; r < r1; r++) aglm_float_tile_tokens<L, 1>(a, r, t, tc);
+// One weight row x tokens [0, T) (T < 4, decoding): 64 values per step into 4 accumulator sets to hide the FMA
+// latency, the row read front to back (a single linear stream).
+template <class L, int T>
+void aglm_float_row(const aglm_matmul_args *a, int64_t r) {
+  const char *w = (const char *)a->w + r * (int64_t)a->w_row_bytes;
+  const float *x[T];
+  __m512 acc[4][T];
+  AGLM_UNROLL
+  for (int j = 0; j < T; j++) x[j] = (const float *)((const char *)a->x + j * (int64_t)a->x_row_bytes);
+  AGLM_UNROLL
+  for (int u = 0; u < 4; u++)
+    AGLM_UNROLL
+    for (int j = 0; j < T; j++) acc[u][j] = _mm512_setzero_ps();
+  int64_t c = 0;
+  for (; c + 64 <= a->k; c += 64) {
+    AGLM_UNROLL
+    for (int u = 0; u < 4; u++) {
+      const __m512 wv = L::load(w, c + 16 * u, 0xffff);
+      AGLM_UNROLL
+      for (int j = 0; j < T; j++) acc[u][j] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[j] + c + 16 * u), acc[u][j]);
+    }
+  }
+  for (; c < a->k; c += 16) {
+    const __mmask16 m = aglm_mask16(a->k - c);
+    const __m512 wv = L::load(w, c, m);
+    AGLM_UNROLL
+    for (int j = 0; j < T; j++) acc[0][j] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x[j] + c), acc[0][j]);
+  }
+  AGLM_UNROLL
+  for (int j = 0; j < T; j++) {
+    const __m512 s = _mm512_add_ps(_mm512_add_ps(acc[0][j], acc[1][j]), _mm512_add_ps(acc[2][j], acc[3][j]));
+    a->y[j * a->y_stride + r] = _mm512_reduce_add_ps(s);
   }
 }
 
+template <class L>
+void aglm_float_decode(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; r++) {
+    if (a->n == 1) aglm_float_row<L, 1>(a, r);
+    else if (a->n == 2) aglm_float_row<L, 2>(a, r);
+    else aglm_float_row<L, 3>(a, r);
+  }
+}
+
+// Fewer than 4 tokens: rows one after another. Otherwise tokens in chunks whose activations stay in L2 (~256 KiB),
+// and per chunk 4-row tiles (rows outer) over 4-token tiles, so each weight row is fetched from memory once per chunk.
+template <class L>
+void aglm_float_run(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
+  if (a->n <= 0 || r1 <= r0) return;
+  if (a->n < 4) return aglm_float_decode<L>(a, r0, r1);
+  int64_t chunk = (256 * 1024) / (a->k * 4 + 64);
+  chunk = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk & ~(int64_t)3;
+  for (int64_t t0 = 0; t0 < a->n; t0 += chunk) {
+    const int64_t tc = a->n - t0 < chunk ? a->n - t0 : chunk;
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4)
+      for (int64_t t = t0; t < t0 + tc; t += 4) aglm_float_tile_tokens<L, 4>(a, r, t, t0 + tc - t < 4 ? t0 + tc - t : 4);
+    for (; r < r1; r++)
+      for (int64_t t = t0; t < t0 + tc; t += 4) aglm_float_tile_tokens<L, 1>(a, r, t, t0 + tc - t < 4 ? t0 + tc - t : 4);
+  }
+}
+
+// cpuid leaf 7 ECX bit 11, read once.
 bool aglm_vnni_present() {
   static const bool present = [] {
+#if defined(_MSC_VER)
+    int r[4];
+    __cpuidex(r, 7, 0);
+    return ((r[2] >> 11) & 1) != 0;
+#else
     unsigned a = 0, b = 0, c = 0, d = 0;
     return __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((c >> 11) & 1u);
+#endif
   }();
   return present;
 }

@@ -1,0 +1,213 @@
+// llama-bench-shaped speed measurement of one model file: prompt processing (ppN: N fixed pseudo-random tokens
+// evaluated in one call in a cleared context, logits of the last token only) and text generation (tgN: N single-token
+// evaluations from an empty context, each followed by an argmax over the logits), after a warm-up. Used by
+// `open-autoglm bench` and bench/ (which compares against llama.cpp); tests never time anything.
+import { readGguf, ggmlTypeName, type GgufFile } from '../gguf/index.js';
+import { loadModel, type CpuVariant, type Model } from '../model/model.js';
+import type { Context } from '../model/context.js';
+import { invalidArgument } from '../errors.js';
+
+export interface BenchOptions {
+  modelPath: string;
+  /** Tokens of the pp test (0 skips it). Default 512. */
+  promptTokens?: number;
+  /** Tokens of the tg test (0 skips it). Default 128. */
+  genTokens?: number;
+  /** Threads of the context. Default: the context's default (the cores available). */
+  threads?: number;
+  /** Timed runs of each test. Default 3. */
+  repetitions?: number;
+  cpuVariant?: CpuVariant;
+  /** Most tokens per native batch. Default 512 (as llama-bench). */
+  batchSize?: number;
+  /** Called after each timed run (for progress output). */
+  onSample?: (test: string, tokensPerSecond: number) => void;
+}
+
+export interface BenchStat {
+  mean: number;
+  sd: number;
+  samples: number[];
+}
+
+export interface BenchTestResult {
+  /** 'pp512', 'tg128', ... as llama-bench names them. */
+  test: string;
+  nPrompt: number;
+  nGen: number;
+  tokensPerSecond: BenchStat;
+  /** Seconds per run. */
+  seconds: BenchStat;
+}
+
+export interface BenchModelInfo {
+  path: string;
+  /** Bytes of tensor data (what llama-bench calls size). */
+  sizeBytes: number;
+  /** Elements of all tensors (llama-bench's params). */
+  params: number;
+  /** The weight type holding the most bytes, e.g. 'Q4_0'. */
+  type: string;
+  /** llama-bench's model column, e.g. 'llama 1.1B Q4_0'. */
+  description: string;
+  architecture: string;
+  vocabSize: number;
+  /** Bytes of the token embedding table (only one row of it is read per token). */
+  tokenEmbeddingBytes: number;
+  /** Whether the output projection reuses the token embedding table (then it is read in full per token). */
+  tiedOutput: boolean;
+}
+
+export interface BenchResult {
+  model: BenchModelInfo;
+  backend: string;
+  /** The CPU kernel variant chosen and why. */
+  backendDescription: string;
+  threads: number;
+  /** Seconds to load the model, create the context and evaluate the warm-up prompt (one run, not a benchmark). */
+  warmupSeconds: number;
+  tests: BenchTestResult[];
+}
+
+/** Mean, sample standard deviation and the samples. */
+export function benchStat(samples: number[]): BenchStat {
+  const n = samples.length;
+  const mean = n ? samples.reduce((a, b) => a + b, 0) / n : NaN;
+  const sd = n > 1 ? Math.sqrt(samples.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  return { mean, sd, samples };
+}
+
+/**
+ * `n` fixed pseudo-random token ids in [3, vocabSize) (xorshift32, seeded), with `bos` first when given: the same
+ * ids every run and in every engine.
+ */
+export function benchTokens(n: number, vocabSize: number, bos?: number, seed = 12345): number[] {
+  let x = seed >>> 0 || 1;
+  const out: number[] = [];
+  if (bos !== undefined && n > 0) out.push(bos);
+  while (out.length < n) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out.push(3 + (x % (vocabSize - 3)));
+  }
+  return out;
+}
+
+/** Index of the largest value. */
+export function argmaxOf(a: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
+  return best;
+}
+
+/** Size, parameter count and dominant type of a GGUF file, as llama-bench reports them. */
+export function describeModelFile(path: string, gguf: GgufFile): BenchModelInfo {
+  let sizeBytes = 0;
+  let params = 0;
+  const bytesByType = new Map<number, number>();
+  for (const t of gguf.tensors) {
+    sizeBytes += t.byteLength;
+    params += t.nElements;
+    if (t.dims.length >= 2) bytesByType.set(t.type, (bytesByType.get(t.type) ?? 0) + t.byteLength);
+  }
+  let type = -1;
+  for (const [k, v] of bytesByType) if (type < 0 || v > bytesByType.get(type)!) type = k;
+  const typeName = type >= 0 ? ggmlTypeName(type) : 'F32';
+  const architecture = gguf.metadata.optString('general.architecture') ?? 'unknown';
+  const embd = gguf.tensor('token_embd.weight');
+  const vocabSize = embd?.dims[1] ?? 0;
+  const tiedOutput = gguf.tensor('output.weight') === undefined;
+  const b = params / 1e9;
+  const scale = b >= 1 ? `${b.toFixed(1)}B` : `${Math.round(params / 1e6)}M`;
+  return {
+    path,
+    sizeBytes,
+    params,
+    type: typeName,
+    description: `${architecture} ${scale} ${typeName}`,
+    architecture,
+    vocabSize,
+    tokenEmbeddingBytes: embd?.byteLength ?? 0,
+    tiedOutput,
+  };
+}
+
+function intOption(name: string, v: number | undefined, min: number, def: number): number {
+  if (v === undefined) return def;
+  if (!Number.isInteger(v) || v < min) throw invalidArgument(name, `an integer >= ${min}`, v);
+  return v;
+}
+
+async function timePrompt(ctx: Context, tokens: number[]): Promise<number> {
+  ctx.clear();
+  const t0 = performance.now();
+  await ctx.evaluate(tokens, { logits: 'last' });
+  return (performance.now() - t0) / 1000;
+}
+
+async function timeGeneration(ctx: Context, n: number, first: number): Promise<number> {
+  ctx.clear();
+  let token = first;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) token = argmaxOf(await ctx.evaluate([token], { logits: 'last' }));
+  return (performance.now() - t0) / 1000;
+}
+
+/**
+ * Measures ppN and tgN of a model file with our engine. The warm-up (one short prompt and one generated token)
+ * pages in every weight before anything is timed.
+ */
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const promptTokens = intOption('promptTokens', options.promptTokens, 0, 512);
+  const genTokens = intOption('genTokens', options.genTokens, 0, 128);
+  const repetitions = intOption('repetitions', options.repetitions, 1, 3);
+  const batchSize = intOption('batchSize', options.batchSize, 1, 512);
+  if (options.threads !== undefined) intOption('threads', options.threads, 1, 1);
+  const gguf = await readGguf(options.modelPath);
+  const info = describeModelFile(options.modelPath, gguf);
+  const t0 = performance.now();
+  const model: Model = await loadModel(options.modelPath, { cpuVariant: options.cpuVariant });
+  try {
+    const contextSize = Math.max(promptTokens + genTokens, 64);
+    const ctx = model.createContext({ contextSize, threads: options.threads, batchSize: Math.min(batchSize, contextSize) });
+    const bos = model.tokenizer.bos;
+    const prompt = benchTokens(promptTokens, model.vocabSize, bos);
+    const first = bos ?? prompt[0] ?? 3;
+    await ctx.evaluate(benchTokens(Math.min(32, contextSize - 1), model.vocabSize, bos), { logits: 'last' });
+    await ctx.evaluate([first], { logits: 'last' });
+    const warmupSeconds = (performance.now() - t0) / 1000;
+    const tests: BenchTestResult[] = [];
+    const run = async (test: string, nPrompt: number, nGen: number, once: () => Promise<number>) => {
+      const secs: number[] = [];
+      for (let r = 0; r < repetitions; r++) {
+        const s = await once();
+        secs.push(s);
+        options.onSample?.(test, (nPrompt + nGen) / s);
+      }
+      tests.push({
+        test,
+        nPrompt,
+        nGen,
+        tokensPerSecond: benchStat(secs.map((s) => (nPrompt + nGen) / s)),
+        seconds: benchStat(secs),
+      });
+    };
+    if (promptTokens > 0) await run(`pp${promptTokens}`, promptTokens, 0, () => timePrompt(ctx, prompt));
+    if (genTokens > 0) await run(`tg${genTokens}`, 0, genTokens, () => timeGeneration(ctx, genTokens, first));
+    const result: BenchResult = {
+      model: info,
+      backend: model.backend.backend,
+      backendDescription: model.backend.description,
+      threads: ctx.threads,
+      warmupSeconds,
+      tests,
+    };
+    ctx.dispose();
+    return result;
+  } finally {
+    model.dispose();
+  }
+}
