@@ -1,6 +1,10 @@
-// Thread pool: workers sleep on a condition variable between loops, spin briefly for the next one, and never
-// outnumber the threads the caller asked for (the caller itself is thread 0).
+// Thread pool: between loops a worker spins for a short while (a forward pass issues hundreds of loops, each
+// microseconds apart) and then sleeps on a condition variable, so an idle context costs no CPU. The pool never has
+// more threads than the caller asked for (the caller itself is thread 0), so spinning never competes with more
+// runnable threads than there are workers.
 #include "core/thread-pool.h"
+
+#include <chrono>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -11,6 +15,9 @@ static inline void aglm_cpu_relax() { __asm__ __volatile__("yield"); }
 static inline void aglm_cpu_relax() {}
 #endif
 
+// How long a worker keeps spinning for the next loop before it sleeps.
+static constexpr auto kSpinBeforeSleep = std::chrono::microseconds(200);
+
 aglm_thread_pool::aglm_thread_pool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
   for (int t = 1; t < n_threads_; t++) workers_.emplace_back([this, t] { worker_main(t); });
 }
@@ -18,7 +25,7 @@ aglm_thread_pool::aglm_thread_pool(int n_threads) : n_threads_(n_threads < 1 ? 1
 aglm_thread_pool::~aglm_thread_pool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true);
   }
   wake_.notify_all();
   for (auto &w : workers_) w.join();
@@ -35,12 +42,21 @@ void aglm_thread_pool::run_tasks(int thread) {
 void aglm_thread_pool::worker_main(int thread) {
   uint64_t seen = 0;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+    // Spin for the next loop, then sleep.
+    auto until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
+    int spins = 0;
+    while (generation_.load(std::memory_order_acquire) == seen && !stop_.load(std::memory_order_relaxed)) {
+      aglm_cpu_relax();
+      if (++spins % 64 == 0 && std::chrono::steady_clock::now() > until) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        sleeping_.fetch_add(1, std::memory_order_seq_cst);
+        wake_.wait(lock, [&] { return stop_.load() || generation_.load(std::memory_order_acquire) != seen; });
+        sleeping_.fetch_sub(1, std::memory_order_relaxed);
+        break;
+      }
     }
+    if (stop_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
     run_tasks(thread);
     active_workers_.fetch_sub(1, std::memory_order_acq_rel);
   }
@@ -52,15 +68,16 @@ void aglm_thread_pool::parallel_for(int64_t n_tasks, const task_fn &fn) {
     for (int64_t t = 0; t < n_tasks; t++) fn(t, 0);
     return;
   }
+  fn_ = &fn;
+  n_tasks_ = n_tasks;
+  next_task_.store(0, std::memory_order_relaxed);
+  active_workers_.store(n_threads_ - 1, std::memory_order_relaxed);
   {
+    // Publishing under the mutex orders it with a worker about to sleep (it re-checks the generation under the lock).
     std::lock_guard<std::mutex> lock(mutex_);
-    fn_ = &fn;
-    n_tasks_ = n_tasks;
-    next_task_.store(0, std::memory_order_relaxed);
-    active_workers_.store(n_threads_ - 1, std::memory_order_relaxed);
-    generation_++;
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  wake_.notify_all();
+  if (sleeping_.load(std::memory_order_seq_cst) > 0) wake_.notify_all();
   run_tasks(0);
   // The workers finish the tasks they already took; wait for them with a short spin, then yield.
   for (int spins = 0; active_workers_.load(std::memory_order_acquire) != 0; spins++) {

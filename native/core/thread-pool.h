@@ -32,8 +32,9 @@ class aglm_thread_pool {
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  uint64_t generation_ = 0; // guarded by mutex_
-  bool stop_ = false;       // guarded by mutex_
+  std::atomic<uint64_t> generation_{0}; // bumped for each loop; workers wait for it to change
+  std::atomic<int> sleeping_{0};        // workers blocked on wake_ (the caller notifies only if some are)
+  std::atomic<bool> stop_{false};
   const task_fn *fn_ = nullptr;
   int64_t n_tasks_ = 0;
   std::atomic<int64_t> next_task_{0};

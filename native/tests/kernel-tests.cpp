@@ -674,7 +674,7 @@ const aglm_kernels avx512_without_vnni = [] {
 
 // ---- CPU variant selection ------------------------------------------------------------------------------------
 
-void test_selection(const aglm_cpu_features &f) {
+void test_selection() {
   aglm_cpu_features none;
   memset(&none, 0, sizeof none);
   const aglm_kernels *k = nullptr;
@@ -696,7 +696,6 @@ void test_selection(const aglm_cpu_features &f) {
   check(ok, "cpu selection: best by score, forced names, unknown name and missing features refused");
   ok = aglm_cpu_select(nullptr, &k, why, sizeof why) == AGLM_OK;
   check(ok, "cpu selection on this machine: %s", why);
-  (void)f;
 }
 
 } // namespace
@@ -715,7 +714,7 @@ int main() {
   test_q4_0_definition();
   test_ref_matmul_definition();
   test_ref_attention_definition();
-  test_selection(f);
+  test_selection();
   for (int i = 0; i < aglm_cpu_variant_count(); i++) {
     const aglm_cpu_variant *v = aglm_cpu_variant_at(i);
     if (v->score(&f) <= 0) {

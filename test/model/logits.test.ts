@@ -50,7 +50,8 @@ test('last-token logits equal the last row of all-token logits', async () => {
   await using b = model.createContext({ contextSize: 128 });
   const last = await a.evaluate(ref.tokens, { logits: 'last' });
   const all = await b.evaluate(ref.tokens, { logits: 'all' });
-  assert.deepEqual(last, all.subarray(all.length - ref.nVocab));
+  // Same values up to summation order: kernels may block over several tokens when a batch has many.
+  assert.ok(maxAbsDiff(last, all.subarray(all.length - ref.nVocab)) < 1e-5);
 });
 
 test('clear() and truncate() rewind the context', async () => {

@@ -7,7 +7,7 @@ import { AglmError, loadModel } from '../../lib/index.js';
 import { writeRandomLlamaModel } from '../../lib/tools/random-model.js';
 import { tempDir } from '../helpers/fixtures.js';
 
-test('a 5 ms timer keeps firing while 256 tokens are generated (max lag < 20 ms)', async () => {
+test('a 5 ms timer keeps firing while 256 tokens are generated (max lag < 20 ms)', async (t) => {
   await using model = await loadModel();
   let last = performance.now();
   let maxLag = 0;
@@ -29,6 +29,7 @@ test('a 5 ms timer keeps firing while 256 tokens are generated (max lag < 20 ms)
   }
   const elapsed = performance.now() - t0;
   assert.ok(tokens > 0);
+  t.diagnostic(`max timer lag ${maxLag.toFixed(2)} ms over ${ticks} ticks; ${tokens} tokens in ${elapsed.toFixed(0)} ms`);
   assert.ok(maxLag < 20, `max timer lag ${maxLag.toFixed(1)} ms over ${ticks} ticks in ${elapsed.toFixed(0)} ms`);
 });
 

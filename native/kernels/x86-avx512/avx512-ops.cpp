@@ -83,20 +83,37 @@ double aglm_sumsq(const float *x, int64_t n) {
   return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 }
 
-// Dot products of q with J keys at once (masked tail for head_dim % 16), times scale.
-template <int J>
-void aglm_scores(const float *q, const float *k, int64_t kv_stride, int64_t hd, float scale, float *s) {
-  __m512 acc[J];
+// The 4 horizontal sums of a0..a3 as one xmm (a tree of unpacks and shuffles instead of 4 full reductions).
+inline __m128 aglm_hsum4x16(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+  const __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1)); // a0 a1 a0 a1 per lane
+  const __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+  const __m512 s = _mm512_add_ps(_mm512_shuffle_ps(s01, s23, _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm512_shuffle_ps(s01, s23, _MM_SHUFFLE(3, 2, 3, 2))); // a0 a1 a2 a3 per lane
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// Dot products of q with 4 keys at once (masked tail for head_dim % 16), times scale.
+void aglm_scores4(const float *q, const float *k, int64_t kv_stride, int64_t hd, float scale, float *s) {
+  __m512 acc[4];
   AGLM_UNROLL
-  for (int j = 0; j < J; j++) acc[j] = _mm512_setzero_ps();
+  for (int j = 0; j < 4; j++) acc[j] = _mm512_setzero_ps();
   for (int64_t d = 0; d < hd; d += 16) {
     const __mmask16 m = aglm_mask16(hd - d);
     const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
     AGLM_UNROLL
-    for (int j = 0; j < J; j++) acc[j] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k + j * kv_stride + d), acc[j]);
+    for (int j = 0; j < 4; j++) acc[j] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k + j * kv_stride + d), acc[j]);
   }
-  AGLM_UNROLL
-  for (int j = 0; j < J; j++) s[j] = _mm512_reduce_add_ps(acc[j]) * scale;
+  _mm_storeu_ps(s, _mm_mul_ps(aglm_hsum4x16(acc[0], acc[1], acc[2], acc[3]), _mm_set1_ps(scale)));
+}
+
+float aglm_score1(const float *q, const float *k, int64_t hd, float scale) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t d = 0; d < hd; d += 16) {
+    const __mmask16 m = aglm_mask16(hd - d);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), _mm512_maskz_loadu_ps(m, k + d), acc);
+  }
+  return _mm512_reduce_add_ps(acc) * scale;
 }
 
 // p[j] = exp(p[j] - max) / sum over j < n, the sum taken in double.
@@ -202,8 +219,8 @@ void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch) {
   }
   const float *k = a->k + kv_off;
   int64_t j = 0;
-  for (; j + 4 <= n; j += 4) aglm_scores<4>(q, k + j * a->kv_stride, a->kv_stride, hd, a->scale, scratch + j);
-  for (; j < n; j++) aglm_scores<1>(q, k + j * a->kv_stride, a->kv_stride, hd, a->scale, scratch + j);
+  for (; j + 4 <= n; j += 4) aglm_scores4(q, k + j * a->kv_stride, a->kv_stride, hd, a->scale, scratch + j);
+  for (; j < n; j++) scratch[j] = aglm_score1(q, k + j * a->kv_stride, hd, a->scale);
   aglm_softmax(scratch, n);
   aglm_weighted_sum_head(scratch, n, a->v + kv_off, a->kv_stride, out, hd);
 }

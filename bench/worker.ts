@@ -1,0 +1,90 @@
+// One benchmark run in its own process (so peak RSS is per engine): loads one model file in one engine, measures
+// ppN and tgN, and prints one JSON line. Used by bench/run.ts.
+//   tsx bench/worker.ts --engine ours|peer --model FILE --threads N [--pp 512] [--tg 128] [--reps 1] [--peer-dir DIR]
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { readGguf } from '../lib/gguf/index.js';
+import { benchTokens, describeModelFile, runBench } from '../lib/tools/bench.js';
+import { DEFAULT_PEER_DIR, loadPeer, peerBench } from './peer.js';
+
+export interface WorkerResult {
+  engine: 'ours' | 'peer';
+  model: string;
+  threads: number;
+  /** test name -> mean tokens/s over this process's repetitions */
+  tps: Record<string, number>;
+  /** test name -> samples */
+  samples: Record<string, number[]>;
+  warmupSeconds: number;
+  /** VmHWM at the end of the run, bytes */
+  peakRssBytes: number;
+  backend: string;
+  error?: string;
+}
+
+function peakRss(): number {
+  const m = /VmHWM:\s+(\d+)\s*kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      engine: { type: 'string' },
+      model: { type: 'string' },
+      threads: { type: 'string' },
+      pp: { type: 'string', default: '512' },
+      tg: { type: 'string', default: '128' },
+      reps: { type: 'string', default: '1' },
+      'peer-dir': { type: 'string', default: DEFAULT_PEER_DIR },
+    },
+  });
+  const engine = values.engine as 'ours' | 'peer';
+  const modelPath = values.model!;
+  const threads = Number(values.threads);
+  const pp = Number(values.pp), tg = Number(values.tg), reps = Number(values.reps);
+  if ((engine !== 'ours' && engine !== 'peer') || !modelPath || !(threads >= 1)) throw new Error('usage: worker.ts --engine ours|peer --model FILE --threads N');
+  const out: WorkerResult = { engine, model: modelPath, threads, tps: {}, samples: {}, warmupSeconds: 0, peakRssBytes: 0, backend: '' };
+  if (engine === 'ours') {
+    const r = await runBench({ modelPath, promptTokens: pp, genTokens: tg, threads, repetitions: reps });
+    for (const t of r.tests) {
+      out.tps[t.test] = t.tokensPerSecond.mean;
+      out.samples[t.test] = t.tokensPerSecond.samples;
+    }
+    out.warmupSeconds = r.warmupSeconds;
+    out.backend = r.backendDescription;
+  } else {
+    const gguf = await readGguf(modelPath);
+    const info = describeModelFile(modelPath, gguf);
+    const bos = gguf.metadata.optNumber('tokenizer.ggml.bos_token_id');
+    const prompt = benchTokens(pp, info.vocabSize, bos);
+    const contextSize = Math.max(pp + tg, 64);
+    const llama = await loadPeer(values['peer-dir']);
+    const r = await peerBench(llama, {
+      modelPath,
+      prompt,
+      warmup: benchTokens(Math.min(32, contextSize - 1), info.vocabSize, bos),
+      genTokens: tg,
+      first: bos ?? prompt[0] ?? 3,
+      threads,
+      repetitions: reps,
+    });
+    for (const t of r.tests) {
+      out.tps[t.test] = t.tokensPerSecond.mean;
+      out.samples[t.test] = t.tokensPerSecond.samples;
+    }
+    out.warmupSeconds = r.warmupSeconds;
+    out.backend = `node-llama-cpp ${JSON.parse(readFileSync(`${values['peer-dir']}/node_modules/node-llama-cpp/package.json`, 'utf8')).version} CPU`;
+    await llama.dispose();
+  }
+  out.peakRssBytes = peakRss();
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stdout.write(JSON.stringify({ error: e instanceof Error ? (e.stack ?? e.message) : String(e) }) + '\n');
+    process.exit(1);
+  },
+);
