@@ -31,16 +31,20 @@ aglm_thread_pool::~aglm_thread_pool() {
   for (auto &w : workers_) w.join();
 }
 
-void aglm_thread_pool::run_tasks(int thread) {
+void aglm_thread_pool::run_tasks(uint32_t generation, int thread) {
   for (;;) {
-    int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (task >= n_tasks_) break;
+    uint64_t v = next_.load(std::memory_order_acquire);
+    if ((uint32_t)(v >> 32) != generation) return;
+    const uint32_t task = (uint32_t)v;
+    if ((int64_t)task >= n_tasks_.load(std::memory_order_acquire)) return;
+    if (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
     (*fn_)(task, thread);
+    done_.fetch_add(1, std::memory_order_acq_rel);
   }
 }
 
 void aglm_thread_pool::worker_main(int thread) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
     // Spin for the next loop, then sleep.
     auto until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
@@ -57,8 +61,7 @@ void aglm_thread_pool::worker_main(int thread) {
     }
     if (stop_.load()) return;
     seen = generation_.load(std::memory_order_acquire);
-    run_tasks(thread);
-    active_workers_.fetch_sub(1, std::memory_order_acq_rel);
+    run_tasks(seen, thread);
   }
 }
 
@@ -68,19 +71,21 @@ void aglm_thread_pool::parallel_for(int64_t n_tasks, const task_fn &fn) {
     for (int64_t t = 0; t < n_tasks; t++) fn(t, 0);
     return;
   }
+  const uint32_t gen = generation_.load(std::memory_order_relaxed) + 1;
   fn_ = &fn;
-  n_tasks_ = n_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
-  active_workers_.store(n_threads_ - 1, std::memory_order_relaxed);
+  n_tasks_.store(n_tasks, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  next_.store((uint64_t)gen << 32, std::memory_order_release);
   {
     // Publishing under the mutex orders it with a worker about to sleep (it re-checks the generation under the lock).
     std::lock_guard<std::mutex> lock(mutex_);
-    generation_.fetch_add(1, std::memory_order_release);
+    generation_.store(gen, std::memory_order_release);
   }
   if (sleeping_.load(std::memory_order_seq_cst) > 0) wake_.notify_all();
-  run_tasks(0);
-  // The workers finish the tasks they already took; wait for them with a short spin, then yield.
-  for (int spins = 0; active_workers_.load(std::memory_order_acquire) != 0; spins++) {
+  run_tasks(gen, 0);
+  // Wait only for tasks other threads claimed and are still running; a worker that has not woken up yet is not
+  // waited for (it will find no task left to claim).
+  for (int spins = 0; done_.load(std::memory_order_acquire) != n_tasks; spins++) {
     if (spins < 4096) aglm_cpu_relax();
     else std::this_thread::yield();
   }

@@ -26,17 +26,20 @@ class aglm_thread_pool {
 
  private:
   void worker_main(int thread);
-  void run_tasks(int thread);
+  void run_tasks(uint32_t generation, int thread);
 
   int n_threads_;
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::atomic<uint64_t> generation_{0}; // bumped for each loop; workers wait for it to change
-  std::atomic<int> sleeping_{0};        // workers blocked on wake_ (the caller notifies only if some are)
+  std::atomic<uint32_t> generation_{0}; // bumped for each loop; idle workers wait for it to change
+  std::atomic<int> sleeping_{0};         // workers blocked on wake_ (the caller notifies only if some are)
   std::atomic<bool> stop_{false};
+  // The current loop. A task is claimed by a compare-and-swap on next_, which packs the loop's generation (high 32
+  // bits) with the next task index (low 32), so a worker that wakes late can never claim a task of a later loop, and
+  // fn_ / n_tasks_ cannot change while a claimed task runs (the caller waits for every task to finish).
   const task_fn *fn_ = nullptr;
-  int64_t n_tasks_ = 0;
-  std::atomic<int64_t> next_task_{0};
-  std::atomic<int> active_workers_{0};
+  std::atomic<int64_t> n_tasks_{0};
+  std::atomic<uint64_t> next_{0};
+  std::atomic<int64_t> done_{0};
 };
