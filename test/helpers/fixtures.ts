@@ -1,5 +1,6 @@
 // Shared test fixtures: reference data paths, the CPU variants this machine runs, temp dirs, array comparisons.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,4 +56,15 @@ export function tempDir(t: { after(fn: () => void): void }, prefix = 'aglm-test-
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+let distChecked = false;
+/** Builds dist/ (the published JS) once per test process when it is missing, or always under CI. */
+export function ensureDist(): string {
+  if (!distChecked && (process.env.CI === 'true' || !existsSync(join(repoRoot, 'dist', 'index.cjs')))) {
+    const r = spawnSync(process.execPath, ['scripts/build-ts.mjs'], { cwd: repoRoot, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`building dist/ failed: ${r.stderr}${r.stdout}`);
+  }
+  distChecked = true;
+  return join(repoRoot, 'dist', 'index.js');
 }

@@ -5,13 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../../lib/index.js';
-import { repoRoot } from '../helpers/fixtures.js';
-
-function ensureBuilt(): void {
-  if (existsSync(join(repoRoot, 'dist', 'index.cjs')) && process.env.CI !== 'true') return;
-  const r = spawnSync(process.execPath, ['scripts/build-ts.mjs'], { cwd: repoRoot, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr + r.stdout);
-}
+import { ensureDist, repoRoot } from '../helpers/fixtures.js';
 
 const script = (load: string) => `${load}
   const m = await api.loadModel();
@@ -20,7 +14,7 @@ const script = (load: string) => `${load}
   console.log(JSON.stringify({ text: r.text, code: new api.AglmError('ABORTED', 'x').code }));`;
 
 test('ESM import and CommonJS require of the package both generate what the sources do', async () => {
-  ensureBuilt();
+  ensureDist();
   const esm = spawnSync(process.execPath, ['--input-type=module', '-e', script("const api = await import('open-autoglm');")], {
     cwd: repoRoot,
     encoding: 'utf8',
