@@ -3,6 +3,7 @@
 
 #include <napi.h>
 
+#include <memory>
 #include <string>
 
 #include "core/status.h"
@@ -53,6 +54,44 @@ bool aglm_typed_array(Napi::Env env, Napi::Value v, napi_typedarray_type want, s
   *data = reinterpret_cast<T *>(p);
   *len = ta.ElementLength();
   return true;
+}
+
+// An async worker that settles a promise: Execute() runs off the JS thread and sets result_; on the JS thread a
+// failed result rejects with an Error carrying its code, a good one resolves with resolved_value().
+class aglm_promise_worker : public Napi::AsyncWorker {
+ public:
+  aglm_promise_worker(Napi::Env env, const char *name)
+      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
+  // Queues the work; the worker deletes itself when done.
+  Napi::Promise queue() {
+    Napi::Promise p = deferred_.Promise();
+    Queue();
+    return p;
+  }
+
+ protected:
+  aglm_result result_;
+  virtual Napi::Value resolved_value() { return Env().Undefined(); }
+  // Runs on the JS thread before the promise settles, whatever the outcome (release flags, references).
+  virtual void finished() {}
+  void OnOK() override {
+    finished();
+    if (result_.is_ok()) deferred_.Resolve(resolved_value());
+    else deferred_.Reject(aglm_error(Env(), result_.status, result_.message).Value());
+  }
+  void OnError(const Napi::Error &e) override {
+    finished();
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+};
+
+// A new JS object of class `ctor` wrapping a copy of `core` (the wrap classes take it as an External).
+template <typename T> Napi::Object aglm_wrap_shared(Napi::Env env, Napi::FunctionReference &ctor, const std::shared_ptr<T> &core) {
+  std::shared_ptr<T> copy = core;
+  return ctor.New({Napi::External<std::shared_ptr<T>>::New(env, &copy)});
 }
 
 Napi::Function aglm_model_init(Napi::Env env, aglm_addon_data *data);

@@ -7,27 +7,17 @@
 
 namespace {
 
-class evaluate_worker : public Napi::AsyncWorker {
+class evaluate_worker : public aglm_promise_worker {
  public:
   evaluate_worker(Napi::Env env, std::shared_ptr<aglm_context_core> ctx, Napi::Value tokens, Napi::Value logits,
                   const uint32_t *tok, int64_t n, aglm_logits_mode mode, float *out)
-      : Napi::AsyncWorker(env, "aglm.evaluate"), ctx_(std::move(ctx)), tok_(tok), n_(n), mode_(mode), out_(out),
-        deferred_(Napi::Promise::Deferred::New(env)) {
+      : aglm_promise_worker(env, "aglm.evaluate"), ctx_(std::move(ctx)), tok_(tok), n_(n), mode_(mode), out_(out) {
     tokens_ref_ = Napi::Persistent(tokens.As<Napi::Object>());
     if (logits.IsObject()) logits_ref_ = Napi::Persistent(logits.As<Napi::Object>());
   }
-  Napi::Promise promise() { return deferred_.Promise(); }
-
   void Execute() override { result_ = aglm_context_evaluate(ctx_.get(), tok_, n_, mode_, out_); }
-  void OnOK() override {
-    ctx_->busy.store(false);
-    if (result_.is_ok()) deferred_.Resolve(Napi::Number::New(Env(), (double)ctx_->n_past.load()));
-    else deferred_.Reject(aglm_error(Env(), result_.status, result_.message).Value());
-  }
-  void OnError(const Napi::Error &e) override {
-    ctx_->busy.store(false);
-    deferred_.Reject(e.Value());
-  }
+  Napi::Value resolved_value() override { return Napi::Number::New(Env(), (double)ctx_->n_past.load()); }
+  void finished() override { ctx_->busy.store(false); }
 
  private:
   std::shared_ptr<aglm_context_core> ctx_;
@@ -36,8 +26,6 @@ class evaluate_worker : public Napi::AsyncWorker {
   int64_t n_;
   aglm_logits_mode mode_;
   float *out_;
-  aglm_result result_;
-  Napi::Promise::Deferred deferred_;
 };
 
 class context_wrap : public Napi::ObjectWrap<context_wrap> {
@@ -73,10 +61,7 @@ class context_wrap : public Napi::ObjectWrap<context_wrap> {
     if (!ctx_->busy.compare_exchange_strong(expected, true))
       return aglm_throw(env, AGLM_ERR_BUSY, "the context is already evaluating; await the previous call first");
     ctx_->abort.store(false);
-    auto *w = new evaluate_worker(env, ctx_, info[0], info[3], tok, n, (aglm_logits_mode)mode, out);
-    Napi::Promise p = w->promise();
-    w->Queue();
-    return p;
+    return (new evaluate_worker(env, ctx_, info[0], info[3], tok, n, (aglm_logits_mode)mode, out))->queue();
   }
 
   Napi::Value abort(const Napi::CallbackInfo &info) {

@@ -152,61 +152,28 @@ struct reader {
 
 // ---- async load -----------------------------------------------------------------------------------------------
 
-class load_worker : public Napi::AsyncWorker {
+class load_worker : public aglm_promise_worker {
  public:
-  load_worker(Napi::Env env, aglm_load_request req)
-      : Napi::AsyncWorker(env, "aglm.loadModel"), req_(std::move(req)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
+  load_worker(Napi::Env env, aglm_load_request req) : aglm_promise_worker(env, "aglm.loadModel"), req_(std::move(req)) {}
   void Execute() override { result_ = aglm_model_load(req_, &model_); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (!result_.is_ok()) {
-      deferred_.Reject(aglm_error(env, result_.status, result_.message).Value());
-      return;
-    }
-    auto *holder = new std::shared_ptr<aglm_model_core>(std::move(model_));
-    Napi::External<std::shared_ptr<aglm_model_core>> ext = Napi::External<std::shared_ptr<aglm_model_core>>::New(env, holder);
-    Napi::Object obj = aglm_data(env)->model_ctor.New({ext});
-    delete holder; // the constructor copied the shared_ptr
-    deferred_.Resolve(obj);
-  }
-  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+  Napi::Value resolved_value() override { return aglm_wrap_shared(Env(), aglm_data(Env())->model_ctor, model_); }
 
  private:
   aglm_load_request req_;
-  aglm_result result_;
   std::shared_ptr<aglm_model_core> model_;
-  Napi::Promise::Deferred deferred_;
 };
 
-class context_worker : public Napi::AsyncWorker {
+class context_worker : public aglm_promise_worker {
  public:
   context_worker(Napi::Env env, std::shared_ptr<aglm_model_core> model, aglm_session_desc desc)
-      : Napi::AsyncWorker(env, "aglm.createContext"), model_(std::move(model)), desc_(desc),
-        deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
+      : aglm_promise_worker(env, "aglm.createContext"), model_(std::move(model)), desc_(desc) {}
   void Execute() override { result_ = aglm_context_create(model_, desc_, &ctx_); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (!result_.is_ok()) {
-      deferred_.Reject(aglm_error(env, result_.status, result_.message).Value());
-      return;
-    }
-    auto *holder = new std::shared_ptr<aglm_context_core>(std::move(ctx_));
-    auto ext = Napi::External<std::shared_ptr<aglm_context_core>>::New(env, holder);
-    Napi::Object obj = aglm_data(env)->context_ctor.New({ext});
-    delete holder;
-    deferred_.Resolve(obj);
-  }
-  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+  Napi::Value resolved_value() override { return aglm_wrap_shared(Env(), aglm_data(Env())->context_ctor, ctx_); }
 
  private:
   std::shared_ptr<aglm_model_core> model_;
   aglm_session_desc desc_;
-  aglm_result result_;
   std::shared_ptr<aglm_context_core> ctx_;
-  Napi::Promise::Deferred deferred_;
 };
 
 class model_wrap : public Napi::ObjectWrap<model_wrap> {
@@ -234,10 +201,7 @@ class model_wrap : public Napi::ObjectWrap<model_wrap> {
       return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "Model.load: path must be a string; backend, variant strings");
     reader rd{env, {}};
     if (!rd.graph(spec.Get("graph"), &req.graph)) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, rd.error);
-    auto *w = new load_worker(env, std::move(req));
-    Napi::Promise p = w->promise();
-    w->Queue();
-    return p;
+    return (new load_worker(env, std::move(req)))->queue();
   }
 
   Napi::Value create_context(const Napi::CallbackInfo &info) {
@@ -250,10 +214,7 @@ class model_wrap : public Napi::ObjectWrap<model_wrap> {
     if (!rd.int64(o, "nCtx", &n_ctx, 1, 1 << 24) || !rd.int64(o, "nBatch", &n_batch, 1, 1 << 20) ||
         !rd.int64(o, "nThreads", &n_threads, 1, 1024))
       return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, rd.error);
-    auto *w = new context_worker(env, model_, aglm_session_desc{n_ctx, n_batch, (int)n_threads});
-    Napi::Promise p = w->promise();
-    w->Queue();
-    return p;
+    return (new context_worker(env, model_, aglm_session_desc{n_ctx, n_batch, (int)n_threads}))->queue();
   }
 
   Napi::Value describe(const Napi::CallbackInfo &info) {

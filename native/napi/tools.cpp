@@ -66,38 +66,31 @@ Napi::Value alignment_offset(const Napi::CallbackInfo &info) {
 }
 
 // convertRows(srcType, src: Uint8Array, dstType, rows, rowLength, dst: Uint8Array) -> Promise<void>
-class convert_worker : public Napi::AsyncWorker {
+class convert_worker : public aglm_promise_worker {
  public:
   convert_worker(Napi::Env env, Napi::Value src, Napi::Value dst, int st, int dt, int64_t rows, int64_t k,
                  const uint8_t *s, uint8_t *d)
-      : Napi::AsyncWorker(env, "aglm.convertRows"), st_(st), dt_(dt), rows_(rows), k_(k), s_(s), d_(d),
-        deferred_(Napi::Promise::Deferred::New(env)) {
+      : aglm_promise_worker(env, "aglm.convertRows"), st_(st), dt_(dt), rows_(rows), k_(k), s_(s), d_(d) {
     src_ref_ = Napi::Persistent(src.As<Napi::Object>());
     dst_ref_ = Napi::Persistent(dst.As<Napi::Object>());
   }
-  Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
     std::vector<float> row((size_t)k_);
     const size_t sb = aglm_row_bytes(st_, k_), db = aglm_row_bytes(dt_, k_);
     for (int64_t r = 0; r < rows_; r++) {
-      if (!aglm_dequantize_row(st_, s_ + r * sb, row.data(), k_)) { ok_ = false; return; }
-      if (aglm_quantize_row(dt_, row.data(), d_ + r * db, k_) == 0) { ok_ = false; return; }
+      if (!aglm_dequantize_row(st_, s_ + r * sb, row.data(), k_) || aglm_quantize_row(dt_, row.data(), d_ + r * db, k_) == 0) {
+        result_ = aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE, "conversion between these types is not supported");
+        return;
+      }
     }
   }
-  void OnOK() override {
-    if (ok_) deferred_.Resolve(Env().Undefined());
-    else deferred_.Reject(aglm_error(Env(), AGLM_ERR_UNSUPPORTED_TENSOR_TYPE, "conversion between these types is not supported").Value());
-  }
-  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
 
  private:
   int st_, dt_;
   int64_t rows_, k_;
   const uint8_t *s_;
   uint8_t *d_;
-  bool ok_ = true;
   Napi::ObjectReference src_ref_, dst_ref_;
-  Napi::Promise::Deferred deferred_;
 };
 
 bool byte_view(Napi::Value v, uint8_t **p, size_t *n) {
@@ -126,10 +119,7 @@ Napi::Value convert_rows(const Napi::CallbackInfo &info) {
     return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "convertRows: src and dst must be Uint8Arrays");
   if (sn < sb * (size_t)rows || dn < db * (size_t)rows)
     return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "convertRows: buffers are too small");
-  auto *w = new convert_worker(env, info[1], info[5], st, dt, (int64_t)rows, (int64_t)k, s, d);
-  Napi::Promise p = w->promise();
-  w->Queue();
-  return p;
+  return (new convert_worker(env, info[1], info[5], st, dt, (int64_t)rows, (int64_t)k, s, d))->queue();
 }
 
 Napi::Value row_bytes(const Napi::CallbackInfo &info) {
