@@ -1,6 +1,6 @@
 // A context: one KV cache (one sequence) over a model, evaluated on a native worker thread. evaluate() continues
 // from what the context already holds; abort and dispose are prompt; a call is all-or-nothing.
-import { availableParallelism } from 'node:os';
+import { defaultThreadCount } from '../backends/cpu-count.js';
 import { AglmError, invalidArgument } from '../errors.js';
 import { AlignedTokenBuffer, alignedFloat32 } from '../buffers/aligned.js';
 import { fromNative, type NativeContext, type NativeModel } from '../native.js';
@@ -9,7 +9,7 @@ import { checkObject, checkTokens, optInt, optOneOf, optSignal } from '../valida
 export interface ContextOptions {
   /** Positions the KV cache holds. Default: the model's training context, at most 4096, less if memory is short (model.plan). */
   contextSize?: number;
-  /** Threads computing each step. Default: the cores available to this process. */
+  /** Threads computing each step. Default: the cores this process may use (CPU affinity and cgroup quota). */
   threads?: number;
   /** Most tokens per native batch while processing a prompt. Default 512. */
   batchSize?: number;
@@ -31,10 +31,6 @@ export interface ContextOwner {
   contextEnded(ctx: Context): void;
 }
 
-export function defaultThreads(): number {
-  return Math.max(1, availableParallelism());
-}
-
 export class Context {
   readonly contextSize: number;
   readonly threads: number;
@@ -52,7 +48,7 @@ export class Context {
     const o = checkObject<ContextOptions>('context options', options);
     this.#owner = owner;
     this.contextSize = optInt('contextSize', o.contextSize, 1, 1 << 24, owner.defaultContextSize);
-    this.threads = optInt('threads', o.threads, 1, 1024, defaultThreads());
+    this.threads = optInt('threads', o.threads, 1, 1024, defaultThreadCount());
     this.batchSize = Math.min(optInt('batchSize', o.batchSize, 1, 1 << 16, 512), this.contextSize);
     const site = new Error();
     this.#native = owner
