@@ -1,6 +1,6 @@
 // The benchmark's model files: random-weight llama GGUFs of real shapes, written once into .bench/models/ by the
 // project's own writer (speed does not depend on the weights being trained).
-import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GgmlType } from '../lib/gguf/index.js';
 import { TINYLLAMA_SHAPE, writeRandomLlamaModel, type LlamaShape } from '../lib/tools/random-model.js';
@@ -37,6 +37,13 @@ export async function ensureModel(spec: BenchModelSpec, log: (s: string) => void
   log(`writing ${spec.file} (${spec.family} shape, ${spec.type}) ...`);
   const tmp = `${spec.file}.partial`;
   await writeRandomLlamaModel(tmp, spec.shape, { type: BENCH_TYPES[spec.type], seed: 7 });
+  // Flush it to disk now: writeback of gigabytes of dirty pages during the measurements would steal CPU from them.
+  const fd = openSync(tmp, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, spec.file);
   const seconds = (performance.now() - t0) / 1000;
   log(` ${seconds.toFixed(1)} s\n`);

@@ -8,7 +8,8 @@ import { benchStat, type BenchStat } from '../lib/tools/bench.js';
 
 export const PEER_VERSION = '3.22.1';
 export const repoRoot = resolve(import.meta.dirname, '..');
-export const DEFAULT_PEER_DIR = join(repoRoot, '.bench', 'peer');
+/** Where the peer is installed: OPEN_AUTOGLM_PEER_DIR, else .bench/peer/ in the repository. */
+export const DEFAULT_PEER_DIR = process.env.OPEN_AUTOGLM_PEER_DIR || join(repoRoot, '.bench', 'peer');
 
 /** The prebuilt-binary package of node-llama-cpp for this platform (CPU builds; no GPU package is needed). */
 export function peerBinaryPackage(): string {
@@ -66,8 +67,10 @@ export async function ensurePeer(dir = DEFAULT_PEER_DIR, options: { timeoutMs?: 
     });
   });
   if (result.code !== 0 || installedVersion(dir) !== PEER_VERSION) {
-    const tail = result.output.trim().split('\n').slice(-5).join(' | ');
-    return { ok: false, dir, reason: `npm install exited with ${result.code}: ${tail}` };
+    const lines = result.output.split('\n').map((l) => l.trim()).filter(Boolean);
+    const errors = lines.filter((l) => /^npm (error|ERR!)/.test(l)).map((l) => l.replace(/^npm (error|ERR!)\s*/, '')).filter(Boolean);
+    const why = (errors.length ? errors.slice(0, 3) : lines.slice(-3)).join('; ');
+    return { ok: false, dir, reason: `npm install exited with ${result.code}: ${why}` };
   }
   return { ok: true, dir, installed: true };
 }
@@ -85,7 +88,15 @@ export interface PeerContext {
   dispose(): Promise<void>;
 }
 export interface PeerModel {
-  createContext(options: { contextSize: number; threads: number; batchSize: number; sequences?: number; flashAttention?: boolean }): Promise<PeerContext>;
+  createContext(options: {
+    contextSize: number;
+    threads: number;
+    batchSize: number;
+    sequences?: number;
+    flashAttention?: boolean | 'auto';
+    experimentalKvCacheKeyType?: number;
+    experimentalKvCacheValueType?: number;
+  }): Promise<PeerContext>;
   dispose(): Promise<void>;
 }
 export interface PeerLlama {
@@ -102,11 +113,31 @@ export async function loadPeer(dir = DEFAULT_PEER_DIR): Promise<PeerLlama> {
   return mod.getLlama({ gpu: false, build: 'never', logLevel: 'error', progressLogs: false });
 }
 
-/** Logits of every position of `tokens` evaluated from an empty context: [tokens.length * vocabSize]. */
-export async function peerLogits(llama: PeerLlama, modelPath: string, tokens: number[], vocabSize: number, threads = 2): Promise<Float32Array> {
+/**
+ * Logits of every position of `tokens` evaluated from an empty context: [tokens.length * vocabSize]. `kvType`
+ * sets llama.cpp's KV cache type and `flashAttention` its attention path (defaults: F16 and 'auto', which is on for
+ * the CPU; its flash attention rounds K and V to F16 whatever the cache type). F32 without flash attention
+ * computes attention in F32 as we do.
+ */
+export async function peerLogits(
+  llama: PeerLlama,
+  modelPath: string,
+  tokens: number[],
+  vocabSize: number,
+  options: { threads?: number; kvType?: 'F16' | 'F32'; flashAttention?: boolean | 'auto' } = {},
+): Promise<Float32Array> {
   const model = await llama.loadModel({ modelPath });
   try {
-    const ctx = await model.createContext({ contextSize: Math.max(64, tokens.length), threads, batchSize: Math.max(64, tokens.length) });
+    const ctx = await model.createContext({
+      contextSize: Math.max(64, tokens.length),
+      threads: options.threads ?? 2,
+      batchSize: Math.max(64, tokens.length),
+      flashAttention: options.flashAttention ?? 'auto',
+      // ggml type ids (0 F32, 1 F16): node-llama-cpp 3.22.1 hands this option to its addon unresolved, and the
+      // addon only accepts numbers.
+      experimentalKvCacheKeyType: options.kvType === 'F32' ? 0 : 1,
+      experimentalKvCacheValueType: options.kvType === 'F32' ? 0 : 1,
+    });
     try {
       const out = await ctx
         .getSequence()
@@ -139,7 +170,20 @@ export interface PeerBenchResult {
  */
 export async function peerBench(
   llama: PeerLlama,
-  o: { modelPath: string; prompt: number[]; warmup: number[]; genTokens: number; first: number; threads: number; batchSize?: number; repetitions?: number },
+  o: {
+    modelPath: string;
+    prompt: number[];
+    warmup: number[];
+    genTokens: number;
+    first: number;
+    threads: number;
+    batchSize?: number;
+    repetitions?: number;
+    /** Default: node-llama-cpp's default ('auto', which turns it on for the CPU). */
+    flashAttention?: boolean | 'auto';
+    beforeSample?: (test: string) => void;
+    onSample?: (test: string, tokensPerSecond: number) => void;
+  },
 ): Promise<PeerBenchResult> {
   const t0 = performance.now();
   const model = await llama.loadModel({ modelPath: o.modelPath });
@@ -150,7 +194,7 @@ export async function peerBench(
       threads: o.threads,
       batchSize: Math.min(o.batchSize ?? 512, contextSize),
       sequences: 1,
-      flashAttention: false,
+      ...(o.flashAttention !== undefined ? { flashAttention: o.flashAttention } : {}),
     });
     const seq = ctx.getSequence();
     const last = (tokens: number[]) =>
@@ -166,9 +210,11 @@ export async function peerBench(
       const secs: number[] = [];
       for (let r = 0; r < reps; r++) {
         await seq.clearHistory();
+        o.beforeSample?.(`pp${o.prompt.length}`);
         const s0 = performance.now();
         const out = await seq.controlledEvaluate(last(o.prompt));
         secs.push((performance.now() - s0) / 1000);
+        o.onSample?.(`pp${o.prompt.length}`, o.prompt.length / secs[secs.length - 1]);
         if (typeof out[o.prompt.length - 1]?.next.token !== 'number') throw new Error('node-llama-cpp produced no token after the prompt');
       }
       tests.push({ test: `pp${o.prompt.length}`, tokensPerSecond: benchStat(secs.map((s) => o.prompt.length / s)), seconds: benchStat(secs) });
@@ -178,6 +224,7 @@ export async function peerBench(
       for (let r = 0; r < reps; r++) {
         await seq.clearHistory();
         let n = 0;
+        o.beforeSample?.(`tg${o.genTokens}`);
         const s0 = performance.now();
         let s = 0;
         for await (const token of seq.evaluate([o.first], { temperature: 0, yieldEogToken: true })) {
@@ -188,6 +235,7 @@ export async function peerBench(
           }
         }
         secs.push(s);
+        o.onSample?.(`tg${o.genTokens}`, o.genTokens / s);
       }
       tests.push({ test: `tg${o.genTokens}`, tokensPerSecond: benchStat(secs.map((s) => o.genTokens / s)), seconds: benchStat(secs) });
     }

@@ -1,11 +1,13 @@
 // One benchmark run in its own process (so peak RSS is per engine): loads one model file in one engine, measures
 // ppN and tgN, and prints one JSON line. Used by bench/run.ts.
 //   tsx bench/worker.ts --engine ours|peer --model FILE --threads N [--pp 512] [--tg 128] [--reps 1] [--peer-dir DIR]
+//                       [--peer-fa on|off|auto]  (llama.cpp's flash attention; default: node-llama-cpp's default)
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readGguf } from '../lib/gguf/index.js';
 import { benchTokens, describeModelFile, runBench } from '../lib/tools/bench.js';
 import { DEFAULT_PEER_DIR, loadPeer, peerBench } from './peer.js';
+import { ForeignLoad } from './load.js';
 
 export interface WorkerResult {
   engine: 'ours' | 'peer';
@@ -15,6 +17,8 @@ export interface WorkerResult {
   tps: Record<string, number>;
   /** test name -> samples */
   samples: Record<string, number[]>;
+  /** test name -> per sample, the cores' worth of CPU other processes used meanwhile */
+  foreignLoad: Record<string, number[]>;
   warmupSeconds: number;
   /** VmHWM at the end of the run, bytes */
   peakRssBytes: number;
@@ -37,6 +41,7 @@ async function main(): Promise<void> {
       tg: { type: 'string', default: '128' },
       reps: { type: 'string', default: '1' },
       'peer-dir': { type: 'string', default: DEFAULT_PEER_DIR },
+      'peer-fa': { type: 'string', default: 'default' },
     },
   });
   const engine = values.engine as 'ours' | 'peer';
@@ -44,9 +49,12 @@ async function main(): Promise<void> {
   const threads = Number(values.threads);
   const pp = Number(values.pp), tg = Number(values.tg), reps = Number(values.reps);
   if ((engine !== 'ours' && engine !== 'peer') || !modelPath || !(threads >= 1)) throw new Error('usage: worker.ts --engine ours|peer --model FILE --threads N');
-  const out: WorkerResult = { engine, model: modelPath, threads, tps: {}, samples: {}, warmupSeconds: 0, peakRssBytes: 0, backend: '' };
+  const out: WorkerResult = { engine, model: modelPath, threads, tps: {}, samples: {}, foreignLoad: {}, warmupSeconds: 0, peakRssBytes: 0, backend: '' };
+  const load = new ForeignLoad();
+  const beforeSample = () => load.start();
+  const onSample = (test: string) => (out.foreignLoad[test] ??= []).push(load.stop());
   if (engine === 'ours') {
-    const r = await runBench({ modelPath, promptTokens: pp, genTokens: tg, threads, repetitions: reps });
+    const r = await runBench({ modelPath, promptTokens: pp, genTokens: tg, threads, repetitions: reps, beforeSample, onSample });
     for (const t of r.tests) {
       out.tps[t.test] = t.tokensPerSecond.mean;
       out.samples[t.test] = t.tokensPerSecond.samples;
@@ -68,6 +76,9 @@ async function main(): Promise<void> {
       first: bos ?? prompt[0] ?? 3,
       threads,
       repetitions: reps,
+      flashAttention: ({ on: true, off: false, auto: 'auto' } as const)[values['peer-fa'] as 'on' | 'off' | 'auto'],
+      beforeSample,
+      onSample,
     });
     for (const t of r.tests) {
       out.tps[t.test] = t.tokensPerSecond.mean;

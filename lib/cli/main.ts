@@ -4,6 +4,7 @@ import { AglmError } from '../errors.js';
 import { loadModel, type CpuVariant } from '../model/model.js';
 import { systemInfo } from '../backends/system-info.js';
 import { quantizeModel, QUANTIZE_TYPES, type QuantizeType } from '../tools/quantize.js';
+import { benchCommand, BENCH_USAGE } from './bench-command.js';
 import { perplexityCommand } from './perplexity-command.js';
 
 const USAGE = `Usage:
@@ -13,10 +14,11 @@ const USAGE = `Usage:
   open-autoglm info [--json]
       Prints the CPU features found, the backends and kernel variants available, and which is chosen and why.
   open-autoglm quantize IN OUT --type ${QUANTIZE_TYPES.join('|')}
-      Writes IN's weights as another type.
+      Writes IN's weights as another type. q4_1..q6_k and the mixes q4_k_m, q5_k_m are llama.cpp's file types
+      (q4_k, q5_k: its Q4_K_S, Q5_K_S), with its per-tensor rules; the others use one type for every matrix.
   open-autoglm perplexity [--model FILE] --text FILE [--ctx N] [--precision P] [--json]
       The model's perplexity on a text (llama.cpp's method: chunks of N tokens, second halves scored).
-`;
+${BENCH_USAGE}`;
 
 interface Io {
   out: (s: string) => void;
@@ -144,6 +146,8 @@ export async function main(args: string[], io: Io = defaultIo): Promise<number> 
         return infoCommand(rest, io);
       case 'quantize':
         return await quantizeCommand(rest, io);
+      case 'bench':
+        return await benchCommand(rest, io);
       case 'perplexity':
         return await perplexityCommand(rest, io);
       case undefined:

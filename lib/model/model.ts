@@ -15,7 +15,7 @@ import { Context, type ContextOptions } from './context.js';
 import { complete, generate, type CompletionResult, type GenerateChunk, type GenerateOptions } from './generate.js';
 
 /** CPU kernel variant names; which of them a build has depends on its architecture (systemInfo() lists them). */
-export const CPU_VARIANTS = ['ref', 'avx2', 'avx512', 'neon'] as const;
+export const CPU_VARIANTS = ['ref', 'avx2', 'avx512', 'amx', 'neon'] as const;
 export type CpuVariant = (typeof CPU_VARIANTS)[number];
 
 export interface LoadModelOptions {

@@ -1,51 +1,86 @@
-// Splits text on the literal text of special tokens (control, user-defined, unknown) so their ids can be emitted directly.
+// Splits text on the literal text of special tokens so their ids can be emitted directly.
+//
+// Which tokens are looked for depends on the call: user-defined tokens (Hugging Face's non-special added tokens) are
+// always split out, as llama.cpp and `tokenizers` both do; control and unknown tokens only when the caller asks for
+// special-token parsing. A token may strip the whitespace on its left or right (tokenizers' lstrip/rstrip).
 import { TokenType, type Vocab } from './vocab.js';
 
 /** A run of plain text, or one special token found in the input. */
 export type Fragment = { readonly text: string } | { readonly id: number };
 
+export interface SpecialTokenAttrs {
+  /** Whitespace before the token is dropped. */
+  lstrip?: boolean;
+  /** Whitespace after the token is dropped. */
+  rstrip?: boolean;
+}
+
 interface SpecialPiece {
   readonly text: string;
   readonly id: number;
+  readonly lstrip: boolean;
+  readonly rstrip: boolean;
 }
+
+const WHITE_SPACE = /\p{White_Space}/u;
 
 /** Finds special-token text in input, longest match first at each position. */
 export class SpecialTokenMatcher {
   /** Special pieces grouped by first UTF-16 unit, each group longest first. */
-  readonly #byFirst = new Map<string, SpecialPiece[]>();
+  readonly #byFirst = new Map<number, SpecialPiece[]>();
+  /** Bit per UTF-16 unit: some piece starts with it. */
+  readonly #firstUnits = new Uint8Array(0x10000 / 8);
 
-  constructor(vocab: Vocab) {
+  /** `types`: the token types to look for (default: control, user-defined and unknown). */
+  constructor(
+    vocab: Vocab,
+    types: readonly number[] = [TokenType.control, TokenType.userDefined, TokenType.unknown],
+    attrs?: ReadonlyMap<number, SpecialTokenAttrs>,
+  ) {
     for (let id = 0; id < vocab.size; id++) {
-      const type = vocab.type(id);
+      if (!types.includes(vocab.type(id))) continue;
       const text = vocab.piece(id);
       if (text.length === 0) continue;
-      if (type !== TokenType.control && type !== TokenType.userDefined && type !== TokenType.unknown) continue;
-      const group = this.#byFirst.get(text[0]) ?? [];
-      group.push({ text, id });
-      this.#byFirst.set(text[0], group);
+      const a = attrs?.get(id);
+      const first = text.charCodeAt(0);
+      const group = this.#byFirst.get(first) ?? [];
+      group.push({ text, id, lstrip: a?.lstrip === true, rstrip: a?.rstrip === true });
+      this.#byFirst.set(first, group);
+      this.#firstUnits[first >> 3] |= 1 << (first & 7);
     }
     for (const group of this.#byFirst.values()) group.sort((a, b) => b.text.length - a.text.length || a.id - b.id);
   }
 
+  /** True when there is nothing to look for. */
+  get isEmpty(): boolean {
+    return this.#byFirst.size === 0;
+  }
+
   /** The longest special piece starting at `pos`, or undefined. */
   matchAt(text: string, pos: number): SpecialPiece | undefined {
-    const group = this.#byFirst.get(text[pos]);
+    const group = this.#byFirst.get(text.charCodeAt(pos));
     return group?.find((p) => text.startsWith(p.text, pos));
   }
 
   /** Splits `text` into plain-text runs and special tokens, in order. Empty runs are dropped. */
   split(text: string): Fragment[] {
+    if (this.isEmpty) return text.length > 0 ? [{ text }] : [];
     const out: Fragment[] = [];
+    const bits = this.#firstUnits;
     let runStart = 0;
     for (let pos = 0; pos < text.length; ) {
-      const hit = this.#byFirst.size > 0 ? this.matchAt(text, pos) : undefined;
+      const c = text.charCodeAt(pos);
+      const hit = (bits[c >> 3] & (1 << (c & 7))) !== 0 ? this.matchAt(text, pos) : undefined;
       if (hit === undefined) {
         pos++;
         continue;
       }
-      if (pos > runStart) out.push({ text: text.slice(runStart, pos) });
+      let runEnd = pos;
+      if (hit.lstrip) while (runEnd > runStart && WHITE_SPACE.test(text[runEnd - 1])) runEnd--;
+      if (runEnd > runStart) out.push({ text: text.slice(runStart, runEnd) });
       out.push({ id: hit.id });
       pos += hit.text.length;
+      if (hit.rstrip) while (pos < text.length && WHITE_SPACE.test(text[pos])) pos++;
       runStart = pos;
     }
     if (runStart < text.length) out.push({ text: text.slice(runStart) });

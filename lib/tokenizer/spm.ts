@@ -85,10 +85,8 @@ function emitFallback(vocab: Vocab, piece: string, out: number[]): void {
   }
 }
 
-/** Escapes spaces as '▁', optionally prepends one, and appends the SentencePiece BPE ids of `text` to `out`. */
-export function encodeSpm(vocab: Vocab, text: string, addSpacePrefix: boolean, out: number[]): void {
-  if (text.length === 0) return;
-  const s = (addSpacePrefix ? SPACE_MARK : '') + text.replaceAll(' ', SPACE_MARK);
+/** The ids of one escaped segment, merged as a whole. */
+function encodeSegment(vocab: Vocab, s: string, out: number[]): void {
   const sym = splitCharacters(s);
   mergeSymbols(vocab, s, sym);
   for (let i = 0; i >= 0; i = sym.next[i]) {
@@ -96,5 +94,63 @@ export function encodeSpm(vocab: Vocab, text: string, addSpacePrefix: boolean, o
     const id = textId(vocab, piece);
     if (id !== undefined) out.push(id);
     else emitFallback(vocab, piece, out);
+  }
+}
+
+/**
+ * Per vocabulary: whether text may be cut before every '▁' that follows another character. That is exact when no
+ * piece the encoder can produce has a '▁' after another character (SentencePiece splits on whitespace when it trains,
+ * so its pieces only have '▁' at the start): no merge can then cross such a cut, and each segment merges on its own
+ * exactly as it would inside the whole text. The segments' ids are cached.
+ */
+interface SegmentState {
+  readonly cuttable: boolean;
+  readonly cache: Map<string, number[]>;
+}
+
+const segmentStates = new WeakMap<Vocab, SegmentState>();
+const CACHE_LIMIT = 50_000;
+const CACHE_SEGMENT_LIMIT = 64;
+
+function segmentState(vocab: Vocab): SegmentState {
+  let st = segmentStates.get(vocab);
+  if (st === undefined) {
+    let cuttable = true;
+    for (let id = 0; id < vocab.size && cuttable; id++) {
+      const t = vocab.type(id);
+      if ((t === TokenType.normal || t === TokenType.userDefined) && /[^\u2581]\u2581/.test(vocab.piece(id))) cuttable = false;
+    }
+    st = { cuttable, cache: new Map() };
+    segmentStates.set(vocab, st);
+  }
+  return st;
+}
+
+/** Escapes spaces as '▁', optionally prepends one, and appends the SentencePiece BPE ids of `text` to `out`. */
+export function encodeSpm(vocab: Vocab, text: string, addSpacePrefix: boolean, out: number[]): void {
+  if (text.length === 0) return;
+  const s = (addSpacePrefix ? SPACE_MARK : '') + text.replaceAll(' ', SPACE_MARK);
+  const st = segmentState(vocab);
+  if (!st.cuttable) {
+    encodeSegment(vocab, s, out);
+    return;
+  }
+  let start = 0;
+  for (let i = 1; i <= s.length; i++) {
+    if (i < s.length && !(s.charCodeAt(i) === 0x2581 && s.charCodeAt(i - 1) !== 0x2581)) continue;
+    const seg = s.slice(start, i);
+    start = i;
+    if (seg.length > CACHE_SEGMENT_LIMIT) {
+      encodeSegment(vocab, seg, out);
+      continue;
+    }
+    let ids = st.cache.get(seg);
+    if (ids === undefined) {
+      ids = [];
+      encodeSegment(vocab, seg, ids);
+      if (st.cache.size >= CACHE_LIMIT) st.cache.clear();
+      st.cache.set(seg, ids);
+    }
+    for (let k = 0; k < ids.length; k++) out.push(ids[k]);
   }
 }

@@ -1,52 +1,90 @@
-// The public tokenizer: text <-> token ids for a GGUF vocabulary, built from the file's tokenizer.ggml.* metadata.
+// The public tokenizer: text <-> token ids for a GGUF vocabulary (SentencePiece, byte-level BPE, WordPiece) or a
+// Hugging Face tokenizer.json.
 import { AglmError, invalidArgument } from '../errors.js';
+import { SpmEncoder } from './encoders.js';
+import { tokenizerFromGguf } from './gguf-loaders.js';
+import type { TokenizerFamily, TokenizerParts } from './parts.js';
+import { SpaceMarkRenderer } from './renderers.js';
 import { SpecialTokenMatcher, type Fragment } from './special-tokens.js';
-import { encodeSpm } from './spm.js';
-import { checkTokenId, StreamDecoder, type DecodeOptions } from './stream-decoder.js';
-import { tokenText } from './token-text.js';
+import { checkTokenId, decodeTokens, StreamDecoder, type DecodeOptions } from './stream-decoder.js';
+import { tokenizerFromJson, type TokenizerJsonOptions } from './tokenizer-json.js';
 import { TokenType, Vocab, type VocabMetadata } from './vocab.js';
 
 export interface EncodeOptions {
-  /** Put the BOS token first. Default: the vocabulary's add_bos_token flag (true for 'llama'). */
+  /** Put the BOS token first (BERT: [CLS]). Default: the vocabulary's add_bos_token flag. */
   addBos?: boolean;
-  /** Put the EOS token last. Default: the vocabulary's add_eos_token flag (false for 'llama'). */
+  /** Put the EOS token last. Default: the vocabulary's add_eos_token flag. */
   addEos?: boolean;
-  /** Turn the text of special tokens (e.g. '<s>') into their ids. Default false: such text is tokenized as plain text. */
+  /** Put the SEP token last (BERT: [SEP]). Default: the vocabulary's add_sep_token flag (true for 'bert'). */
+  addSep?: boolean;
+  /**
+   * Turn the text of control tokens (e.g. '<s>', '<|im_start|>') into their ids. Default false: such text is
+   * tokenized as plain text. User-defined tokens (tokenizers' non-special added tokens) are always matched.
+   */
   special?: boolean;
-}
-
-const SUPPORTED_MODELS = ['llama'];
-const utf8 = new TextEncoder();
-
-function checkModel(model: string): void {
-  if (!SUPPORTED_MODELS.includes(model)) {
-    throw new AglmError('UNSUPPORTED_TOKENIZER', `The tokenizer model "${model}" is not supported (supported: ${SUPPORTED_MODELS.join(', ')})`);
-  }
 }
 
 export class Tokenizer {
   readonly vocab: Vocab;
   readonly vocabSize: number;
+  /** 'spm' (SentencePiece BPE), 'bpe' (BPE over merges, byte-level or raw text) or 'wordpiece'. */
+  readonly family: TokenizerFamily;
+  /** The GGUF pre-tokenizer name (tokenizer.ggml.pre) of a BPE vocabulary loaded from GGUF. */
+  readonly preTokenizer: string | undefined;
   readonly bos: number | undefined;
   readonly eos: number | undefined;
   readonly unk: number | undefined;
+  readonly sep: number | undefined;
   readonly addBos: boolean;
-  #matcher: SpecialTokenMatcher | undefined;
+  readonly addEos: boolean;
+  readonly addSep: boolean;
+  readonly #parts: TokenizerParts;
+  #alwaysMatcher: SpecialTokenMatcher | undefined;
+  #specialMatcher: SpecialTokenMatcher | undefined;
 
-  constructor(vocab: Vocab) {
-    checkModel(vocab.model);
+  /** A tokenizer over `vocab`; without `parts`, `vocab` must be a SentencePiece ('llama') vocabulary. */
+  constructor(vocab: Vocab, parts?: TokenizerParts) {
+    if (parts === undefined) {
+      if (vocab.model !== 'llama') {
+        throw new AglmError(
+          'UNSUPPORTED_TOKENIZER',
+          `The tokenizer model "${vocab.model}" needs more than a vocabulary (use Tokenizer.fromGguf or Tokenizer.fromTokenizerJson)`,
+        );
+      }
+      parts = { family: 'spm', encoder: new SpmEncoder(vocab), renderer: new SpaceMarkRenderer(vocab) };
+    }
     this.vocab = vocab;
     this.vocabSize = vocab.size;
+    this.family = parts.family;
+    this.preTokenizer = parts.preTokenizer;
     this.bos = vocab.bos;
     this.eos = vocab.eos;
     this.unk = vocab.unk;
+    this.sep = vocab.sep;
     this.addBos = vocab.addBos;
+    this.addEos = vocab.addEos;
+    this.addSep = vocab.addSep;
+    this.#parts = parts;
   }
 
-  /** Builds the tokenizer from GGUF metadata; throws UNSUPPORTED_TOKENIZER for models other than 'llama'. */
+  /**
+   * Builds the tokenizer from GGUF metadata. tokenizer.ggml.model 'llama' -> SentencePiece BPE, 'gpt2' -> BPE with the
+   * pre-tokenizer named by tokenizer.ggml.pre, 'bert' -> WordPiece; anything else, or an unknown pre-tokenizer name,
+   * throws UNSUPPORTED_TOKENIZER.
+   */
   static fromGguf(metadata: VocabMetadata): Tokenizer {
-    checkModel(metadata.getString('tokenizer.ggml.model'));
-    return new Tokenizer(Vocab.fromMetadata(metadata));
+    const { vocab, parts } = tokenizerFromGguf(metadata);
+    return new Tokenizer(vocab, parts);
+  }
+
+  /**
+   * Builds the tokenizer from a Hugging Face tokenizer.json (its text or parsed object): BPE (byte-level, or
+   * SentencePiece-style with byte fallback) or WordPiece, with its normalizer and pre-tokenizer. `options` names the
+   * BOS/EOS tokens and flags that live in tokenizer_config.json rather than tokenizer.json.
+   */
+  static fromTokenizerJson(json: string | object, options?: TokenizerJsonOptions): Tokenizer {
+    const { vocab, parts } = tokenizerFromJson(json, options);
+    return new Tokenizer(vocab, parts);
   }
 
   encode(text: string, options?: EncodeOptions): Uint32Array {
@@ -54,13 +92,16 @@ export class Tokenizer {
     const o = this.#encodeOptions(options);
     const out: number[] = [];
     if (o.addBos && this.bos !== undefined) out.push(this.bos);
-    const fragments: Fragment[] = o.special ? this.#specialMatcher().split(text) : [{ text }];
-    // As llama.cpp does, every text run gets the space prefix: each one starts the input or follows a special token.
-    for (const f of fragments) {
+    const matcher = o.special ? this.#allSpecials() : this.#alwaysSpecials();
+    const fragments: Fragment[] = matcher.isEmpty ? [{ text }] : matcher.split(text);
+    const encoder = this.#parts.encoder;
+    for (let i = 0; i < fragments.length; i++) {
+      const f = fragments[i];
       if ('id' in f) out.push(f.id);
-      else encodeSpm(this.vocab, f.text, this.vocab.addSpacePrefix, out);
+      else if (f.text.length > 0) encoder.encode(f.text, i === 0, out);
     }
     if (o.addEos && this.eos !== undefined) out.push(this.eos);
+    if (o.addSep && this.sep !== undefined) out.push(this.sep);
     return Uint32Array.from(out);
   }
 
@@ -68,17 +109,17 @@ export class Tokenizer {
     if (tokens === null || typeof tokens !== 'object' || typeof tokens.length !== 'number') {
       throw invalidArgument('tokens', 'an array of token ids', tokens);
     }
-    const d = new StreamDecoder(this.vocab, options);
-    let text = '';
-    for (let i = 0; i < tokens.length; i++) text += d.push(tokens[i]);
-    return text + d.flush();
+    return decodeTokens(this.#parts.renderer, tokens, options);
   }
 
-  /** The raw bytes a token stands for: one byte for byte tokens, else its text ('▁' as a space; special tokens' own text). */
+  /**
+   * The raw bytes a token stands for: byte tokens their byte, byte-level BPE pieces their bytes, SentencePiece pieces
+   * their text with '▁' as a space, WordPiece pieces their text (a space before a word-initial piece); special tokens
+   * their own text.
+   */
   tokenBytes(id: number): Uint8Array {
     checkTokenId(this.vocab, id);
-    const byte = this.vocab.byteOf(id);
-    return byte >= 0 ? Uint8Array.of(byte) : utf8.encode(tokenText(this.vocab, id, true));
+    return Uint8Array.from(this.#parts.renderer.bytes(id, true));
   }
 
   /** End of generation: EOS, EOT, EOM and known end-of-turn control tokens. */
@@ -91,23 +132,35 @@ export class Tokenizer {
   }
 
   createStreamDecoder(options?: DecodeOptions): StreamDecoder {
-    return new StreamDecoder(this.vocab, options);
+    return new StreamDecoder(this.#parts.renderer, options);
   }
 
   #encodeOptions(options: unknown): Required<EncodeOptions> {
-    if (options === undefined) return { addBos: this.addBos, addEos: this.vocab.addEos, special: false };
+    const defaults = { addBos: this.addBos, addEos: this.addEos, addSep: this.addSep, special: false };
+    if (options === undefined) return defaults;
     if (options === null || typeof options !== 'object') {
       throw invalidArgument('encode options', 'an object or undefined', options);
     }
-    const { addBos = this.addBos, addEos = this.vocab.addEos, special = false } = options as EncodeOptions;
+    const o = options as EncodeOptions;
+    const { addBos = defaults.addBos, addEos = defaults.addEos, addSep = defaults.addSep, special = false } = o;
     if (typeof addBos !== 'boolean') throw invalidArgument('addBos', 'a boolean', addBos);
     if (typeof addEos !== 'boolean') throw invalidArgument('addEos', 'a boolean', addEos);
+    if (typeof addSep !== 'boolean') throw invalidArgument('addSep', 'a boolean', addSep);
     if (typeof special !== 'boolean') throw invalidArgument('special', 'a boolean', special);
-    return { addBos, addEos, special };
+    return { addBos, addEos, addSep, special };
   }
 
-  #specialMatcher(): SpecialTokenMatcher {
-    this.#matcher ??= new SpecialTokenMatcher(this.vocab);
-    return this.#matcher;
+  #alwaysSpecials(): SpecialTokenMatcher {
+    this.#alwaysMatcher ??= new SpecialTokenMatcher(this.vocab, [TokenType.userDefined], this.#parts.specialAttrs);
+    return this.#alwaysMatcher;
+  }
+
+  #allSpecials(): SpecialTokenMatcher {
+    this.#specialMatcher ??= new SpecialTokenMatcher(
+      this.vocab,
+      [TokenType.control, TokenType.userDefined, TokenType.unknown],
+      this.#parts.specialAttrs,
+    );
+    return this.#specialMatcher;
   }
 }

@@ -15,6 +15,8 @@ export const TokenType = {
 export interface VocabMetadata {
   getString(key: string): string;
   getStringArray(key: string): string[];
+  optString(key: string): string | undefined;
+  optStringArray(key: string): string[] | undefined;
   optNumber(key: string): number | undefined;
   optBoolean(key: string): boolean | undefined;
   /** A numeric array (Float32Array, Int32Array...) or undefined when the key is absent. */
@@ -24,10 +26,28 @@ export interface VocabMetadata {
 /** Control-token texts that end a turn in common chat formats; they join the end-of-generation set. */
 const EOG_NAMES = ['<|eot_id|>', '<|im_end|>', '<|endoftext|>', '<|end|>', '<end_of_turn>', '<|eom_id|>'];
 
-/** Per-model defaults for the flags when the GGUF file has no key for them. */
-const MODEL_DEFAULTS: Record<string, { addBos: boolean; addEos: boolean; addSpacePrefix: boolean }> = {
-  llama: { addBos: true, addEos: false, addSpacePrefix: true },
+/** Per-model defaults for the flags when the GGUF file has no key for them (as llama.cpp has them). */
+const MODEL_DEFAULTS: Record<string, { addBos: boolean; addEos: boolean; addSep: boolean; addSpacePrefix: boolean }> = {
+  llama: { addBos: true, addEos: false, addSep: false, addSpacePrefix: true },
+  gpt2: { addBos: false, addEos: false, addSep: false, addSpacePrefix: false },
+  bert: { addBos: true, addEos: false, addSep: true, addSpacePrefix: false },
 };
+
+/** Special ids a model's tokenizer assumes when the file has no key for them. */
+const MODEL_ID_DEFAULTS: Record<string, { bos?: number; eos?: number; unk?: number; sep?: number; pad?: number; mask?: number }> = {
+  llama: { bos: 1, eos: 2, unk: 0 },
+  bert: { bos: 101, unk: 100, sep: 102, pad: 0, mask: 103 },
+};
+
+/** Pre-tokenizer-dependent adjustments to what a GGUF file's keys say (see Vocab.fromMetadata). */
+export interface VocabAdjustments {
+  /** add_bos_token when the file has no key. */
+  addBos?: boolean;
+  /** add_sep_token when the file has no key. */
+  addSep?: boolean;
+  /** The model has no BOS token. */
+  noBos?: boolean;
+}
 
 export interface VocabInit {
   model: string;
@@ -40,8 +60,12 @@ export interface VocabInit {
   pad?: number;
   eot?: number;
   eom?: number;
+  sep?: number;
+  mask?: number;
   addBos?: boolean;
   addEos?: boolean;
+  /** Put SEP last (BERT-style encoders). */
+  addSep?: boolean;
   addSpacePrefix?: boolean;
 }
 
@@ -54,10 +78,14 @@ export class Vocab {
   readonly pad: number | undefined;
   readonly eot: number | undefined;
   readonly eom: number | undefined;
+  /** Separator (BERT's [SEP]). */
+  readonly sep: number | undefined;
+  readonly mask: number | undefined;
   /** End-of-generation ids: eos, eot, eom and the known end-of-turn control tokens. */
   readonly eog: ReadonlySet<number>;
   readonly addBos: boolean;
   readonly addEos: boolean;
+  readonly addSep: boolean;
   readonly addSpacePrefix: boolean;
   /** True when the vocabulary has a token for each of the 256 bytes. */
   readonly hasByteTokens: boolean;
@@ -88,32 +116,45 @@ export class Vocab {
     this.pad = idOrUndefined(init.pad);
     this.eot = idOrUndefined(init.eot);
     this.eom = idOrUndefined(init.eom);
+    this.sep = idOrUndefined(init.sep);
+    this.mask = idOrUndefined(init.mask);
     this.eog = this.#eogSet();
-    const defaults = MODEL_DEFAULTS[init.model] ?? { addBos: false, addEos: false, addSpacePrefix: false };
+    const defaults = MODEL_DEFAULTS[init.model] ?? { addBos: false, addEos: false, addSep: false, addSpacePrefix: false };
     this.addBos = (init.addBos ?? defaults.addBos) && this.bos !== undefined;
     this.addEos = (init.addEos ?? defaults.addEos) && this.eos !== undefined;
+    this.addSep = (init.addSep ?? defaults.addSep) && this.sep !== undefined;
     this.addSpacePrefix = init.addSpacePrefix ?? defaults.addSpacePrefix;
   }
 
-  /** Reads tokenizer.ggml.* keys; special ids default to llama's 1/2/0 for the 'llama' model when absent. */
-  static fromMetadata(m: VocabMetadata): Vocab {
+  /**
+   * Reads tokenizer.ggml.* keys. Special ids a key does not give take the model's defaults (llama: BOS 1, EOS 2,
+   * UNK 0; bert: [CLS] 101 as BOS, [UNK] 100, [SEP] 102). `adjust` gives defaults for the add_* flags where the
+   * file has no key (they depend on the pre-tokenizer) and can drop the BOS token (GLM-4 has none).
+   */
+  static fromMetadata(m: VocabMetadata, adjust: VocabAdjustments = {}): Vocab {
     const model = m.getString('tokenizer.ggml.model');
-    const isLlama = model === 'llama';
-    const id = (key: string, llamaDefault?: number) =>
-      m.optNumber(`tokenizer.ggml.${key}`) ?? (isLlama ? llamaDefault : undefined);
+    const defaults = MODEL_ID_DEFAULTS[model] ?? {};
+    const id = (key: string, fallback?: number) => m.optNumber(`tokenizer.ggml.${key}`) ?? fallback;
     return new Vocab({
       model,
       tokens: m.getStringArray('tokenizer.ggml.tokens'),
       scores: m.optNumberArray('tokenizer.ggml.scores'),
       types: m.optNumberArray('tokenizer.ggml.token_type'),
-      bos: id('bos_token_id', 1),
-      eos: id('eos_token_id', 2),
-      unk: id('unknown_token_id', 0),
-      pad: id('padding_token_id'),
+      bos: adjust.noBos ? undefined : id('bos_token_id', id('cls_token_id', defaults.bos)),
+      eos: id('eos_token_id', defaults.eos),
+      unk: id('unknown_token_id', defaults.unk),
+      pad: id('padding_token_id', defaults.pad),
       eot: id('eot_token_id'),
       eom: id('eom_token_id'),
-      addBos: m.optBoolean('tokenizer.ggml.add_bos_token'),
+      sep: id('seperator_token_id', id('separator_token_id', defaults.sep)),
+      mask: id('mask_token_id', defaults.mask),
+      addBos: m.optBoolean('tokenizer.ggml.add_bos_token') ?? adjust.addBos,
       addEos: m.optBoolean('tokenizer.ggml.add_eos_token'),
+      // BERT has no EOS; files without an add_sep_token key may say add_eos_token for its trailing [SEP].
+      addSep:
+        m.optBoolean('tokenizer.ggml.add_sep_token') ??
+        (model === 'bert' ? m.optBoolean('tokenizer.ggml.add_eos_token') : undefined) ??
+        adjust.addSep,
       addSpacePrefix: m.optBoolean('tokenizer.ggml.add_space_prefix'),
     });
   }

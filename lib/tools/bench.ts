@@ -20,6 +20,8 @@ export interface BenchOptions {
   cpuVariant?: CpuVariant;
   /** Most tokens per native batch. Default 512 (as llama-bench). */
   batchSize?: number;
+  /** Called right before each timed run (bench/ samples the machine's load there). */
+  beforeSample?: (test: string) => void;
   /** Called after each timed run (for progress output). */
   onSample?: (test: string, tokensPerSecond: number) => void;
 }
@@ -183,6 +185,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const run = async (test: string, nPrompt: number, nGen: number, once: () => Promise<number>) => {
       const secs: number[] = [];
       for (let r = 0; r < repetitions; r++) {
+        options.beforeSample?.(test);
         const s = await once();
         secs.push(s);
         options.onSample?.(test, (nPrompt + nGen) / s);

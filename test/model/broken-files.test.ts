@@ -91,11 +91,11 @@ test('architecture-level errors name what is wrong', async (t) => {
 
 test('a tensor type the kernels lack is UNSUPPORTED_TENSOR_TYPE', async (t) => {
   const dir = tempDir(t);
-  // Re-type one matrix as Q4_1 (same dims; 32-value blocks of 20 bytes): a valid file the CPU kernels cannot run yet.
-  const path = await variant(dir, 'q41', (_, ts) => {
+  // Re-type one matrix as IQ4_NL (same dims; 32-value blocks of 18 bytes): a valid file the CPU kernels cannot run yet.
+  const path = await variant(dir, 'iq4nl', (_, ts) => {
     const w = ts.find((x) => x.name === 'blk.2.attn_output.weight')!;
-    w.type = GgmlType.Q4_1;
-    w.data = new Uint8Array((64 / 32) * 20 * 64);
+    w.type = GgmlType.IQ4_NL;
+    w.data = new Uint8Array((64 / 32) * 18 * 64);
   });
   await expectCode(path, 'UNSUPPORTED_TENSOR_TYPE', /blk\.2\.attn_output\.weight/);
 });

@@ -59,6 +59,67 @@ aglm_result convert_weights(const aglm_program_desc &desc, cpu_program *p) {
   return aglm_result::ok();
 }
 
+// Where the kernel table has a layout of its own for a matmul weight (repack_size > 0), repacks it once, at load,
+// into an owned 64-byte aligned buffer (weights spread over the machine's cores), then releases the mapped pages (or
+// frees the converted copy) it came from, so peak memory is not file + copy. Only weights that nothing but matmul
+// reads are repacked (a token embedding table shared with the output keeps the file layout). op_matmul passes
+// p->wpacked[w] as the weight's w_packed.
+aglm_result repack_weights(const aglm_program_desc &desc, cpu_program *p) {
+  const aglm_graph &g = p->graph;
+  const aglm_kernels *k = p->kernels;
+  p->wpacked.assign(g.weights.size(), 0);
+  if (!k->repack_size || !k->repack) return aglm_result::ok();
+  std::vector<char> as_matmul(g.weights.size(), 0), other(g.weights.size(), 0);
+  for (const aglm_op &op : g.ops)
+    for (int slot = 0; slot < 2; slot++)
+      if (op.w[slot] >= 0) (op.kind == AGLM_OP_MATMUL && slot == 0 ? as_matmul : other)[op.w[slot]] = 1;
+  struct job {
+    size_t weight, bytes;
+    int owned; // index in p->owned of the converted copy it replaces, or -1 (it is in the mapping)
+  };
+  std::vector<job> jobs;
+  for (size_t i = 0; i < g.weights.size(); i++) {
+    const aglm_weight &w = g.weights[i];
+    if (!as_matmul[i] || other[i]) continue;
+    const size_t bytes = k->repack_size(w.type, w.nelements() / w.ne[0], w.ne[0]);
+    if (bytes == 0) continue;
+    int owned = -1;
+    for (size_t o = 0; o < p->owned.size(); o++)
+      if (p->owned[o].data() == p->wdata[i]) owned = (int)o;
+    jobs.push_back({i, bytes, owned});
+  }
+  std::vector<aglm_aligned_buffer> bufs(jobs.size());
+  std::atomic<size_t> next{0};
+  std::atomic<bool> ok{true};
+  std::vector<std::thread> workers;
+  const unsigned n_threads =
+      std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), (unsigned)jobs.size()));
+  for (unsigned t = 0; t < n_threads && !jobs.empty(); t++) {
+    workers.emplace_back([&] {
+      for (size_t j; ok.load() && (j = next.fetch_add(1)) < jobs.size();) {
+        const aglm_weight &w = g.weights[jobs[j].weight];
+        if (!bufs[j].allocate(jobs[j].bytes)) {
+          ok = false;
+          break;
+        }
+        k->repack(w.type, p->wdata[jobs[j].weight], bufs[j].data(), w.nelements() / w.ne[0], w.ne[0]);
+        if (jobs[j].owned >= 0) p->owned[jobs[j].owned].allocate(0); // each job frees only its own copy
+        else aglm_mapped_release(desc.file_data, w.offset, w.nbytes);
+      }
+    });
+  }
+  for (auto &th : workers) th.join();
+  // Weights repacked before a failure point at their new copies, so the program stays consistent either way.
+  for (size_t j = 0; j < jobs.size(); j++) {
+    if (!bufs[j].data()) continue;
+    p->wdata[jobs[j].weight] = bufs[j].data();
+    p->wpacked[jobs[j].weight] = 1;
+    p->owned.push_back(std::move(bufs[j]));
+  }
+  if (!ok) return aglm_result::fail(AGLM_ERR_OUT_OF_MEMORY, "out of memory repacking the weights");
+  return aglm_result::ok();
+}
+
 aglm_result bind_weights(const aglm_program_desc &desc, cpu_program *p) {
   const aglm_graph &g = p->graph;
   p->wdata.assign(g.weights.size(), nullptr);
@@ -86,7 +147,7 @@ aglm_result bind_weights(const aglm_program_desc &desc, cpu_program *p) {
     p->wdata[i] = buf.data();
     p->owned.push_back(std::move(buf));
   }
-  return aglm_result::ok();
+  return repack_weights(desc, p);
 }
 
 aglm_result check_types(cpu_program *p) {
@@ -94,11 +155,19 @@ aglm_result check_types(cpu_program *p) {
   for (const aglm_op &op : g.ops) {
     if (op.kind == AGLM_OP_MATMUL) {
       const aglm_weight &w = g.weights[op.w[0]];
-      if (p->kernels->matmul_act_type(w.type) < 0)
+      const int act = p->kernels->matmul_act_type(w.type);
+      if (act < 0)
         return aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE,
                                  "tensor " + w.name + " has type " + std::to_string(w.type) + ", which this build cannot multiply yet");
-      if (p->kernels->matmul_act_type(w.type) == AGLM_TYPE_Q8_0)
-        p->max_qx_row_bytes = std::max<uint64_t>(p->max_qx_row_bytes, aglm_row_bytes(AGLM_TYPE_Q8_0, w.ne[0]));
+      if (act != AGLM_TYPE_F32) {
+        // Activations are quantized to `act` (Q8_0, Q8_1 or Q8_K) per matmul: a table without quantize_row_act can
+        // only produce Q8_0.
+        const size_t qrow = aglm_row_bytes(act, w.ne[0]);
+        if ((act != AGLM_TYPE_Q8_0 && !p->kernels->quantize_row_act) || qrow == 0)
+          return aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE,
+                                   "tensor " + w.name + ": the " + p->kernels->name + " kernels cannot quantize its activations (type " + std::to_string(act) + ")");
+        p->max_qx_row_bytes = std::max<uint64_t>(p->max_qx_row_bytes, qrow);
+      }
     }
     if (op.kind == AGLM_OP_EMBED) {
       const aglm_weight &w = g.weights[op.w[0]];
@@ -156,16 +225,21 @@ void op_matmul(cpu_session *s, const aglm_op &op, int64_t rows) {
   a.w = p->wdata[op.w[0]];
   a.w_row_bytes = aglm_row_bytes(w.type, K);
   a.w_type = w.type;
+  a.w_packed = p->wpacked[op.w[0]];
   a.y = value_ptr(s, op.out);
   a.y_stride = M;
   a.n = rows;
   a.k = K;
   a.m = M;
-  if (k->matmul_act_type(w.type) == AGLM_TYPE_Q8_0) {
-    size_t qrow = aglm_row_bytes(AGLM_TYPE_Q8_0, K);
+  const int act = k->matmul_act_type(w.type);
+  if (act != AGLM_TYPE_F32) { // Q8_0, Q8_1 or Q8_K rows, whichever the weight type pairs with (check_types)
+    size_t qrow = aglm_row_bytes(act, K);
     char *q = (char *)s->qx.data();
     parallel_rows(s, rows, 4, [&](int64_t r0, int64_t r1) {
-      for (int64_t t = r0; t < r1; t++) k->quantize_row_q8_0(x + t * K, q + t * qrow, K);
+      for (int64_t t = r0; t < r1; t++) {
+        if (act == AGLM_TYPE_Q8_0) k->quantize_row_q8_0(x + t * K, q + t * qrow, K);
+        else k->quantize_row_act(act, x + t * K, q + t * qrow, K);
+      }
     });
     a.x = q;
     a.x_row_bytes = qrow;
@@ -291,6 +365,7 @@ aglm_result cpu_session_create(const cpu_program *p, const aglm_session_desc &de
   s->plan = aglm_plan_arena(g, s->n_batch);
   uint64_t rope_floats = 0;
   for (const cpu_rope_config &c : p->ropes) rope_floats += rope_table_floats(c, s->n_batch);
+  // Quantized activation rows of the widest matmul input, over all activation types (check_types), for a whole batch.
   uint64_t qx_bytes = (uint64_t)s->n_batch * p->max_qx_row_bytes;
   bool ok = s->kv.allocate(kv_floats * sizeof(float)) && s->arena.allocate(s->plan.size) &&
             s->qx.allocate(qx_bytes) &&

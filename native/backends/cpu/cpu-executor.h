@@ -24,7 +24,9 @@ struct cpu_program {
   const aglm_kernels *kernels = nullptr;
   std::string description;              // variant + why
   std::vector<const void *> wdata;      // each weight's data (in the mapping, or a converted f32 copy)
-  std::vector<aglm_aligned_buffer> owned; // f32 copies of norm/bias weights stored in other types
+  std::vector<aglm_aligned_buffer> owned; // f32 copies of norm/bias weights stored in other types, converted and
+                                          // repacked weights
+  std::vector<uint8_t> wpacked;           // per weight: 1 if in the kernel table's own layout (kernels->repack)
   std::vector<cpu_rope_config> ropes;   // distinct rope configurations of the graph
   std::vector<int> op_rope;             // per op: index into ropes, or -1
   int64_t n_vocab = 0;

@@ -17,6 +17,8 @@
 #endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 namespace {
@@ -120,6 +122,11 @@ void aglm_cpu_probe_arm(aglm_cpu_features *f) {
   const unsigned long hwcap = getauxval(AT_HWCAP);
   f->neon = (hwcap >> 1) & 1u;     // HWCAP_ASIMD
   f->dotprod = (hwcap >> 20) & 1u; // HWCAP_ASIMDDP
+#elif defined(__APPLE__)
+  f->neon = true; // Advanced SIMD is mandatory on AArch64
+  int v = 0;
+  size_t len = sizeof v;
+  f->dotprod = sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &len, nullptr, 0) == 0 && v != 0;
 #else
   f->neon = true; // Advanced SIMD is mandatory on AArch64
 #if defined(__ARM_FEATURE_DOTPROD)

@@ -1,4 +1,4 @@
-// The CPU variant table (ref, avx2, avx512), their scores for a feature set, and the selection with its reason.
+// The CPU variant table (ref, avx2, avx512, amx), their scores for a feature set, and the selection with its reason.
 #include "backends/cpu/cpu-variants.h"
 
 #include <stdio.h>
@@ -24,6 +24,23 @@ const aglm_need aglm_avx512_needs[] = {
     {"avx512vl", &aglm_cpu_features::avx512vl},
     {"avx512dq", &aglm_cpu_features::avx512dq},
     {"os-avx512", &aglm_cpu_features::os_saves_avx512},
+};
+// amx: the avx512 set plus VNNI and BF16 (its packed-layout kernels), and for the tiles the AMX features (amx_* are
+// only set when the OS saves the tile state and Linux granted XTILEDATA).
+const aglm_need aglm_amx_base_needs[] = {
+    {"avx512vnni", &aglm_cpu_features::avx512vnni},
+    {"avx512bf16", &aglm_cpu_features::avx512bf16},
+};
+const aglm_need aglm_amx_needs[] = {
+    {"amx-tile", &aglm_cpu_features::amx_tile},
+    {"amx-int8", &aglm_cpu_features::amx_int8},
+    {"amx-bf16", &aglm_cpu_features::amx_bf16},
+    {"amx-permission", &aglm_cpu_features::amx_permitted},
+};
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+const aglm_need aglm_neon_needs[] = {
+    {"neon", &aglm_cpu_features::neon},
 };
 #endif
 
@@ -65,6 +82,31 @@ void aglm_avx512_missing(const aglm_cpu_features *f, char *buf, size_t n) {
   aglm_avx2_missing(f, buf, n);
   if (n) aglm_needs_missing(aglm_avx512_needs, f, buf, n);
 }
+
+// With AMX: above avx512. Without it the table still runs (AVX-512 VNNI/BF16 over its packed weights, no tiles) but
+// scores below avx512 (35 with VNNI), so it is used only when forced: its decoding is not yet as fast as avx512's
+// on every CPU without AMX (native/kernels/README.md).
+int aglm_amx_score(const aglm_cpu_features *f) {
+  if (aglm_avx512_score(f) == 0 || !aglm_needs_met(aglm_amx_base_needs, f)) return 0;
+  return aglm_needs_met(aglm_amx_needs, f) ? 40 : 32;
+}
+void aglm_amx_missing(const aglm_cpu_features *f, char *buf, size_t n) {
+  aglm_avx512_missing(f, buf, n);
+  if (n) aglm_needs_missing(aglm_amx_base_needs, f, buf, n);
+}
+#endif
+
+#if defined(__aarch64__) || defined(_M_ARM64)
+// dotprod is optional: without it the table's quantized matmul runs its baseline (vmull/vpadal) object.
+int aglm_neon_score(const aglm_cpu_features *f) {
+  if (!aglm_needs_met(aglm_neon_needs, f)) return 0;
+  return f->dotprod ? 25 : 20;
+}
+void aglm_neon_missing(const aglm_cpu_features *f, char *buf, size_t n) {
+  if (!n) return;
+  buf[0] = '\0';
+  aglm_needs_missing(aglm_neon_needs, f, buf, n);
+}
 #endif
 
 const aglm_cpu_variant aglm_cpu_variants[] = {
@@ -72,6 +114,10 @@ const aglm_cpu_variant aglm_cpu_variants[] = {
 #if defined(__x86_64__) || defined(_M_X64)
     {"avx2", &aglm_kernels_avx2, aglm_avx2_score, aglm_avx2_missing},
     {"avx512", &aglm_kernels_avx512, aglm_avx512_score, aglm_avx512_missing},
+    {"amx", &aglm_kernels_amx, aglm_amx_score, aglm_amx_missing},
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+    {"neon", &aglm_kernels_neon, aglm_neon_score, aglm_neon_missing},
 #endif
 };
 

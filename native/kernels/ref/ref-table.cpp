@@ -14,4 +14,7 @@ extern "C" const aglm_kernels aglm_kernels_ref = {
     aglm_ref::silu_mul,
     aglm_ref::add,
     aglm_ref::mul,
+    nullptr, // repack_size: matmul reads the GGUF layout
+    nullptr, // repack
+    aglm_ref::quantize_row_act,
 };

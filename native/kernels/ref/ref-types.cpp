@@ -1,4 +1,5 @@
-// Reference type tables and row (de)quantization: block sizes, F16/BF16 conversion, Q8_0 and Q4_0 (llama.cpp rounding).
+// Reference type tables and row (de)quantization: block sizes, F16/BF16 conversion, Q8_0 and Q4_0 (llama.cpp rounding);
+// the other quantized types live in ref-quants.cpp.
 #include <math.h>
 #include <string.h>
 
@@ -103,7 +104,8 @@ void quantize_row_q4_0(const float *x, void *y, int64_t k) {
   for (int64_t i = 0; i < k / AGLM_QK4_0; i++) aglm_q4_0_block_quantize(x + i * AGLM_QK4_0, b + i);
 }
 
-// Quantized types convert whole blocks only; values of a trailing partial block (k % 32) are set to 0.
+// Quantized types convert whole blocks only; values of a trailing partial block (k % 32, k % 256 for K-quants) are
+// set to 0.
 void dequantize_row(int type, const void *src, float *dst, int64_t k) {
   switch (type) {
   case AGLM_TYPE_F32: memmove(dst, src, (size_t)k * sizeof(float)); return;
@@ -115,7 +117,12 @@ void dequantize_row(int type, const void *src, float *dst, int64_t k) {
     return;
   case AGLM_TYPE_Q8_0: aglm_q8_0_row_dequantize((const aglm_block_q8_0 *)src, dst, k / AGLM_QK8_0); break;
   case AGLM_TYPE_Q4_0: aglm_q4_0_row_dequantize((const aglm_block_q4_0 *)src, dst, k / AGLM_QK4_0); break;
-  default: return;
+  default: {
+    const int64_t qk = (int64_t)aglm_type_block_size(type);
+    if (qk < 32 || !dequantize_blocks(type, src, dst, k / qk)) return;
+    for (int64_t i = k - k % qk; i < k; i++) dst[i] = 0.0f;
+    return;
+  }
   }
   for (int64_t i = k - k % 32; i < k; i++) dst[i] = 0.0f;
 }
@@ -152,13 +159,22 @@ extern "C" size_t aglm_quantize_row(int type, const float *src, void *dst, int64
     return bytes;
   case AGLM_TYPE_Q8_0: aglm_ref::quantize_row_q8_0(src, dst, k); return bytes;
   case AGLM_TYPE_Q4_0: aglm_ref::quantize_row_q4_0(src, dst, k); return bytes;
+  case AGLM_TYPE_Q4_1: aglm_ref::quantize_row_q4_1(src, dst, k); return bytes;
+  case AGLM_TYPE_Q5_0: aglm_ref::quantize_row_q5_0(src, dst, k); return bytes;
+  case AGLM_TYPE_Q5_1: aglm_ref::quantize_row_q5_1(src, dst, k); return bytes;
+  case AGLM_TYPE_Q8_1: aglm_ref::quantize_row_q8_1(src, dst, k); return bytes;
+  case AGLM_TYPE_Q4_K: aglm_ref::quantize_row_q4_K(src, dst, k); return bytes;
+  case AGLM_TYPE_Q5_K: aglm_ref::quantize_row_q5_K(src, dst, k); return bytes;
+  case AGLM_TYPE_Q6_K: aglm_ref::quantize_row_q6_K(src, dst, k); return bytes;
+  case AGLM_TYPE_Q8_K: aglm_ref::quantize_row_q8_K(src, dst, k); return bytes;
   default: return 0;
   }
 }
 
 // 1 on success; 0 if the type is unsupported, k is negative, or k is not a multiple of the block size.
 extern "C" int aglm_dequantize_row(int type, const void *src, float *dst, int64_t k) {
-  if (aglm_ref::matmul_act_type(type) < 0 || k < 0 || (k != 0 && aglm_row_bytes(type, k) == 0)) return 0;
+  const bool known = aglm_ref::matmul_act_type(type) >= 0 || type == AGLM_TYPE_Q8_1 || type == AGLM_TYPE_Q8_K;
+  if (!known || k < 0 || (k != 0 && aglm_row_bytes(type, k) == 0)) return 0;
   aglm_ref::dequantize_row(type, src, dst, k);
   return 1;
 }

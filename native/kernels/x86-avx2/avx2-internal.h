@@ -6,7 +6,11 @@
 namespace aglm_avx2 {
 
 void quantize_row_q8_0(const float *x, void *y, int64_t k);
+// Q8_0, Q8_1, Q8_K activation rows (avx2-act.cpp), bit-identical to aglm_ref::quantize_row_act.
+void quantize_row_act(int act_type, const float *x, void *y, int64_t k);
 void matmul(const aglm_matmul_args *a, int64_t r0, int64_t r1);
+// Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K weights (avx2-matmul-ext.cpp); matmul() hands them over.
+void matmul_ext(const aglm_matmul_args *a, int64_t r0, int64_t r1);
 void dequantize_row(int type, const void *src, float *dst, int64_t k);
 void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
 void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch);

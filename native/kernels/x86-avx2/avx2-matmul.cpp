@@ -279,6 +279,12 @@ void matmul(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
   case AGLM_TYPE_BF16: aglm_matmul_run<aglm_float_kind<aglm_bf16_load>>(a, r0, r1); return;
   case AGLM_TYPE_Q8_0: aglm_matmul_run<aglm_quant_kind<aglm_q8_0_weights>>(a, r0, r1); return;
   case AGLM_TYPE_Q4_0: aglm_matmul_run<aglm_quant_kind<aglm_q4_0_weights>>(a, r0, r1); return;
+  case AGLM_TYPE_Q4_1:
+  case AGLM_TYPE_Q5_0:
+  case AGLM_TYPE_Q5_1:
+  case AGLM_TYPE_Q4_K:
+  case AGLM_TYPE_Q5_K:
+  case AGLM_TYPE_Q6_K: matmul_ext(a, r0, r1); return;
   default: return;
   }
 }

@@ -15,4 +15,7 @@ extern "C" const aglm_kernels aglm_kernels_avx2 = {
     aglm_avx2::silu_mul,
     aglm_avx2::add,
     aglm_avx2::mul,
+    nullptr, // repack_size: matmul reads the GGUF layout
+    nullptr, // repack
+    aglm_avx2::quantize_row_act,
 };

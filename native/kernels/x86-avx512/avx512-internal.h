@@ -6,6 +6,8 @@
 namespace aglm_avx512 {
 
 void quantize_row_q8_0(const float *x, void *y, int64_t k);
+// Q8_0, Q8_1, Q8_K activation rows (avx512-act.cpp), bit-identical to aglm_ref::quantize_row_act.
+void quantize_row_act(int act_type, const float *x, void *y, int64_t k);
 void matmul(const aglm_matmul_args *a, int64_t r0, int64_t r1);
 void dequantize_row(int type, const void *src, float *dst, int64_t k);
 void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
@@ -18,5 +20,9 @@ void mul(const float *a, const float *b, float *y, int64_t n);
 // only after matmul() has seen AVX512_VNNI in cpuid.
 void matmul_q(const aglm_matmul_args *a, int64_t r0, int64_t r1);
 void matmul_q_vnni(const aglm_matmul_args *a, int64_t r0, int64_t r1);
+// Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K weights, split the same way: avx512-matmul-ext.cpp (AVX512BW) and
+// avx512-matmul-ext-vnni.cpp (VPDPBUSD/VPDPWSSD, only after the cpuid check).
+void matmul_ext(const aglm_matmul_args *a, int64_t r0, int64_t r1);
+void matmul_ext_vnni(const aglm_matmul_args *a, int64_t r0, int64_t r1);
 
 } // namespace aglm_avx512

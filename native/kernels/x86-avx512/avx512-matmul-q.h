@@ -264,6 +264,17 @@ void aglm_q_pack_token(const aglm_block_q8_0 *x, int64_t nb, __m512i *dst) {
   }
 }
 
+// A kernel whose activations are not Q8_0 rows brings its own `static void pack_token(const char *x, int64_t nb,
+// __m512i *dst)` (same pack layout: 4 vectors per token and quad); overload resolution picks it when it exists.
+template <class K>
+AGLM_Q_INLINE auto aglm_q_pack_any(const char *x, int64_t nb, __m512i *dst, int) -> decltype(K::pack_token(x, nb, dst)) {
+  return K::pack_token(x, nb, dst);
+}
+template <class K>
+AGLM_Q_INLINE void aglm_q_pack_any(const char *x, int64_t nb, __m512i *dst, long) {
+  aglm_q_pack_token<K>((const aglm_block_q8_0 *)x, nb, dst);
+}
+
 // Tokens are packed in chunks of 4 to 64 whose pack stays around 256 KiB (L2).
 template <class K>
 void aglm_q_run(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
@@ -280,7 +291,7 @@ void aglm_q_run(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
     const int64_t tc = a->n - j.t0 < chunk ? a->n - j.t0 : chunk;
     for (int64_t t = 0; t < tc; t++) {
       const char *x = (const char *)a->x + (j.t0 + t) * (int64_t)a->x_row_bytes;
-      aglm_q_pack_token<K>((const aglm_block_q8_0 *)x, j.nb, buf + t * j.nq * aglm_q_vecs);
+      aglm_q_pack_any<K>(x, j.nb, buf + t * j.nq * aglm_q_vecs, 0);
     }
     aglm_q_chunk_run<K>(j, tc, r0, r1);
   }

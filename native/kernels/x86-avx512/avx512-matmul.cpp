@@ -1,5 +1,6 @@
 // AVX-512 matmul: float weights (F32/F16/BF16) by FMA (rows one after another when decoding, 4-row x 4-token tiles
-// over L2-sized token chunks for prefill); Q8_0/Q4_0 go to the VNNI or AVX512BW object after a one-time cpuid check.
+// over L2-sized token chunks for prefill); the quantized types go to the VNNI or AVX512BW objects after a one-time
+// cpuid check (Q8_0/Q4_0: avx512-matmul-q*.cpp; Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K: avx512-matmul-ext*.cpp).
 #include <immintrin.h>
 #if defined(_MSC_VER)
 #include <intrin.h>
@@ -164,6 +165,15 @@ void matmul(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
   case AGLM_TYPE_Q4_0:
     if (aglm_vnni_present()) matmul_q_vnni(a, r0, r1);
     else matmul_q(a, r0, r1);
+    return;
+  case AGLM_TYPE_Q4_1:
+  case AGLM_TYPE_Q5_0:
+  case AGLM_TYPE_Q5_1:
+  case AGLM_TYPE_Q4_K:
+  case AGLM_TYPE_Q5_K:
+  case AGLM_TYPE_Q6_K:
+    if (aglm_vnni_present()) matmul_ext_vnni(a, r0, r1);
+    else matmul_ext(a, r0, r1);
     return;
   default: return;
   }

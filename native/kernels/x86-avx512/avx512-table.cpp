@@ -15,4 +15,7 @@ extern "C" const aglm_kernels aglm_kernels_avx512 = {
     aglm_avx512::silu_mul,
     aglm_avx512::add,
     aglm_avx512::mul,
+    nullptr, // repack_size: matmul reads the GGUF layout
+    nullptr, // repack
+    aglm_avx512::quantize_row_act,
 };

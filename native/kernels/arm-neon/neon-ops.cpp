@@ -1,0 +1,266 @@
+// NEON kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention, silu_mul, add, mul.
+#include <arm_neon.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels/arm-neon/neon-internal.h"
+#include "kernels/arm-neon/neon-math.h"
+#include "kernels/fp16.h"
+#include "kernels/ref/ref-kernels.h"
+
+namespace {
+
+// q = roundf(x * id) as the reference computes it: FCVTAS rounds to nearest with ties away from zero (roundf) and
+// turns NaN into 0; then clamped to [-127, 127] (only the infinities of tiny or infinite scales reach the clamp).
+inline int32x4_t aglm_q8_lanes(float32x4_t x, float32x4_t id) {
+  const int32x4_t q = vcvtaq_s32_f32(vmulq_f32(x, id));
+  return vmaxq_s32(vminq_s32(q, vdupq_n_s32(127)), vdupq_n_s32(-127));
+}
+
+void aglm_q8_0_block_quantize(const float *x, aglm_block_q8_0 *y) {
+  float32x4_t v[8], m = vdupq_n_f32(0.0f);
+  AGLM_UNROLL
+  for (int i = 0; i < 8; i++) {
+    v[i] = vld1q_f32(x + 4 * i);
+    const float32x4_t a = vabsq_f32(v[i]);
+    m = vbslq_f32(vcgtq_f32(a, m), a, m); // like the reference's `a > amax`: a NaN lane keeps m
+  }
+  const float d = vmaxvq_f32(m) / 127.0f;
+  const float idf = d != 0.0f ? 1.0f / d : 0.0f;
+  const float32x4_t id = vdupq_n_f32(idf);
+  y->d = aglm_fp32_to_fp16(d);
+  int16x8_t h[4];
+  AGLM_UNROLL
+  for (int i = 0; i < 4; i++)
+    h[i] = vcombine_s16(vmovn_s32(aglm_q8_lanes(v[2 * i], id)), vmovn_s32(aglm_q8_lanes(v[2 * i + 1], id)));
+  vst1q_s8(y->qs, vcombine_s8(vmovn_s16(h[0]), vmovn_s16(h[1])));
+  vst1q_s8(y->qs + 16, vcombine_s8(vmovn_s16(h[2]), vmovn_s16(h[3])));
+}
+
+void aglm_f16_row_dequantize(const uint16_t *src, float *dst, int64_t k) {
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(src + i));
+    vst1q_f32(dst + i, vcvt_f32_f16(vget_low_f16(h)));
+    vst1q_f32(dst + i + 4, vcvt_high_f32_f16(h));
+  }
+  for (; i < k; i++) dst[i] = aglm_fp16_to_fp32(src[i]);
+}
+
+void aglm_bf16_row_dequantize(const uint16_t *src, float *dst, int64_t k) {
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    const uint16x8_t b = vld1q_u16(src + i);
+    vst1q_f32(dst + i, vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(b), 16)));
+    vst1q_f32(dst + i + 4, vreinterpretq_f32_u32(vshll_high_n_u16(b, 16)));
+  }
+  for (; i < k; i++) dst[i] = aglm_bf16_to_fp32(src[i]);
+}
+
+// 16 signed bytes times d (one rounding each, like the reference's (float)q * d).
+inline void aglm_i8x16_scale_store(int8x16_t q, float32x4_t d, float *dst) {
+  const int16x8_t l = vmovl_s8(vget_low_s8(q)), h = vmovl_high_s8(q);
+  vst1q_f32(dst + 0, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(l))), d));
+  vst1q_f32(dst + 4, vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(l)), d));
+  vst1q_f32(dst + 8, vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))), d));
+  vst1q_f32(dst + 12, vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(h)), d));
+}
+
+void aglm_q8_0_row_dequantize(const aglm_block_q8_0 *b, float *dst, int64_t nb) {
+  for (int64_t i = 0; i < nb; i++) {
+    const float32x4_t d = vdupq_n_f32(aglm_h_to_f32(&b[i].d));
+    aglm_i8x16_scale_store(vld1q_s8(b[i].qs), d, dst + 32 * i);
+    aglm_i8x16_scale_store(vld1q_s8(b[i].qs + 16), d, dst + 32 * i + 16);
+  }
+}
+
+void aglm_q4_0_row_dequantize(const aglm_block_q4_0 *b, float *dst, int64_t nb) {
+  const uint8x16_t low = vdupq_n_u8(0x0f);
+  const int8x16_t eight = vdupq_n_s8(8);
+  for (int64_t i = 0; i < nb; i++) {
+    const float32x4_t d = vdupq_n_f32(aglm_h_to_f32(&b[i].d));
+    const uint8x16_t q = vld1q_u8(b[i].qs);
+    aglm_i8x16_scale_store(vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, low)), eight), d, dst + 32 * i);
+    aglm_i8x16_scale_store(vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight), d, dst + 32 * i + 16);
+  }
+}
+
+// Sum of the squares (each rounded to float, as the reference does) in double.
+double aglm_sumsq(const float *x, int64_t n) {
+  float64x2_t s0 = vdupq_n_f64(0.0), s1 = vdupq_n_f64(0.0);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t v = vld1q_f32(x + i);
+    const float32x4_t sq = vmulq_f32(v, v);
+    s0 = vaddq_f64(s0, vcvt_f64_f32(vget_low_f32(sq)));
+    s1 = vaddq_f64(s1, vcvt_high_f64_f32(sq));
+  }
+  double sum = vaddvq_f64(vaddq_f64(s0, s1));
+  for (; i < n; i++) sum += (double)(x[i] * x[i]);
+  return sum;
+}
+
+// scale * (q . k_j) for 4 keys at once (rows kv_stride floats apart); tail of head_dim % 4 zero-padded.
+void aglm_scores4(const float *q, const float *k, int64_t kv_stride, int64_t hd, float scale, float *s) {
+  float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+  int64_t d = 0;
+  for (; d + 4 <= hd; d += 4) {
+    const float32x4_t qv = vld1q_f32(q + d);
+    AGLM_UNROLL
+    for (int j = 0; j < 4; j++) acc[j] = vfmaq_f32(acc[j], qv, vld1q_f32(k + j * kv_stride + d));
+  }
+  if (d < hd) {
+    const float32x4_t qv = aglm_f32_part(q + d, hd - d);
+    AGLM_UNROLL
+    for (int j = 0; j < 4; j++) acc[j] = vfmaq_f32(acc[j], qv, aglm_f32_part(k + j * kv_stride + d, hd - d));
+  }
+  vst1q_f32(s, vmulq_n_f32(aglm_hsum4x4(acc[0], acc[1], acc[2], acc[3]), scale));
+}
+
+float aglm_score1(const float *q, const float *k, int64_t hd, float scale) {
+  float32x4_t acc = vdupq_n_f32(0.0f);
+  int64_t d = 0;
+  for (; d + 4 <= hd; d += 4) acc = vfmaq_f32(acc, vld1q_f32(q + d), vld1q_f32(k + d));
+  if (d < hd) acc = vfmaq_f32(acc, aglm_f32_part(q + d, hd - d), aglm_f32_part(k + d, hd - d));
+  return vaddvq_f32(acc) * scale;
+}
+
+// p[j] = exp(p[j] - max) / sum over j < n, the sum taken in double.
+void aglm_softmax(float *p, int64_t n) {
+  float32x4_t mv = vdupq_n_f32(-INFINITY);
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) mv = vmaxq_f32(mv, vld1q_f32(p + j));
+  float max = vmaxvq_f32(mv);
+  for (; j < n; j++) max = p[j] > max ? p[j] : max;
+  const float32x4_t maxv = vdupq_n_f32(max);
+  float64x2_t s = vdupq_n_f64(0.0);
+  for (j = 0; j + 4 <= n; j += 4) {
+    const float32x4_t e = aglm_exp4(vsubq_f32(vld1q_f32(p + j), maxv));
+    vst1q_f32(p + j, e);
+    s = vaddq_f64(s, vaddq_f64(vcvt_f64_f32(vget_low_f32(e)), vcvt_high_f64_f32(e)));
+  }
+  double sum = vaddvq_f64(s);
+  if (j < n) {
+    float e[4];
+    vst1q_f32(e, aglm_exp4(vsubq_f32(aglm_f32_part(p + j, n - j), maxv)));
+    for (int64_t i = 0; j + i < n; i++) {
+      p[j + i] = e[i];
+      sum += (double)e[i];
+    }
+  }
+  const float inv = (float)(1.0 / sum);
+  for (j = 0; j + 4 <= n; j += 4) vst1q_f32(p + j, vmulq_n_f32(vld1q_f32(p + j), inv));
+  for (; j < n; j++) p[j] *= inv;
+}
+
+// out[0, 16) = sum_j p[j] * v_j[0, 16): four accumulators, two keys per step.
+void aglm_weighted_sum16(const float *p, int64_t n, const float *v, int64_t kv_stride, float *out) {
+  float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+  for (int64_t j = 0; j < n; j++) {
+    const float pj = p[j];
+    const float *vj = v + j * kv_stride;
+    AGLM_UNROLL
+    for (int i = 0; i < 4; i++) acc[i] = vfmaq_n_f32(acc[i], vld1q_f32(vj + 4 * i), pj);
+  }
+  AGLM_UNROLL
+  for (int i = 0; i < 4; i++) vst1q_f32(out + 4 * i, acc[i]);
+}
+
+// out[0, w) for w < 16: whole vectors, then a zero-padded partial one.
+void aglm_weighted_sum_part(const float *p, int64_t n, const float *v, int64_t kv_stride, float *out, int64_t w) {
+  const int64_t full = w / 4, rest = w % 4;
+  float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+  for (int64_t j = 0; j < n; j++) {
+    const float *vj = v + j * kv_stride;
+    for (int64_t i = 0; i < full; i++) acc[i] = vfmaq_n_f32(acc[i], vld1q_f32(vj + 4 * i), p[j]);
+    if (rest) acc[full] = vfmaq_n_f32(acc[full], aglm_f32_part(vj + 4 * full, rest), p[j]);
+  }
+  for (int64_t i = 0; i < full; i++) vst1q_f32(out + 4 * i, acc[i]);
+  if (rest) aglm_f32_part_store(out + 4 * full, acc[full], rest);
+}
+
+} // namespace
+
+namespace aglm_neon {
+
+void quantize_row_q8_0(const float *x, void *y, int64_t k) {
+  aglm_block_q8_0 *b = (aglm_block_q8_0 *)y;
+  for (int64_t i = 0; i < k / AGLM_QK8_0; i++) aglm_q8_0_block_quantize(x + i * AGLM_QK8_0, b + i);
+}
+
+// Q8_0 here (bit-identical to the reference); Q8_1, Q8_K (the K-quant activations) by the reference.
+void quantize_row_act(int act_type, const float *x, void *y, int64_t k) {
+  if (act_type == AGLM_TYPE_Q8_0) quantize_row_q8_0(x, y, k);
+  else aglm_ref::quantize_row_act(act_type, x, y, k);
+}
+
+// F32 and the types this table does not specialise (K-quants, ...) go to the reference.
+void dequantize_row(int type, const void *src, float *dst, int64_t k) {
+  switch (type) {
+  case AGLM_TYPE_F16: aglm_f16_row_dequantize((const uint16_t *)src, dst, k); return;
+  case AGLM_TYPE_BF16: aglm_bf16_row_dequantize((const uint16_t *)src, dst, k); return;
+  case AGLM_TYPE_Q8_0: aglm_q8_0_row_dequantize((const aglm_block_q8_0 *)src, dst, k / 32); break;
+  case AGLM_TYPE_Q4_0: aglm_q4_0_row_dequantize((const aglm_block_q4_0 *)src, dst, k / 32); break;
+  default: aglm_ref::dequantize_row(type, src, dst, k); return;
+  }
+  for (int64_t i = k - k % 32; i < k; i++) dst[i] = 0.0f;
+}
+
+void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
+  const float mean = n > 0 ? (float)(aglm_sumsq(x, n) / (double)n) : 0.0f;
+  const float scale = 1.0f / sqrtf(mean + eps);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_f32(vmulq_n_f32(vld1q_f32(x + i), scale), vld1q_f32(w + i)));
+  for (; i < n; i++) y[i] = (x[i] * scale) * w[i];
+}
+
+void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch) {
+  const int64_t hd = a->head_dim;
+  const int64_t group = a->n_head_kv > 0 && a->n_head >= a->n_head_kv ? a->n_head / a->n_head_kv : 1;
+  const int64_t kv_off = (h / group) * hd;
+  const float *q = a->q + t * a->q_stride + h * hd;
+  float *out = a->out + t * a->out_stride + h * hd;
+  const int64_t n = a->n_kv[t];
+  if (n <= 0) {
+    memset(out, 0, (size_t)hd * sizeof(float));
+    return;
+  }
+  const float *k = a->k + kv_off;
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) aglm_scores4(q, k + j * a->kv_stride, a->kv_stride, hd, a->scale, scratch + j);
+  for (; j < n; j++) scratch[j] = aglm_score1(q, k + j * a->kv_stride, hd, a->scale);
+  aglm_softmax(scratch, n);
+  const float *v = a->v + kv_off;
+  int64_t d = 0;
+  for (; d + 16 <= hd; d += 16) aglm_weighted_sum16(scratch, n, v + d, a->kv_stride, out + d);
+  if (d < hd) aglm_weighted_sum_part(scratch, n, v + d, a->kv_stride, out + d, hd - d);
+}
+
+void silu_mul(const float *gate, const float *up, float *y, int64_t n) {
+  const float32x4_t one = vdupq_n_f32(1.0f);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t g = vld1q_f32(gate + i);
+    const float32x4_t s = vdivq_f32(g, vaddq_f32(one, aglm_exp4(vnegq_f32(g))));
+    vst1q_f32(y + i, vmulq_f32(s, vld1q_f32(up + i)));
+  }
+  if (i < n) {
+    const float32x4_t g = aglm_f32_part(gate + i, n - i);
+    const float32x4_t s = vdivq_f32(g, vaddq_f32(one, aglm_exp4(vnegq_f32(g))));
+    aglm_f32_part_store(y + i, vmulq_f32(s, aglm_f32_part(up + i, n - i)), n - i);
+  }
+}
+
+void add(const float *a, const float *b, float *y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vaddq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
+  for (; i < n; i++) y[i] = a[i] + b[i];
+}
+
+void mul(const float *a, const float *b, float *y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
+  for (; i < n; i++) y[i] = a[i] * b[i];
+}
+
+} // namespace aglm_neon
