@@ -28,6 +28,8 @@ export interface LoadModelOptions {
   precision?: PrecisionRequest;
   /** Bytes the model may use (weights, KV cache, activations). Default: 90% of the memory free now. */
   memoryBudget?: number;
+  /** Load only the tokenizer and metadata (also from vocab-only files with no tensors); no weights, no contexts. */
+  vocabOnly?: boolean;
   signal?: AbortSignal;
 }
 
@@ -56,21 +58,49 @@ export class Model {
   /** The precision and context size chosen for this model, with the reasons. */
   readonly plan: ModelPlan;
   #file: GgufFile;
+  /** True when loaded with `vocabOnly`: the tokenizer and metadata only. */
+  readonly vocabOnly: boolean;
   #native: NativeModel | undefined;
+  #disposed = false;
   #tokenizer: Tokenizer;
   #contexts = new Set<Context>();
 
   /** @internal use loadModel() */
-  constructor(path: string, file: GgufFile, build: ArchBuild & { architecture: string }, tokenizer: Tokenizer, native: NativeModel, plan: ModelPlan) {
+  constructor(
+    path: string,
+    file: GgufFile,
+    tokenizer: Tokenizer,
+    weights: { build: ArchBuild & { architecture: string }; native: NativeModel; plan: ModelPlan } | undefined,
+  ) {
     this.path = path;
-    this.plan = plan;
     this.#file = file;
-    this.architecture = build.architecture;
-    this.hparams = build.hparams;
     this.#tokenizer = tokenizer;
-    this.#native = native;
-    const d = native.describe();
-    this.backend = { backend: d.backend, backendReason: d.backendReason, description: d.description };
+    this.vocabOnly = weights === undefined;
+    if (weights) {
+      this.plan = weights.plan;
+      this.architecture = weights.build.architecture;
+      this.hparams = weights.build.hparams;
+      this.#native = weights.native;
+      const d = weights.native.describe();
+      this.backend = { backend: d.backend, backendReason: d.backendReason, description: d.description };
+      return;
+    }
+    const arch = file.metadata.optString('general.architecture') ?? 'unknown';
+    this.architecture = arch;
+    const ctx = file.metadata.optNumber(`${arch}.context_length`) ?? 0;
+    this.hparams = { contextLength: ctx, embeddingLength: 0, blockCount: 0, vocabSize: tokenizer.vocabSize };
+    this.backend = { backend: 'none', backendReason: 'vocabulary only', description: 'no weights loaded (vocabOnly)' };
+    this.plan = {
+      precision: 'mixed',
+      filePrecision: 'none',
+      quantizeOnLoad: false,
+      weightBytes: 0,
+      kvBytesPerToken: 0,
+      contextSize: 0,
+      memoryBudget: 0,
+      reasons: ['vocabOnly: the tokenizer and metadata only'],
+      conversions: [],
+    };
   }
 
   get metadata(): GgufMetadata {
@@ -88,7 +118,7 @@ export class Model {
     return this.#tokenizer;
   }
   get disposed(): boolean {
-    return this.#native === undefined;
+    return this.#disposed;
   }
 
   tokenize(text: string, options?: TokenizeOptions): Uint32Array {
@@ -108,6 +138,7 @@ export class Model {
 
   createContext(options?: ContextOptions): Context {
     this.#checkNotDisposed();
+    this.#nativeModel();
     const ctx = new Context(
       {
         vocabSize: this.vocabSize,
@@ -124,19 +155,20 @@ export class Model {
 
   /** Streams generated text, chunk by chunk (whole UTF-8 characters only). */
   generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerateChunk> {
-    this.#checkNotDisposed();
+    this.#nativeModel();
     return generate(this, prompt, options);
   }
 
   complete(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<CompletionResult> {
-    this.#checkNotDisposed();
+    this.#nativeModel();
     return complete(this, prompt, options);
   }
 
   dispose(): void {
-    if (!this.#native) return;
+    if (this.#disposed) return;
+    this.#disposed = true;
     for (const c of [...this.#contexts]) c.dispose();
-    this.#native.dispose();
+    this.#native?.dispose();
     this.#native = undefined;
   }
 
@@ -146,11 +178,12 @@ export class Model {
 
   #nativeModel(): NativeModel {
     this.#checkNotDisposed();
-    return this.#native!;
+    if (!this.#native) throw new AglmError('INVALID_ARGUMENT', 'This model was loaded with vocabOnly: it has a tokenizer but no weights to compute with');
+    return this.#native;
   }
 
   #checkNotDisposed(): void {
-    if (!this.#native) throw new AglmError('DISPOSED', 'The model was disposed');
+    if (this.#disposed) throw new AglmError('DISPOSED', 'The model was disposed');
   }
 }
 
@@ -168,7 +201,9 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
   const precision = optOneOf('precision', o.precision, ['auto', ...PRECISIONS] as const, 'auto');
   const budget = o.memoryBudget === undefined ? Math.floor(freemem() * 0.9) : optInt('memoryBudget', o.memoryBudget, 1, Number.MAX_SAFE_INTEGER, 0);
   const file = path ?? DEFAULT_MODEL_PATH;
+  const vocabOnly = optBoolean('vocabOnly', o.vocabOnly, false);
   const gguf = await readGguf(file, { signal });
+  if (vocabOnly) return new Model(file, gguf, Tokenizer.fromGguf(gguf.metadata), undefined);
   const build = buildArchitecture(gguf);
   const tokenizer = Tokenizer.fromGguf(gguf.metadata);
   if (tokenizer.vocabSize !== build.hparams.vocabSize) {
@@ -199,5 +234,5 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
     native.dispose();
     throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
   }
-  return new Model(file, gguf, build, tokenizer, native, plan);
+  return new Model(file, gguf, tokenizer, { build, native, plan });
 }
