@@ -30,7 +30,7 @@ struct cpu_program {
   std::vector<cpu_rope_config> ropes;   // distinct rope configurations of the graph
   std::vector<int> op_rope;             // per op: index into ropes, or -1
   int64_t n_vocab = 0;
-  uint64_t max_qx_row_bytes = 0; // largest activation row quantized for a matmul (Q8_0)
+  uint64_t max_qx_row_bytes = 0; // largest activation row quantized for a matmul (Q8_0, Q8_1 or Q8_K)
 };
 
 struct cpu_session {

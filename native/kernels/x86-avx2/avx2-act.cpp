@@ -49,8 +49,10 @@ void aglm_q8_K_block(const float *x, aglm_block_q8_K *y) {
   float max = 0.0f;
   for (int i = 0; i < 32; i++) {
     const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * i)), am, _CMP_EQ_OQ));
-    if (hit) {
-      max = x[8 * i + __builtin_ctz((unsigned)hit)];
+    if (hit) { // the first lane that holds it
+      int j = 0;
+      while (!((hit >> j) & 1)) j++;
+      max = x[8 * i + j];
       break;
     }
   }

@@ -39,8 +39,10 @@ void aglm_q8_K_block(const float *x, aglm_block_q8_K *y) {
   const __m512 am = _mm512_set1_ps(amax);
   for (int i = 0; i < 16; i++) {
     const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * i)), am, _CMP_EQ_OQ);
-    if (hit) {
-      max = x[16 * i + __builtin_ctz((unsigned)hit)];
+    if (hit) { // the first lane that holds it
+      int j = 0;
+      while (!((hit >> j) & 1)) j++;
+      max = x[16 * i + j];
       break;
     }
   }

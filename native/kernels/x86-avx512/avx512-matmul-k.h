@@ -11,8 +11,9 @@
 //   Q6_K:      the values are stored + 32, so S = S1 - 32 * sum_g scale_g bsum_g, then acc += d_w d_x * S.
 // The activations are packed once per call (per chunk of tokens): per token and super-block 4 vectors of 64 int8 in
 // the order the weight vectors come in (Q4_K/Q5_K: sub-blocks 0,2 | 1,3 | 4,6 | 5,7, the order the low and high
-// nibbles of 64 bytes give; Q6_K: natural), then d_x and the 16 bsums. Decoding (fewer than 4 tokens) reads weight
-// rows one after another; prefill runs 2 rows x 4 tokens tiles, each weight vector and its scales serving 4 tokens.
+// nibbles of 64 bytes give; Q6_K: natural), then d_x and (Q4_K/Q5_K) d_x times the 8 sub-block sums as floats or
+// (Q6_K) the 16 bsums. Decoding (fewer than 4 tokens) reads weight rows one after another; prefill runs 2 rows x
+// 4 tokens tiles, each weight vector and its scales serving 4 tokens.
 #pragma once
 
 #include <immintrin.h>
@@ -90,13 +91,18 @@ inline __m512 aglm_k_aux_d(const __m512i *aux, int off) {
 }
 inline __m256i aglm_k_aux_bsums(const __m512i *aux) { return _mm256_load_si256((const __m256i *)((const char *)aux + 32)); }
 
-// vpshufb controls that widen bytes to int16 words: word w of 128-bit lane L takes byte B(L, w), zero-extended
-// (the 0x80 control byte gives 0).
-#define AGLM_K_W(b) (char)(b), (char)0x80
-#define AGLM_K_W8(b) AGLM_K_W(b), AGLM_K_W(b), AGLM_K_W(b), AGLM_K_W(b), AGLM_K_W(b), AGLM_K_W(b), AGLM_K_W(b), AGLM_K_W(b)
-inline __m512i aglm_k_lanes(int b0, int b1, int b2, int b3) {
-  return _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm256_setr_epi8(AGLM_K_W8(b0), AGLM_K_W8(b1))), _mm256_setr_epi8(AGLM_K_W8(b2), AGLM_K_W8(b3)), 1);
+// vpshufb controls that fill 128-bit lane L with one int16 word: byte b[L] zero-extended (Wide = false; the control
+// byte 0x80 gives 0) or word b[L] (Wide = true).
+template <bool Wide>
+inline __m512i aglm_k_lane_words(int b0, int b1, int b2, int b3) {
+  const int b[4] = {b0, b1, b2, b3};
+  alignas(64) int8_t c[64];
+  for (int l = 0; l < 4; l++)
+    for (int w = 0; w < 8; w++) {
+      c[16 * l + 2 * w] = (int8_t)(Wide ? 2 * b[l] : b[l]);
+      c[16 * l + 2 * w + 1] = (int8_t)(Wide ? 2 * b[l] + 1 : 0x80);
+    }
+  return _mm512_load_si512((const void *)c);
 }
 
 inline float aglm_k_h2f(const char *p) {
@@ -148,7 +154,7 @@ struct aglm_k45_kernel {
       q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qh, bit), q, _mm512_set1_epi8(16));
     }
     const int a = 4 * (V / 2) + V % 2; // scale a for bytes 0..31 (lanes 0, 1), a + 2 for bytes 32..63
-    s = _mm512_shuffle_epi8(p.sc, aglm_k_lanes(a, a, a + 2, a + 2));
+    s = _mm512_shuffle_epi8(p.sc, aglm_k_lane_words<false>(a, a, a + 2, a + 2));
   }
 
   // acc += d (d_x isum) - sum_j (dmin m_j) (d_x xsum_j)
@@ -187,18 +193,9 @@ struct aglm_q6_K_kernel {
     if (V % 2 == 0) hb = _mm512_sllv_epi64(qh, _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2));
     else hb = _mm512_srlv_epi64(qh, _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2));
     q = _mm512_or_si512(_mm512_and_si512(V % 2 ? _mm512_srli_epi16(z, 4) : z, low), _mm512_and_si512(hb, two));
-    // Group 4V + L for 128-bit lane L: word (4V + L) % 8 of the low or high scale half, by a word-picking vpshufb.
-    const int g = 8 * (V % 2);
-    s = _mm512_shuffle_epi8(V < 2 ? p.lo : p.hi, _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_setr_epi8(
-        (char)g, (char)(g + 1), (char)g, (char)(g + 1), (char)g, (char)(g + 1), (char)g, (char)(g + 1), (char)g,
-        (char)(g + 1), (char)g, (char)(g + 1), (char)g, (char)(g + 1), (char)g, (char)(g + 1), (char)(g + 2), (char)(g + 3),
-        (char)(g + 2), (char)(g + 3), (char)(g + 2), (char)(g + 3), (char)(g + 2), (char)(g + 3), (char)(g + 2),
-        (char)(g + 3), (char)(g + 2), (char)(g + 3), (char)(g + 2), (char)(g + 3), (char)(g + 2), (char)(g + 3))),
-        _mm256_setr_epi8((char)(g + 4), (char)(g + 5), (char)(g + 4), (char)(g + 5), (char)(g + 4), (char)(g + 5),
-        (char)(g + 4), (char)(g + 5), (char)(g + 4), (char)(g + 5), (char)(g + 4), (char)(g + 5), (char)(g + 4),
-        (char)(g + 5), (char)(g + 4), (char)(g + 5), (char)(g + 6), (char)(g + 7), (char)(g + 6), (char)(g + 7),
-        (char)(g + 6), (char)(g + 7), (char)(g + 6), (char)(g + 7), (char)(g + 6), (char)(g + 7), (char)(g + 6),
-        (char)(g + 7), (char)(g + 6), (char)(g + 7), (char)(g + 6), (char)(g + 7)), 1));
+    // Group 4V + L for 128-bit lane L: word (4V + L) % 8 of the low (V < 2) or high scale half.
+    const int g = 4 * (V % 2);
+    s = _mm512_shuffle_epi8(V < 2 ? p.lo : p.hi, aglm_k_lane_words<true>(g, g + 1, g + 2, g + 3));
   }
 
   static AGLM_K_INLINE __m512 finish(__m512 acc, __m512i isum, const P &p, const __m512i *aux) {
