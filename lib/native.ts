@@ -12,7 +12,7 @@ export interface NativeSystemInfo {
 }
 
 export interface NativeModel {
-  createContext(options: { nCtx: number; nBatch: number; nThreads: number }): Promise<NativeContext>;
+  createContext(options: { nCtx: number; nBatch: number; nThreads: number; kvType?: 0 | 1 }): Promise<NativeContext>;
   describe(): { backend: string; backendReason: string; description: string; nVocab: number; fileSize: number };
   dispose(): void;
 }

@@ -13,6 +13,8 @@ export interface ContextOptions {
   threads?: number;
   /** Most tokens per native batch while processing a prompt. Default 512. */
   batchSize?: number;
+  /** Element type of the KV cache: 'f32' (default, exact) or 'f16' (half the memory; logits move by ~1e-2). */
+  kvCacheType?: 'f32' | 'f16';
 }
 
 export interface EvaluateOptions {
@@ -35,6 +37,7 @@ export class Context {
   readonly contextSize: number;
   readonly threads: number;
   readonly batchSize: number;
+  readonly kvCacheType: 'f32' | 'f16';
   #owner: ContextOwner;
   #native: Promise<NativeContext>;
   #handle: NativeContext | undefined;
@@ -50,10 +53,11 @@ export class Context {
     this.contextSize = optInt('contextSize', o.contextSize, 1, 1 << 24, owner.defaultContextSize);
     this.threads = optInt('threads', o.threads, 1, 1024, defaultThreadCount());
     this.batchSize = Math.min(optInt('batchSize', o.batchSize, 1, 1 << 16, 512), this.contextSize);
+    this.kvCacheType = optOneOf('kvCacheType', o.kvCacheType, ['f32', 'f16'] as const, 'f32');
     const site = new Error();
     this.#native = owner
       .nativeModel()
-      .createContext({ nCtx: this.contextSize, nBatch: this.batchSize, nThreads: this.threads })
+      .createContext({ nCtx: this.contextSize, nBatch: this.batchSize, nThreads: this.threads, kvType: this.kvCacheType === 'f16' ? 1 : 0 })
       .then(
         (h) => {
           if (this.#disposed) h.dispose();

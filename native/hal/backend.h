@@ -26,6 +26,7 @@ typedef struct {
   int64_t n_ctx;   // positions the KV cache holds
   int64_t n_batch; // most tokens one decode call may carry
   int n_threads;   // threads the session computes with (including the caller's)
+  int kv_type;     // element type of the KV cache: AGLM_TYPE_F32 (0) or AGLM_TYPE_F16 (1)
 } aglm_session_desc;
 
 typedef struct {

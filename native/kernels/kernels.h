@@ -104,6 +104,8 @@ typedef struct {
   const int32_t *n_kv; // n_kv[t]: how many cached positions token t attends to (its position + 1 for causal)
   int64_t n_head, n_head_kv, head_dim;
   float scale;         // usually 1/sqrt(head_dim)
+  int kv_type;         // element type of k and v: AGLM_TYPE_F32 (0, the default) or AGLM_TYPE_F16 (for attention_group;
+                       // `attention` reads F32 only). Strides stay in elements.
 } aglm_attn_args;
 
 typedef struct aglm_kernels {
@@ -151,6 +153,11 @@ typedef struct aglm_kernels {
   // (k % 32 == 0) or AGLM_TYPE_Q8_K (k % 256 == 0), llama.cpp's reference rules; the values are always in
   // [-127, 127]. Other types: no-op. Every table's output is bit-identical to aglm_ref::quantize_row_act.
   void (*quantize_row_act)(int act_type, const float *x, void *y, int64_t k);
+
+  // Every query head of KV head g for token t at once (heads g*G .. g*G+G-1, G = n_head / n_head_kv), so each cached
+  // key and value row is read once for the group rather than once per head; K/V in F32 or F16 (a->kv_type). Same
+  // result as `attention` for each head. scratch holds at least G * n_kv[t] floats.
+  void (*attention_group)(const aglm_attn_args *a, int64_t t, int64_t g, float *scratch);
 } aglm_kernels;
 
 // The variant tables. Only those compiled for the target architecture exist (see native/kernels/CMakeLists.txt).

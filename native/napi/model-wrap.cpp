@@ -210,11 +210,12 @@ class model_wrap : public Napi::ObjectWrap<model_wrap> {
     if (info.Length() < 1 || !info[0].IsObject()) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "createContext expects options");
     Napi::Object o = info[0].As<Napi::Object>();
     reader rd{env, {}};
-    int64_t n_ctx, n_batch, n_threads;
+    int64_t n_ctx, n_batch, n_threads, kv_type = 0;
     if (!rd.int64(o, "nCtx", &n_ctx, 1, 1 << 24) || !rd.int64(o, "nBatch", &n_batch, 1, 1 << 20) ||
-        !rd.int64(o, "nThreads", &n_threads, 1, 1024))
+        !rd.int64(o, "nThreads", &n_threads, 1, 1024) ||
+        (!o.Get("kvType").IsUndefined() && !rd.int64(o, "kvType", &kv_type, 0, 1)))
       return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, rd.error);
-    return (new context_worker(env, model_, aglm_session_desc{n_ctx, n_batch, (int)n_threads}))->queue();
+    return (new context_worker(env, model_, aglm_session_desc{n_ctx, n_batch, (int)n_threads, (int)kv_type}))->queue();
   }
 
   Napi::Value describe(const Napi::CallbackInfo &info) {

@@ -1133,9 +1133,52 @@ void test_variant_new_types(const aglm_kernels *K, rng &r) {
   for (int type : k_new_types) test_matmul_unit_scales(K, type, r);
 }
 
+// attention_group (all heads of a KV group at once, F32 or F16 cache) against ref's per-head attention over the same
+// values (an F16 cache is compared with F32 keys/values rounded through F16), same 1e-5 * max|v| bound.
+void test_attention_group(const aglm_kernels *K) {
+  rng r(59);
+  const std::vector<int32_t> n_kv = {0, 1, 2, 3, 5, 17, 64, 100, 255, 300};
+  for (int kv_type : {AGLM_TYPE_F32, AGLM_TYPE_F16})
+    for (int64_t hd : {4, 36, 64, 128})
+      for (int64_t n_head_kv : {8, 2, 1}) {
+        const int64_t n_head = 8, nt = (int64_t)n_kv.size(), ctx = 300, group = n_head / n_head_kv;
+        const int64_t q_stride = n_head * hd + 5, kv_stride = n_head_kv * hd + 3;
+        std::vector<float> q = random_floats(r, nt * q_stride, -2, 2), k = random_floats(r, ctx * kv_stride, -2, 2),
+                           v = random_floats(r, ctx * kv_stride, -1, 1), want(nt * q_stride, 3.0f),
+                           got(nt * q_stride, 3.0f), scratch(group * ctx);
+        std::vector<aglm_fp16_t> k16(k.size()), v16(v.size());
+        if (kv_type == AGLM_TYPE_F16) {
+          aglm_quantize_row(AGLM_TYPE_F16, k.data(), k16.data(), (int64_t)k.size());
+          aglm_quantize_row(AGLM_TYPE_F16, v.data(), v16.data(), (int64_t)v.size());
+          aglm_dequantize_row(AGLM_TYPE_F16, k16.data(), k.data(), (int64_t)k.size());
+          aglm_dequantize_row(AGLM_TYPE_F16, v16.data(), v.data(), (int64_t)v.size());
+        }
+        aglm_attn_args a = {q.data(), q_stride, k.data(), v.data(), kv_stride, want.data(), q_stride, n_kv.data(),
+                            n_head, n_head_kv, hd, 1.0f / sqrtf((float)hd)};
+        for (int64_t t = 0; t < nt; t++)
+          for (int64_t h = 0; h < n_head; h++) aglm_kernels_ref.attention(&a, t, h, scratch.data());
+        a.out = got.data();
+        a.kv_type = kv_type;
+        if (kv_type == AGLM_TYPE_F16) {
+          a.k = (const float *)(const void *)k16.data();
+          a.v = (const float *)(const void *)v16.data();
+        }
+        for (int64_t t = 0; t < nt; t++)
+          for (int64_t g = 0; g < n_head_kv; g++) K->attention_group(&a, t, g, scratch.data());
+        double worst = 0;
+        for (int64_t i = 0; i < nt * q_stride; i++) {
+          const double e = fabs((double)want[i] - got[i]) / 1e-5;
+          worst = e > worst ? e : worst;
+        }
+        check(worst <= 1.0, "%s attention_group %s head_dim=%lld n_head=8 n_head_kv=%lld (max err/tol %.3g)", K->name,
+              kv_type == AGLM_TYPE_F16 ? "f16" : "f32", (long long)hd, (long long)n_head_kv, worst);
+      }
+}
+
 void test_variant(const aglm_kernels *K) {
   test_hand_matmul(K);
   test_hand_ops(K);
+  test_attention_group(K);
   if (K == &aglm_kernels_ref) return;
   test_quantize(K);
   test_dequantize(K);

@@ -273,15 +273,22 @@ void op_attention(cpu_session *s, const aglm_op &op, int64_t rows, const aglm_ba
   const int slot = op.i[0];
   const int64_t kw = p->graph.cache[slot].k_width, vw = p->graph.cache[slot].v_width;
   const float *k = value_ptr(s, op.in[1]), *v = value_ptr(s, op.in[2]);
+  char *kc = (char *)s->k_cache[slot], *vc = (char *)s->v_cache[slot];
   for (int64_t t = 0; t < rows; t++) {
-    std::memcpy(s->k_cache[slot] + s->pos[t] * kw, k + t * kw, kw * sizeof(float));
-    std::memcpy(s->v_cache[slot] + s->pos[t] * vw, v + t * vw, vw * sizeof(float));
+    if (s->kv_type == AGLM_TYPE_F16) {
+      aglm_quantize_row(AGLM_TYPE_F16, k + t * kw, kc + s->pos[t] * kw * s->kv_elem, kw);
+      aglm_quantize_row(AGLM_TYPE_F16, v + t * vw, vc + s->pos[t] * vw * s->kv_elem, vw);
+    } else {
+      std::memcpy(kc + s->pos[t] * kw * s->kv_elem, k + t * kw, kw * sizeof(float));
+      std::memcpy(vc + s->pos[t] * vw * s->kv_elem, v + t * vw, vw * sizeof(float));
+    }
   }
   aglm_attn_args a{};
   a.q = value_ptr(s, op.in[0]);
   a.q_stride = p->graph.values[op.in[0]].width;
-  a.k = s->k_cache[slot];
-  a.v = s->v_cache[slot];
+  a.k = (const float *)s->k_cache[slot];
+  a.v = (const float *)s->v_cache[slot];
+  a.kv_type = s->kv_type;
   a.kv_stride = kw;
   a.out = value_ptr(s, op.out);
   a.out_stride = p->graph.values[op.out].width;
@@ -291,9 +298,10 @@ void op_attention(cpu_session *s, const aglm_op &op, int64_t rows, const aglm_ba
   a.head_dim = op.i[3];
   a.scale = op.f[0];
   float *scratch = s->scratch.as<float>();
-  const int64_t heads = a.n_head;
-  s->pool->parallel_for(rows * heads, [&](int64_t task, int thread) {
-    if (!aborted(s)) p->kernels->attention(&a, task / heads, task % heads, scratch + (int64_t)thread * s->n_ctx);
+  // One task per (token, KV head): the heads of a group share each cached row they read.
+  const int64_t groups = a.n_head_kv;
+  s->pool->parallel_for(rows * groups, [&](int64_t task, int thread) {
+    if (!aborted(s)) p->kernels->attention_group(&a, task / groups, task % groups, scratch + thread * s->scratch_per_thread);
   });
 }
 
@@ -360,24 +368,34 @@ aglm_result cpu_session_create(const cpu_program *p, const aglm_session_desc &de
   s->n_ctx = desc.n_ctx;
   s->n_batch = std::min(desc.n_batch, desc.n_ctx);
   const aglm_graph &g = p->graph;
-  uint64_t kv_floats = 0;
-  for (const aglm_cache_slot &c : g.cache) kv_floats += (uint64_t)s->n_ctx * (c.k_width + c.v_width);
+  if (desc.kv_type != AGLM_TYPE_F32 && desc.kv_type != AGLM_TYPE_F16)
+    return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "the KV cache type must be F32 or F16");
+  if (!p->kernels->attention_group)
+    return aglm_result::fail(AGLM_ERR_INTERNAL, std::string("the ") + p->kernels->name + " kernels lack attention_group");
+  s->kv_type = desc.kv_type;
+  s->kv_elem = desc.kv_type == AGLM_TYPE_F16 ? 2 : 4;
+  uint64_t kv_elems = 0;
+  int64_t max_group = 1;
+  for (const aglm_cache_slot &c : g.cache) kv_elems += (uint64_t)s->n_ctx * (c.k_width + c.v_width);
+  for (const aglm_op &op : g.ops)
+    if (op.kind == AGLM_OP_ATTENTION) max_group = std::max<int64_t>(max_group, op.i[1] / op.i[2]);
+  s->scratch_per_thread = (int64_t)aglm_align_up(max_group * s->n_ctx * sizeof(float)) / (int64_t)sizeof(float);
   s->plan = aglm_plan_arena(g, s->n_batch);
   uint64_t rope_floats = 0;
   for (const cpu_rope_config &c : p->ropes) rope_floats += rope_table_floats(c, s->n_batch);
   // Quantized activation rows of the widest matmul input, over all activation types (check_types), for a whole batch.
   uint64_t qx_bytes = (uint64_t)s->n_batch * p->max_qx_row_bytes;
-  bool ok = s->kv.allocate(kv_floats * sizeof(float)) && s->arena.allocate(s->plan.size) &&
+  bool ok = s->kv.allocate(kv_elems * s->kv_elem) && s->arena.allocate(s->plan.size) &&
             s->qx.allocate(qx_bytes) &&
-            s->scratch.allocate((uint64_t)desc.n_threads * s->n_ctx * sizeof(float)) &&
+            s->scratch.allocate((uint64_t)desc.n_threads * s->scratch_per_thread * sizeof(float)) &&
             s->rope_tables.allocate(rope_floats * sizeof(float));
   if (!ok) return aglm_result::fail(AGLM_ERR_OUT_OF_MEMORY, "cannot allocate the context's memory");
-  float *at = s->kv.as<float>();
+  char *at = (char *)s->kv.data();
   for (const aglm_cache_slot &c : g.cache) {
     s->k_cache.push_back(at);
-    at += s->n_ctx * c.k_width;
+    at += s->n_ctx * c.k_width * s->kv_elem;
     s->v_cache.push_back(at);
-    at += s->n_ctx * c.v_width;
+    at += s->n_ctx * c.v_width * s->kv_elem;
   }
   s->pos.resize(s->n_batch);
   s->n_kv.resize(s->n_batch);

@@ -38,11 +38,14 @@ struct cpu_session {
   int64_t n_ctx = 0, n_batch = 0;
   std::unique_ptr<aglm_thread_pool> pool;
   aglm_aligned_buffer kv;                // every cache slot's K then V: [n_ctx][width] each
-  std::vector<float *> k_cache, v_cache; // per slot
+  std::vector<void *> k_cache, v_cache;  // per slot, elements of kv_type
+  int kv_type = 0;                       // AGLM_TYPE_F32 or AGLM_TYPE_F16
+  size_t kv_elem = sizeof(float);
   aglm_arena_plan plan;
   aglm_aligned_buffer arena;             // activations
   aglm_aligned_buffer qx;                // activations quantized for matmul: n_batch rows of Q8_0
-  aglm_aligned_buffer scratch;           // per thread: n_ctx floats for attention scores
+  aglm_aligned_buffer scratch;           // per thread: attention scores, n_ctx floats per head of a KV group
+  int64_t scratch_per_thread = 0;        // floats
   aglm_aligned_buffer rope_tables;       // per rope config: [n_batch][n_rot/2][2]
   std::vector<int32_t> pos, n_kv;        // per batch token
   const std::atomic<bool> *abort = nullptr; // the running batch's abort flag (tasks skip their work once set)

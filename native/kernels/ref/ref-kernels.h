@@ -32,6 +32,7 @@ void dequantize_row(int type, const void *src, float *dst, int64_t k);
 void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
 void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cos_sin, int mode);
 void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch);
+void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scratch);
 void silu_mul(const float *gate, const float *up, float *y, int64_t n);
 void add(const float *a, const float *b, float *y, int64_t n);
 void mul(const float *a, const float *b, float *y, int64_t n);

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/fp16.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/ref-kernels.h"
 
@@ -74,6 +75,37 @@ void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch) {
   for (int64_t j = 0; j < n_kv; j++) {
     const float *v = a->v + j * a->kv_stride + kv_off;
     for (int64_t d = 0; d < hd; d++) out[d] += scratch[j] * v[d];
+  }
+}
+
+// One cached element of row `row`, column `col` of a K or V cache stored as F32 or F16.
+static inline float kv_at(const aglm_attn_args *a, const float *base, int64_t row, int64_t col) {
+  const int64_t i = row * a->kv_stride + col;
+  return a->kv_type == AGLM_TYPE_F16 ? aglm_fp16_to_fp32(((const aglm_fp16_t *)(const void *)base)[i]) : base[i];
+}
+
+void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scratch) {
+  const int64_t hd = a->head_dim;
+  const int64_t group = a->n_head_kv > 0 && a->n_head >= a->n_head_kv ? a->n_head / a->n_head_kv : 1;
+  const int64_t n_kv = a->n_kv[t];
+  const int64_t kv_off = g * hd;
+  for (int64_t h = 0; h < group; h++) {
+    float *out = a->out + t * a->out_stride + (g * group + h) * hd;
+    for (int64_t d = 0; d < hd; d++) out[d] = 0.0f;
+  }
+  if (n_kv <= 0) return;
+  for (int64_t h = 0; h < group; h++) {
+    const float *q = a->q + t * a->q_stride + (g * group + h) * hd;
+    float *s = scratch + h * n_kv;
+    for (int64_t j = 0; j < n_kv; j++) {
+      float dot = 0.0f;
+      for (int64_t d = 0; d < hd; d++) dot += q[d] * kv_at(a, a->k, j, kv_off + d);
+      s[j] = dot * a->scale;
+    }
+    aglm_softmax(s, n_kv);
+    float *out = a->out + t * a->out_stride + (g * group + h) * hd;
+    for (int64_t j = 0; j < n_kv; j++)
+      for (int64_t d = 0; d < hd; d++) out[d] += s[j] * kv_at(a, a->v, j, kv_off + d);
   }
 }
 

@@ -17,4 +17,5 @@ extern "C" const aglm_kernels aglm_kernels_ref = {
     nullptr, // repack_size: matmul reads the GGUF layout
     nullptr, // repack
     aglm_ref::quantize_row_act,
+    aglm_ref::attention_group,
 };

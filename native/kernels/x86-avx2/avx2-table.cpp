@@ -18,4 +18,5 @@ extern "C" const aglm_kernels aglm_kernels_avx2 = {
     nullptr, // repack_size: matmul reads the GGUF layout
     nullptr, // repack
     aglm_avx2::quantize_row_act,
+    aglm_ref::attention_group, // the scalar one until this variant has its own
 };

@@ -18,4 +18,5 @@ extern "C" const aglm_kernels aglm_kernels_avx512 = {
     nullptr, // repack_size: matmul reads the GGUF layout
     nullptr, // repack
     aglm_avx512::quantize_row_act,
+    aglm_avx512::attention_group,
 };
