@@ -9,7 +9,7 @@ import { perplexityCommand } from './perplexity-command.js';
 
 const USAGE = `Usage:
   open-autoglm run [--model FILE] [-n N] [--temperature T] [--seed S] [--threads N] [--top-k K] [--top-p P] [--min-p P]
-                   [--repeat-penalty R] [--cpu ref|avx2|avx512] [--timings] "prompt"
+                   [--repeat-penalty R] [--cpu ref|avx2|avx512|amx|neon] [--timings] "prompt"
       Streams a completion of the prompt to stdout (default model: the stories260K model shipped in the package).
   open-autoglm info [--json]
       Prints the CPU features found, the backends and kernel variants available, and which is chosen and why.

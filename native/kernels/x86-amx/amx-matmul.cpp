@@ -251,14 +251,14 @@ void aglm_amx_h_tokens_n(const aglm_matmul_args *a, const char *panel, int64_t p
   }
 }
 
-// Tokens in chunks whose f32 activations stay around 256 KiB; per chunk, panels one after another and within a panel
-// tiles of up to 8 tokens.
+// Tokens in chunks of 16 to 64 whose f32 activations stay around 512 KiB; per chunk, panels one after another and
+// within a panel tiles of up to 8 tokens.
 template <bool F16>
 void aglm_amx_h_run(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
   const size_t pb = aglm_amx::panel_bytes(a->w_type, a->k);
   if (a->n <= 0 || r1 <= r0 || !pb) return;
-  int64_t chunk = (256 * 1024) / (a->k * 4 + 64);
-  chunk = chunk < 8 ? 8 : chunk > 64 ? 64 : chunk & ~(int64_t)7;
+  int64_t chunk = (512 * 1024) / (a->k * 4 + 64);
+  chunk = chunk < 16 ? 16 : chunk > 64 ? 64 : chunk & ~(int64_t)7;
   const int64_t p0 = r0 / 16, p1 = (r1 + 15) / 16;
   for (int64_t t0 = 0; t0 < a->n; t0 += chunk) {
     const int64_t tc = a->n - t0 < chunk ? a->n - t0 : chunk;
