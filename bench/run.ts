@@ -43,6 +43,9 @@ const modelsDir = join(repoRoot, '.bench', 'models');
 const log = (s: string) => process.stderr.write(s);
 const t0 = performance.now();
 let waitedMs = 0;
+let retriedMs = 0;
+/** Most time spent measuring again (beyond it, contaminated samples are kept, flagged where they decide a value). */
+const RETRY_BUDGET_MS = 5 * 60_000;
 
 function median(xs: number[]): number {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -55,7 +58,7 @@ function median(xs: number[]): number {
 async function waitQuiet(): Promise<number> {
   const start = performance.now();
   let load = await machineLoad(500);
-  while (load > QUIET && waitedMs + (performance.now() - start) < 6 * 60_000 && performance.now() - start < 90_000) {
+  while (load > QUIET && waitedMs + (performance.now() - start) < 4 * 60_000 && performance.now() - start < 60_000) {
     load = await machineLoad(1000);
   }
   waitedMs += performance.now() - start;
@@ -92,12 +95,15 @@ function runWorker(engine: 'ours' | 'peer', model: string, threads: number): Pro
   });
 }
 
-/** One measurement, again (once) when other processes used the CPU meanwhile. */
+/** One measurement, again (once, within RETRY_BUDGET_MS in all) when other processes used the CPU meanwhile. */
 async function measure(engine: 'ours' | 'peer', model: string, threads: number): Promise<WorkerResult> {
   let best: WorkerResult | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
+    if (attempt > 0 && retriedMs > RETRY_BUDGET_MS) break;
     await waitQuiet();
+    const s0 = performance.now();
     const r = await runWorker(engine, model, threads);
+    if (attempt > 0) retriedMs += performance.now() - s0;
     if (r.error) {
       log(`  ${engine} failed: ${r.error.split('\n')[0]}\n`);
       if (!best) best = r;
@@ -226,12 +232,16 @@ async function main(): Promise<void> {
   } else peerNote = 'Run with --no-peer: peer columns are empty.';
 
   // 3. DRAM read bandwidth.
+  // The best of 3 rounds of 8 passes each: on a VM the neighbours' memory traffic only ever lowers a reading.
   const bandwidth: Record<number, number> = {};
-  for (const t of [...new Set([1, ...THREADS])].sort()) {
-    await waitQuiet();
-    bandwidth[t] = await nativeBinding().measureReadBandwidth(1 << 30, t, 8);
-    log(`DRAM read bandwidth, ${t} thread(s): ${bandwidth[t].toFixed(1)} GB/s\n`);
+  const bwThreads = [...new Set([1, ...THREADS])].sort();
+  for (let round = 0; round < 3; round++) {
+    for (const t of bwThreads) {
+      await waitQuiet();
+      bandwidth[t] = Math.max(bandwidth[t] ?? 0, await nativeBinding().measureReadBandwidth(1 << 30, t, 8));
+    }
   }
+  for (const t of bwThreads) log(`DRAM read bandwidth, ${t} thread(s): ${bandwidth[t].toFixed(1)} GB/s\n`);
 
   // 4. Alternating measurements.
   const rows: Row[] = [];
@@ -300,9 +310,10 @@ same thread counts, the same run, each measurement in its own process with ours 
 - pp512: 512 fixed pseudo-random tokens evaluated in one call in a cleared context, logits of the last one only
   (llama-bench's pp). tg128: 128 single-token steps from an empty context, each followed by a greedy pick (llama-bench's
   tg). Both after a warm-up that pages in every weight.
-- tg % roofline: tg t/s over (measured DRAM read bandwidth / weight bytes read per token); all tensor bytes count,
-  except an untied token-embedding table, of which one row is read per token. The KV cache and activations are left
-  out (a few MB per token here), so 100% is not quite reachable.
+- tg % roofline: tg t/s over (measured DRAM read bandwidth at that thread count / weight bytes read per token); all
+  tensor bytes count, except an untied token-embedding table, of which one row is read per token. The KV cache and
+  activations are left out (a few MB per token here). The bandwidth probe (a plain summing loop over a 1 GiB buffer,
+  best of 3x8 passes) is a practical, not a theoretical, ceiling: an engine can come out slightly above 100%.
 - Peak RSS: VmHWM of the measuring process: Node itself, the engine, and the resident pages of the mapped model.
 - The logits agree with llama.cpp's (test/peer/peer-logits.test.ts).
 `;
