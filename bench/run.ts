@@ -1,7 +1,7 @@
 // `npm run bench`: our speed against node-llama-cpp 3.22.1 (llama.cpp) on the same random-weight model files, with
 // the same thread counts, in the same run. Each measurement is its own child process (bench/worker.ts), ours and
 // the peer's alternating, so peak RSS is per engine and slow drifts of the machine hit both. Writes BENCHMARKS.md.
-//   npm run bench -- [--quick] [--only tinyllama|110m] [--reps N] [--threads 2,1] [--no-peer] [--no-write]
+//   npm run bench -- [--quick] [--only tinyllama|110m] [--reps N] [--threads 2,1] [--no-peer] [--no-write] [--out FILE]
 // (--quick: the 110M files, 2 threads, 2 repetitions, and BENCHMARKS.md is left alone)
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -27,6 +27,7 @@ const { values: args } = parseArgs({
     tg: { type: 'string', default: '128' },
     'no-peer': { type: 'boolean' },
     'no-write': { type: 'boolean' },
+    out: { type: 'string' },
   },
 });
 
@@ -287,11 +288,16 @@ async function main(): Promise<void> {
     `VmHWM of that process (mapped model pages included). Total time ${minutes.toFixed(1)} min` +
     `${waitedMs > 1000 ? `, ${(waitedMs / 1000).toFixed(0)} s of it waiting for other processes to leave the cores` : ''}.\n\n` +
     tableText + '\n' + note + (peerNote ? `- ${peerNote}\n` : '') + '\n';
-  if (args['no-write'] || args.quick) return;
-  const path = join(repoRoot, 'BENCHMARKS.md');
+  if (args['no-write'] || (args.quick && !args.out)) return;
+  const path = args.out ?? join(repoRoot, 'BENCHMARKS.md');
   const marker = '<!-- runs: newest first; bench/run.ts inserts each run below this line -->\n';
   let doc = existsSync(path) ? readFileSync(path, 'utf8') : '';
-  if (!doc.includes(marker)) doc = `${HEADER}\n${marker}`;
+  // Never rewrite what is there: without the marker, a section for the runs (and the method) goes at the end.
+  if (!doc.includes(marker)) {
+    doc = doc.trim()
+      ? `${doc.trimEnd()}\n\n## Runs of \`npm run bench\`\n\n${HEADER.replace(/^# Benchmarks\n\n/, '')}\n${marker}`
+      : `${HEADER}\n${marker}`;
+  }
   const i = doc.indexOf(marker) + marker.length;
   writeFileSync(path, doc.slice(0, i) + '\n' + section + doc.slice(i).replace(/^\n+/, ''));
   log(`wrote ${relative(process.cwd(), path)}\n`);

@@ -14,7 +14,8 @@ import { GgmlType, loadModel, quantizeModel } from '../../lib/index.js';
 import { writeRandomLlamaModel, type LlamaShape } from '../../lib/tools/random-model.js';
 import { benchTokens } from '../../lib/tools/bench.js';
 import type { LlamaMix } from '../../lib/backends/weight-types.js';
-import { DEFAULT_PEER_DIR, ensurePeer, loadPeer, peerLogits, type PeerLlama } from '../../bench/peer.js';
+import { peerLogits } from '../../bench/peer.js';
+import { openPeerOrSkip } from './peer-harness.js';
 import { SHAPE_110M } from '../../bench/models.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -100,19 +101,8 @@ function compare(ours: Float32Array, peer: Float32Array, nVocab: number): Agreem
 }
 
 test('K-quant and Q4_1/Q5_0/Q5_1 logits agree with llama.cpp (node-llama-cpp 3.22.1)', { timeout: 30 * 60_000 }, async (t) => {
-  const install = await ensurePeer(DEFAULT_PEER_DIR, { timeoutMs: 10 * 60_000 });
-  if (!install.ok) {
-    t.skip(`node-llama-cpp could not be installed: ${install.reason}`);
-    return;
-  }
-  let llama: PeerLlama;
-  try {
-    llama = await loadPeer(install.dir);
-  } catch (e) {
-    t.skip(`node-llama-cpp could not be loaded: ${e instanceof Error ? e.message : String(e)}`);
-    return;
-  }
-  t.after(() => llama.dispose());
+  const llama = await openPeerOrSkip(t);
+  if (!llama) return;
   const dir = tempDir(t, 'aglm-peer-kquants-');
   const threads = Math.min(2, availableParallelism());
   for (const [shapeName, { shape, types }] of Object.entries(SHAPES)) {
