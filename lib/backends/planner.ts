@@ -35,8 +35,8 @@ export interface ModelPlan {
   contextSize: number;
   memoryBudget: number;
   reasons: string[];
-  /** Tensors whose type changes at load. */
-  conversions: { name: string; from: string; to: string }[];
+  /** Tensors whose type changes at load (`toType` is the GGML type id loadModel asks the backend for). */
+  conversions: { name: string; from: string; to: string; toType: number }[];
 }
 
 const GIB = 1024 ** 3;
@@ -119,10 +119,7 @@ export function planModel(req: PlanRequest): ModelPlan {
   const conversions: ModelPlan['conversions'] = [];
   for (const w of req.graph.weights) {
     const to = types.get(w.name)!;
-    if (to !== w.type) {
-      w.to = to;
-      conversions.push({ name: w.name, from: typeName(w.type), to: typeName(to) });
-    } else delete w.to;
+    if (to !== w.type) conversions.push({ name: w.name, from: typeName(w.type), to: typeName(to), toType: to });
   }
   if (conversions.length > 0) reasons.push(`${conversions.length} tensors converted at load (${typeName(fileType)} -> ${chosen})`);
 

@@ -218,6 +218,8 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
     budgetSource: o.memoryBudget === undefined ? '90% of the free memory' : 'the memoryBudget option',
     kvBytesPerToken: build.graph.cache.reduce((n, c) => n + (c.k + c.v) * 4, 0),
   });
+  const convert = new Map(plan.conversions.map((c) => [c.name, c.toType]));
+  for (const w of build.graph.weights) w.to = convert.get(w.name);
   if (signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
   let native: NativeModel;
   try {

@@ -7,6 +7,7 @@
 #include "backends/cpu/cpu-variants.h"
 #include "common.h"
 #include "core/aligned.h"
+#include "core/convert.h"
 #include "hal/registry.h"
 #include "kernels/kernels.h"
 
@@ -75,14 +76,8 @@ class convert_worker : public aglm_promise_worker {
     dst_ref_ = Napi::Persistent(dst.As<Napi::Object>());
   }
   void Execute() override {
-    std::vector<float> row((size_t)k_);
-    const size_t sb = aglm_row_bytes(st_, k_), db = aglm_row_bytes(dt_, k_);
-    for (int64_t r = 0; r < rows_; r++) {
-      if (!aglm_dequantize_row(st_, s_ + r * sb, row.data(), k_) || aglm_quantize_row(dt_, row.data(), d_ + r * db, k_) == 0) {
-        result_ = aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE, "conversion between these types is not supported");
-        return;
-      }
-    }
+    if (!aglm_convert_rows(st_, s_, dt_, d_, rows_, k_, 1))
+      result_ = aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE, "conversion between these types is not supported");
   }
 
  private:

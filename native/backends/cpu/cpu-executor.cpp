@@ -7,6 +7,7 @@
 #include <cstring>
 #include <thread>
 
+#include "core/convert.h"
 #include "core/mapped-file.h"
 
 namespace {
@@ -32,24 +33,12 @@ aglm_result convert_weights(const aglm_program_desc &desc, cpu_program *p) {
     aglm_weight &w = p->graph.weights[i];
     if (w.to < 0 || w.to == w.type) continue;
     const int64_t k = w.ne[0], rows = w.nelements() / w.ne[0];
-    const size_t src_row = aglm_row_bytes(w.type, k), dst_row = aglm_row_bytes(w.to, k);
+    const size_t dst_row = aglm_row_bytes(w.to, k);
     if (dst_row == 0) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "tensor " + w.name + ": its rows cannot be stored as type " + std::to_string(w.to));
     aglm_aligned_buffer buf;
     if (!buf.allocate(dst_row * rows)) return aglm_result::fail(AGLM_ERR_OUT_OF_MEMORY, "out of memory converting " + w.name);
-    std::atomic<bool> ok{true};
-    std::vector<std::thread> workers;
-    for (unsigned t = 0; t < n_threads; t++) {
-      workers.emplace_back([&, t] {
-        std::vector<float> row((size_t)k);
-        for (int64_t r = t; r < rows && ok.load(); r += n_threads) {
-          if (!aglm_dequantize_row(w.type, (const uint8_t *)p->wdata[i] + r * src_row, row.data(), k) ||
-              !aglm_quantize_row(w.to, row.data(), (uint8_t *)buf.data() + r * dst_row, k))
-            ok = false;
-        }
-      });
-    }
-    for (auto &th : workers) th.join();
-    if (!ok) return aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE, "tensor " + w.name + ": cannot convert type " + std::to_string(w.type) + " to " + std::to_string(w.to));
+    if (!aglm_convert_rows(w.type, p->wdata[i], w.to, buf.data(), rows, k, (int)n_threads))
+      return aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE, "tensor " + w.name + ": cannot convert type " + std::to_string(w.type) + " to " + std::to_string(w.to));
     aglm_mapped_release(desc.file_data, w.offset, w.nbytes);
     w.type = w.to;
     w.nbytes = dst_row * rows;
