@@ -3,7 +3,8 @@
 //
 // Tolerances (|variant - ref| must not exceed them; "exact" means bit-identical):
 //   quantize_row_q8_0, quantize_row_act, dequantize_row, add, mul, rope  exact (same IEEE operations in the same order)
-//   matmul F32/F16/BF16 ........................................... 1e-5 * sum_i |w_i x_i|   (float dot, any order)
+//   matmul F32/F16/BF16 ........................................... 1e-5 * sum_i |w_i x_i|   (float dot, any order;
+//                                                                   avx512 decoding F16/BF16: vs ref on f16-rounded x)
 //   matmul Q8_0/Q4_0/Q5_0/Q6_K, random scales ..................... 1e-5 * sum_b |d_w d_x| sum_i |w_i x_i|
 //   matmul Q4_1/Q5_1/Q4_K/Q5_K, random scales ..................... 1e-5 * sum_i (|a_i| + |b_i|) |x_i|, w = a - b (scale
 //                                                                   part, min part: the terms before they cancel)
@@ -546,13 +547,32 @@ double matmul_tolerance(const matmul_case &c, int64_t t, int64_t i) {
   return 1e-5 * mag + 1e-30;
 }
 
+// Whether K's matmul reads this case's activations as f16: the avx512-based tables (avx512, avx512-no-vnni and amx,
+// whose non-packed matmul is avx512's) for F16/BF16 weights and fewer than 4 tokens.
+bool rounds_decode_acts(const aglm_kernels *K, const matmul_case &c) {
+  const bool avx512_family = strncmp(K->name, "avx512", 6) == 0 || strcmp(K->name, "amx") == 0;
+  return avx512_family && (c.type == AGLM_TYPE_F16 || c.type == AGLM_TYPE_BF16) && c.n < 4;
+}
+
 // Runs ref and K over rows [r0, r1) and returns the worst err/tol (exact: any difference counts as infinite);
 // *canary_ok is cleared if anything outside [r0, r1) or the stride padding was written.
 double matmul_compare(const aglm_kernels *K, const matmul_case &c, int64_t r0, int64_t r1, bool exact, bool *canary_ok) {
   const float canary = -12345.0f;
   std::vector<float> want(c.n * c.ys, canary), got(c.n * c.ys, canary);
   aglm_matmul_args a = matmul_args(c.type, c.w.data(), c.wrb, c.x.data(), c.xrb, want.data(), c.ys, c.n, c.k, c.m);
+  // The AVX-512 tables decode F16/BF16 weights (fewer than 4 tokens) against activations rounded to f16 (see
+  // avx512-matmul.cpp): their reference is ref on the rounded activations, within the same tolerance.
+  std::vector<uint8_t> rounded;
+  if (rounds_decode_acts(K, c)) {
+    rounded = c.x;
+    for (int64_t t = 0; t < c.n; t++) {
+      float *row = (float *)(rounded.data() + t * c.xrb);
+      for (int64_t j = 0; j < c.k; j++) row[j] = aglm_fp16_to_fp32(aglm_fp32_to_fp16(row[j]));
+    }
+    a.x = rounded.data();
+  }
   aglm_kernels_ref.matmul(&a, r0, r1);
+  a.x = c.x.data();
   a.y = got.data();
   K->matmul(&a, r0, r1);
   double worst = 0;
@@ -615,6 +635,35 @@ void test_matmul_type(const aglm_kernels *K, int type, rng &r) {
           K->name, type_name(type), (long long)k, k == 4096 ? " (and n=75)" : "", worst,
           canary_ok ? "" : ", wrote outside its rows");
   }
+}
+
+// Activations beyond f16's range (|x| > 65504) must not become infinities in a decode that rounds them to f16: the
+// result must match ref on the unrounded activations (the kernel falls back to f32 for that call).
+void test_matmul_large_acts(const aglm_kernels *K, rng &r) {
+  double worst = 0;
+  bool finite = true;
+  for (int type : {AGLM_TYPE_F16, AGLM_TYPE_BF16})
+    for (int64_t n : {1, 2}) {
+      matmul_case c;
+      c.type = type, c.n = n, c.k = 333, c.m = 19, c.ys = 19;
+      matmul_case_fill(c, r, false);
+      for (int64_t t = 0; t < n; t++) {
+        float *row = (float *)(c.x.data() + t * c.xrb);
+        row[7 + t] = 1.5e5f, c.xf[t * c.k + 7 + t] = 1.5e5f;
+      }
+      std::vector<float> want(c.n * c.ys), got(c.n * c.ys);
+      aglm_matmul_args a = matmul_args(c.type, c.w.data(), c.wrb, c.x.data(), c.xrb, want.data(), c.ys, c.n, c.k, c.m);
+      aglm_kernels_ref.matmul(&a, 0, c.m);
+      a.y = got.data();
+      K->matmul(&a, 0, c.m);
+      for (int64_t t = 0; t < c.n; t++)
+        for (int64_t i = 0; i < c.m; i++) {
+          finite = finite && isfinite(got[t * c.ys + i]);
+          worst = fmax(worst, fabs((double)want[t * c.ys + i] - got[t * c.ys + i]) / matmul_tolerance(c, t, i));
+        }
+    }
+  check(worst <= 1.0 && finite, "%s matmul F16/BF16 n=1,2 with an activation of 1.5e5 (beyond f16) (max err/tol %.3g%s)",
+        K->name, worst, finite ? "" : ", non-finite output");
 }
 
 // Unit scales make every product an integer, so any summation order gives the same float: must be bit-exact.
@@ -1184,6 +1233,7 @@ void test_variant(const aglm_kernels *K) {
   test_dequantize(K);
   rng r(61);
   for (int type : {AGLM_TYPE_F32, AGLM_TYPE_F16, AGLM_TYPE_BF16, AGLM_TYPE_Q8_0, AGLM_TYPE_Q4_0}) test_matmul_type(K, type, r);
+  test_matmul_large_acts(K, r);
   test_matmul_unit_scales(K, AGLM_TYPE_Q8_0, r);
   test_matmul_unit_scales(K, AGLM_TYPE_Q4_0, r);
   test_variant_new_types(K, r);

@@ -15,6 +15,27 @@ inline __m512 kv_load(const void *base, int64_t i, __mmask16 m, bool f16) {
   return _mm512_maskz_loadu_ps(m, (const float *)base + i);
 }
 
+// The 16 horizontal sums of v[0..15], in order, by halving: 128-bit lane shuffles, then within-lane shuffles (46
+// operations instead of 16 full reductions). After the four levels, element 4L + e holds the sum of v[4e + L].
+inline __m512 aglm_sum16(const __m512 (&v)[16]) {
+  __m512 w[8], z[4], u[2];
+  AGLM_UNROLL
+  for (int p = 0; p < 8; p++) // lanes 0,1: halves of v[2p]; lanes 2,3: halves of v[2p+1]
+    w[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  AGLM_UNROLL
+  for (int q = 0; q < 4; q++) // lane L: 4 partial sums of v[4q + L]
+    z[q] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * q], w[2 * q + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(w[2 * q], w[2 * q + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  AGLM_UNROLL
+  for (int r = 0; r < 2; r++) // lane L: elements 0,1 partial sums of v[8r + L], elements 2,3 of v[8r + 4 + L]
+    u[r] = _mm512_add_ps(_mm512_shuffle_ps(z[2 * r], z[2 * r + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(z[2 * r], z[2 * r + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 s = _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_ps(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), s);
+}
+
 // In place: p = exp(p - max) / sum.
 void softmax(float *p, int64_t n) {
   __m512 vmax = _mm512_set1_ps(-INFINITY);
@@ -48,29 +69,43 @@ void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scrat
   float *out0 = a->out + t * a->out_stride + g * group * hd;
   memset(out0, 0, (size_t)(group * hd) * sizeof(float));
   if (n <= 0) return;
-  // Scores: each key row is loaded once and dotted with every query head of the group (the queries stay in L1).
-  for (int64_t j = 0; j < n; j++) {
-    const int64_t row = j * a->kv_stride + kv_off;
+  // Scores, 16 keys at a time: per head of the group, 16 dot products accumulated as vectors and reduced together by
+  // aglm_sum16 (one horizontal reduction per key was most of this kernel's time in prompt processing). Each block of
+  // key rows is read from memory once per group and then from L1 for the other heads.
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int64_t count = n - j0 < 16 ? n - j0 : 16;
+    int64_t row[16];
+    for (int i = 0; i < 16; i++) row[i] = (j0 + (i < count ? i : count - 1)) * a->kv_stride + kv_off;
     for (int64_t h = 0; h < group; h++) {
       const float *q = q0 + h * hd;
-      __m512 acc = _mm512_setzero_ps();
+      __m512 acc[16];
+      AGLM_UNROLL
+      for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
       for (int64_t d = 0; d < hd; d += 16) {
         const __mmask16 m = aglm_mask16(hd - d);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), kv_load(a->k, row + d, m, f16), acc);
+        const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
+        AGLM_UNROLL
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, kv_load(a->k, row[i] + d, m, f16), acc[i]);
       }
-      scratch[h * n + j] = _mm512_reduce_add_ps(acc) * a->scale;
+      const __m512 sc = _mm512_mul_ps(aglm_sum16(acc), _mm512_set1_ps(a->scale));
+      _mm512_mask_storeu_ps(scratch + h * n + j0, aglm_mask16(count), sc);
     }
   }
   for (int64_t h = 0; h < group; h++) softmax(scratch + h * n, n);
-  // Weighted values: each value row is loaded once and accumulated into every head's output.
-  for (int64_t j = 0; j < n; j++) {
-    const int64_t row = j * a->kv_stride + kv_off;
-    for (int64_t d = 0; d < hd; d += 16) {
-      const __mmask16 m = aglm_mask16(hd - d);
-      const __m512 v = kv_load(a->v, row + d, m, f16);
-      for (int64_t h = 0; h < group; h++) {
+  // Weighted values, 16 rows at a time: per head and 16 output dims, one accumulator through the 16 rows (updating the
+  // output in memory after every row made a store-to-load chain that bounded this loop); the block of value rows is
+  // read from memory once per group and then from L1 for the other heads.
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int64_t count = n - j0 < 16 ? n - j0 : 16;
+    for (int64_t h = 0; h < group; h++) {
+      const float *p = scratch + h * n + j0;
+      for (int64_t d = 0; d < hd; d += 16) {
+        const __mmask16 m = aglm_mask16(hd - d);
         float *o = out0 + h * hd + d;
-        _mm512_mask_storeu_ps(o, m, _mm512_fmadd_ps(_mm512_set1_ps(scratch[h * n + j]), v, _mm512_maskz_loadu_ps(m, o)));
+        __m512 acc = _mm512_maskz_loadu_ps(m, o);
+        for (int64_t i = 0; i < count; i++)
+          acc = _mm512_fmadd_ps(_mm512_set1_ps(p[i]), kv_load(a->v, (j0 + i) * a->kv_stride + kv_off + d, m, f16), acc);
+        _mm512_mask_storeu_ps(o, m, acc);
       }
     }
   }

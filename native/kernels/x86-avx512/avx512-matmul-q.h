@@ -165,19 +165,33 @@ struct aglm_q4_0_kernel {
     __m512 d;
   };
 
-  // Block b's scale is quad word 9b and its 16 nibble bytes words 9b+1..9b+8 (from bytes 0..63 and 8..71).
+  // Block b's 16 nibble bytes (at 18b + 2) go to lane b through 16-byte loads and inserts, its scale through a
+  // scalar load, as for Q8_0. (Gathering them with word permutes from two 64-byte loads instead decodes ~25 % slower
+  // on Zen 4, where the permutes, not DRAM, then limit one thread.)
   template <int NB>
   static AGLM_Q_INLINE W load(const char *blk) {
-    static const uint16_t q_w[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12, 13, 14, 15, 16, 17,
-                                     19, 20, 21, 22, 23, 24, 25, 26, 56, 57, 58, 59, 60, 61, 62, 63};
-    static const uint16_t d_w[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
-    const __m512i z0 = aglm_q_bytes<NB * bytes, 0>(blk), z1 = aglm_q_bytes<NB * bytes, 8>(blk);
-    const __m512i q = _mm512_permutex2var_epi16(z0, aglm_q_words(q_w), z1);
+    __m512i q = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(blk + 2)));
+    uint16_t d[4] = {0, 0, 0, 0};
+    memcpy(d, blk, 2);
+    if (NB > 1) {
+      q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(blk + bytes + 2)), 1);
+      memcpy(d + 1, blk + bytes, 2);
+    }
+    if (NB > 2) {
+      q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(blk + 2 * bytes + 2)), 2);
+      memcpy(d + 2, blk + 2 * bytes, 2);
+    }
+    if (NB > 3) {
+      q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(blk + 3 * bytes + 2)), 3);
+      memcpy(d + 3, blk + 3 * bytes, 2);
+    }
+    __m128i h = _mm_cvtsi32_si128(d[0]);
+    h = _mm_insert_epi16(h, d[1], 1), h = _mm_insert_epi16(h, d[2], 2), h = _mm_insert_epi16(h, d[3], 3);
     const __m512i low = _mm512_set1_epi8(0x0f);
     W w;
     w.lo = _mm512_and_si512(q, low);
     w.hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
-    w.d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(aglm_q_words(d_w), z0)));
+    w.d = aglm_q_spread(_mm_cvtph_ps(h), aglm_q_idx_quarters());
     return w;
   }
 
