@@ -1,79 +1,12 @@
 // The peer engine: node-llama-cpp 3.22.1 (llama.cpp inside), installed on demand into a scratch folder
-// (.bench/peer/, gitignored), never as a dependency of this package. Used by the benchmark and the peer logits test.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+// (.bench/peer/, gitignored), never as a dependency of this package. Installing and loading it is
+// lib/tools/peer-install.ts (re-exported here); this file drives its inference API for the benchmark and the peer tests.
+import { resolve } from 'node:path';
 import { benchStat, type BenchStat } from '../lib/tools/bench.js';
+import { DEFAULT_PEER_DIR, loadPeer as loadPeerAs } from '../lib/tools/peer-install.js';
 
-export const PEER_VERSION = '3.22.1';
+export { DEFAULT_PEER_DIR, ensurePeer, PEER_VERSION, peerBinaryPackage, type PeerInstall } from '../lib/tools/peer-install.js';
 export const repoRoot = resolve(import.meta.dirname, '..');
-/** Where the peer is installed: OPEN_AUTOGLM_PEER_DIR, else .bench/peer/ in the repository. */
-export const DEFAULT_PEER_DIR = process.env.OPEN_AUTOGLM_PEER_DIR || join(repoRoot, '.bench', 'peer');
-
-/** The prebuilt-binary package of node-llama-cpp for this platform (CPU builds; no GPU package is needed). */
-export function peerBinaryPackage(): string {
-  const os = process.platform === 'darwin' ? 'mac' : process.platform === 'win32' ? 'win' : process.platform;
-  const arch = process.platform === 'darwin' && process.arch === 'arm64' ? 'arm64-metal' : process.arch;
-  return `@node-llama-cpp/${os}-${arch}`;
-}
-
-function entryPath(dir: string): string {
-  return join(dir, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
-}
-
-function installedVersion(dir: string): string | undefined {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8')).version;
-  } catch {
-    return undefined;
-  }
-}
-
-export type PeerInstall = { ok: true; dir: string; installed: boolean } | { ok: false; dir: string; reason: string };
-
-/**
- * Makes sure node-llama-cpp PEER_VERSION is in `dir` (installing it with npm when missing: no install scripts, no
- * binary download by node-llama-cpp itself, no optional GPU packages). Never throws: says why it failed instead.
- */
-export async function ensurePeer(dir = DEFAULT_PEER_DIR, options: { timeoutMs?: number; log?: (s: string) => void } = {}): Promise<PeerInstall> {
-  if (installedVersion(dir) === PEER_VERSION && existsSync(entryPath(dir))) return { ok: true, dir, installed: false };
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ private: true, type: 'module' }) + '\n');
-  const args = [
-    'install', '--ignore-scripts', '--omit=optional', '--no-audit', '--no-fund', '--save-exact',
-    `node-llama-cpp@${PEER_VERSION}`, `${peerBinaryPackage()}@${PEER_VERSION}`,
-  ];
-  options.log?.(`installing node-llama-cpp@${PEER_VERSION} into ${dir} ...\n`);
-  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const result = await new Promise<{ code: number | null; output: string }>((done) => {
-    let output = '';
-    const child = spawn(npm, args, {
-      cwd: dir,
-      env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      shell: process.platform === 'win32',
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      done({ code: -1, output: output + String(e) });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, output });
-    });
-  });
-  if (result.code !== 0 || installedVersion(dir) !== PEER_VERSION) {
-    const lines = result.output.split('\n').map((l) => l.trim()).filter(Boolean);
-    const errors = lines.filter((l) => /^npm (error|ERR!)/.test(l)).map((l) => l.replace(/^npm (error|ERR!)\s*/, '')).filter(Boolean);
-    const why = (errors.length ? errors.slice(0, 3) : lines.slice(-3)).join('; ');
-    return { ok: false, dir, reason: `npm install exited with ${result.code}: ${why}` };
-  }
-  return { ok: true, dir, installed: true };
-}
 
 // The parts of node-llama-cpp's API used here (typed locally: the package is not a dependency).
 export interface PeerSequence {
@@ -97,6 +30,11 @@ export interface PeerModel {
     experimentalKvCacheKeyType?: number;
     experimentalKvCacheValueType?: number;
   }): Promise<PeerContext>;
+  createEmbeddingContext(options: { contextSize: number; batchSize: number; threads: number }): Promise<PeerEmbeddingContext>;
+  dispose(): Promise<void>;
+}
+export interface PeerEmbeddingContext {
+  getEmbeddingFor(input: number[] | string): Promise<{ readonly vector: readonly number[] }>;
   dispose(): Promise<void>;
 }
 export interface PeerLlama {
@@ -106,11 +44,8 @@ export interface PeerLlama {
 }
 
 /** Loads the installed peer's CPU build (no GPU, never builds from source). */
-export async function loadPeer(dir = DEFAULT_PEER_DIR): Promise<PeerLlama> {
-  const mod = (await import(pathToFileURL(entryPath(dir)).href)) as {
-    getLlama(o: { gpu: false; build: 'never'; logLevel: 'error'; progressLogs?: boolean }): Promise<PeerLlama>;
-  };
-  return mod.getLlama({ gpu: false, build: 'never', logLevel: 'error', progressLogs: false });
+export function loadPeer(dir = DEFAULT_PEER_DIR): Promise<PeerLlama> {
+  return loadPeerAs<PeerLlama>(dir);
 }
 
 /**
@@ -149,6 +84,33 @@ export async function peerLogits(
         for (const [id, v] of m) if (id >= 0 && id < vocabSize) logits[i * vocabSize + id] = v;
       }
       return logits;
+    } finally {
+      await ctx.dispose();
+    }
+  } finally {
+    await model.dispose();
+  }
+}
+
+/**
+ * llama.cpp's embedding of each token sequence, as node-llama-cpp's embedding context gives it (not normalised): pooled
+ * as the file's `<arch>.pooling_type` says (mean, cls, last), or without one the last token's hidden state.
+ * node-llama-cpp puts BOS (bert: [CLS]) first and EOS/[SEP] last when the vocabulary adds them and they are missing.
+ */
+export async function peerEmbeddings(
+  llama: PeerLlama,
+  modelPath: string,
+  inputs: number[][],
+  options: { threads?: number } = {},
+): Promise<Float64Array[]> {
+  const model = await llama.loadModel({ modelPath });
+  try {
+    const size = Math.max(64, ...inputs.map((t) => t.length + 1));
+    const ctx = await model.createEmbeddingContext({ contextSize: size, batchSize: size, threads: options.threads ?? 2 });
+    try {
+      const out: Float64Array[] = [];
+      for (const tokens of inputs) out.push(Float64Array.from((await ctx.getEmbeddingFor([...tokens])).vector));
+      return out;
     } finally {
       await ctx.dispose();
     }

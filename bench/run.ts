@@ -2,6 +2,7 @@
 // the same thread counts, in the same run. Each measurement is its own child process (bench/worker.ts), ours and
 // the peer's alternating, so peak RSS is per engine and slow drifts of the machine hit both. Writes BENCHMARKS.md.
 //   npm run bench -- [--quick] [--only tinyllama|110m] [--reps N] [--threads 2,1] [--no-peer] [--no-write] [--out FILE]
+//   npm run bench -- --tokenize [--model FILE ...] [--text FILE] [-r REPS] [--no-peer] [--json]   (tokenizer speed)
 // (--quick: the 110M files, 2 threads, 2 repetitions, and BENCHMARKS.md is left alone)
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -16,6 +17,12 @@ import { ensureModel, modelSpec, type BenchModelSpec, type BenchTypeName } from 
 import { DEFAULT_PEER_DIR, ensurePeer, PEER_VERSION, repoRoot } from './peer.js';
 import { machineLoad } from './load.js';
 import type { WorkerResult } from './worker.js';
+import { tokenizeBenchCommand } from '../lib/cli/tokenize-bench-command.js';
+
+// `npm run bench -- --tokenize [...]` is `open-autoglm bench --tokenize [...]` (lib/cli/tokenize-bench-command.ts).
+if (process.argv.includes('--tokenize')) {
+  process.exit(await tokenizeBenchCommand(process.argv.slice(2), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }));
+}
 
 const { values: args } = parseArgs({
   options: {

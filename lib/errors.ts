@@ -8,6 +8,7 @@ export const ERROR_CODES = [
   'BUSY', // the context is already running an evaluation
   'ABORTED', // the caller's AbortSignal fired
   'CONTEXT_FULL', // the tokens do not fit in the context
+  'CHAT_TEMPLATE_ERROR', // a chat template does not parse, or fails or refuses the messages while rendering
   // files
   'FILE_NOT_FOUND',
   'IO_ERROR',

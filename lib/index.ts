@@ -3,7 +3,10 @@ export { loadModel, Model, DEFAULT_MODEL_PATH, CPU_VARIANTS } from './model/mode
 export type { LoadModelOptions, TokenizeOptions, CpuVariant, ModelBackendInfo } from './model/model.js';
 export { Context } from './model/context.js';
 export type { ContextOptions, EvaluateOptions } from './model/context.js';
+export type { EmbedOptions, EmbedPooling } from './model/embed.js';
 export type { GenerateOptions, GenerateChunk, CompletionResult, CompletionTimings, StopReason } from './model/generate.js';
+export { ChatSession, ChatTemplate, BUILTIN_CHAT_TEMPLATE_NAMES, builtinChatTemplate } from './chat/index.js';
+export type { ChatMessage, ChatSessionOptions, ChatPromptOptions, ChatTurnStats, ApplyChatTemplateOptions, BuiltinChatTemplateName } from './chat/index.js';
 export type { SamplerOptions } from './sampler/index.js';
 export { Sampler } from './sampler/index.js';
 export { Tokenizer } from './tokenizer/index.js';

@@ -13,13 +13,16 @@ export interface NativeSystemInfo {
 
 export interface NativeModel {
   createContext(options: { nCtx: number; nBatch: number; nThreads: number; kvType?: 0 | 1 }): Promise<NativeContext>;
-  describe(): { backend: string; backendReason: string; description: string; nVocab: number; fileSize: number };
+  describe(): { backend: string; backendReason: string; description: string; nVocab: number; nHidden: number; fileSize: number };
   dispose(): void;
 }
 
 export interface NativeContext {
-  /** mode: 0 last, 1 all, 2 none. Resolves with the positions the context holds afterwards. */
-  evaluate(tokens: Uint32Array, n: number, mode: 0 | 1 | 2, logits: Float32Array | null): Promise<number>;
+  /**
+   * mode: 0 last, 1 all, 2 none; kind: 0 logits (rows of nVocab, the default), 1 hidden states after the final norm
+   * (rows of nHidden; the output projection is skipped). Resolves with the positions the context holds afterwards.
+   */
+  evaluate(tokens: Uint32Array, n: number, mode: 0 | 1 | 2, out: Float32Array | null, kind?: 0 | 1): Promise<number>;
   abort(): void;
   setPosition(n: number): void;
   info(): { nPast: number; nCtx: number; nBatch: number; memoryBytes: number };

@@ -50,7 +50,8 @@ function weightsAt(req: PlanRequest, p: Precision | undefined): { bytes: number;
   let bytes = 0;
   const tied = !req.file.tensor('output.weight');
   for (const w of req.graph.weights) {
-    const t = req.file.tensor(w.name)!;
+    // A view (rows of a fused tensor) is planned as the matrix it is: its own dims, the file tensor's type.
+    const t = { ...req.file.tensor(w.source ?? w.name)!, dims: w.dims };
     let type = t.type;
     if (p !== undefined) {
       const isOutput = w.name === 'output.weight' || (tied && w.name === 'token_embd.weight');

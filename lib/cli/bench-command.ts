@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { AglmError } from '../errors.js';
 import type { CpuVariant } from '../model/model.js';
 import { runBench, type BenchResult } from '../tools/bench.js';
+import { tokenizeBenchCommand, TOKENIZE_BENCH_USAGE } from './tokenize-bench-command.js';
 
 export interface BenchIo {
   out: (s: string) => void;
@@ -12,7 +13,7 @@ export interface BenchIo {
 
 export const BENCH_USAGE = `  open-autoglm bench --model FILE [-p 512] [-n 128] [-t THREADS] [-r REPS] [--cpu ref|avx2|avx512] [--json]
       Measures prompt processing (ppN) and generation (tgN) speed of a model file, llama-bench style.
-`;
+${TOKENIZE_BENCH_USAGE}`;
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
@@ -52,6 +53,7 @@ export function benchTable(r: BenchResult): string {
 }
 
 export async function benchCommand(args: string[], io: BenchIo): Promise<number> {
+  if (args.includes('--tokenize')) return tokenizeBenchCommand(args, io);
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,

@@ -1,4 +1,5 @@
-// The open-autoglm command line: run (stream a completion), info (systemInfo), quantize (rewrite a model's types).
+// The open-autoglm command line: run (stream a completion), chat (interactive), info (systemInfo), quantize (rewrite a
+// model's types), perplexity, bench.
 import { parseArgs } from 'node:util';
 import { AglmError } from '../errors.js';
 import { loadModel, type CpuVariant } from '../model/model.js';
@@ -6,51 +7,37 @@ import { systemInfo } from '../backends/system-info.js';
 import { quantizeModel, QUANTIZE_TYPES, type QuantizeType } from '../tools/quantize.js';
 import { benchCommand, BENCH_USAGE } from './bench-command.js';
 import { perplexityCommand } from './perplexity-command.js';
+import { embedCommand, EMBED_USAGE } from './embed-command.js';
+import { chatCommand, CHAT_USAGE } from './chat-command.js';
+import { num, samplingOptions, SAMPLING_FLAGS } from './sampling-flags.js';
 
 const USAGE = `Usage:
   open-autoglm run [--model FILE] [-n N] [--temperature T] [--seed S] [--threads N] [--top-k K] [--top-p P] [--min-p P]
                    [--repeat-penalty R] [--cpu ref|avx2|avx512|amx|neon] [--timings] "prompt"
       Streams a completion of the prompt to stdout (default model: the stories260K model shipped in the package).
-  open-autoglm info [--json]
+${CHAT_USAGE}  open-autoglm info [--json]
       Prints the CPU features found, the backends and kernel variants available, and which is chosen and why.
   open-autoglm quantize IN OUT --type ${QUANTIZE_TYPES.join('|')}
       Writes IN's weights as another type. q4_1..q6_k and the mixes q4_k_m, q5_k_m are llama.cpp's file types
       (q4_k, q5_k: its Q4_K_S, Q5_K_S), with its per-tensor rules; the others use one type for every matrix.
   open-autoglm perplexity [--model FILE] --text FILE [--ctx N] [--precision P] [--json]
       The model's perplexity on a text (llama.cpp's method: chunks of N tokens, second halves scored).
-${BENCH_USAGE}`;
+${EMBED_USAGE}${BENCH_USAGE}`;
 
 interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
+  /** The user's input for chat. Default: process.stdin. */
+  input?: NodeJS.ReadableStream;
 }
 
 const defaultIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
-
-function num(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || Number.isNaN(n)) throw new AglmError('INVALID_ARGUMENT', `Expected a number for --${name} but received "${v}"`);
-  return n;
-}
 
 async function runCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: {
-      model: { type: 'string', short: 'm' },
-      n: { type: 'string', short: 'n' },
-      temperature: { type: 'string', short: 't' },
-      seed: { type: 'string', short: 's' },
-      threads: { type: 'string' },
-      'top-k': { type: 'string' },
-      'top-p': { type: 'string' },
-      'min-p': { type: 'string' },
-      'repeat-penalty': { type: 'string' },
-      cpu: { type: 'string' },
-      timings: { type: 'boolean' },
-    },
+    options: SAMPLING_FLAGS,
   });
   if (positionals.length !== 1) {
     io.err(USAGE);
@@ -63,15 +50,11 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   process.once('SIGINT', onSigint);
   try {
     io.out(prompt);
+    const sampling = samplingOptions(values);
     const iterator = model.generate(prompt, {
-      maxTokens: num('n', values.n) ?? 256,
-      temperature: num('temperature', values.temperature),
-      seed: num('seed', values.seed),
+      ...sampling,
+      maxTokens: sampling.maxTokens ?? 256,
       threads: num('threads', values.threads),
-      topK: num('top-k', values['top-k']),
-      topP: num('top-p', values['top-p']),
-      minP: num('min-p', values['min-p']),
-      repeatPenalty: num('repeat-penalty', values['repeat-penalty']),
       signal: controller.signal,
     })[Symbol.asyncIterator]();
     let tokens = 0;
@@ -142,6 +125,8 @@ export async function main(args: string[], io: Io = defaultIo): Promise<number> 
     switch (command) {
       case 'run':
         return await runCommand(rest, io);
+      case 'chat':
+        return await chatCommand(rest, io);
       case 'info':
         return infoCommand(rest, io);
       case 'quantize':
@@ -150,6 +135,8 @@ export async function main(args: string[], io: Io = defaultIo): Promise<number> 
         return await benchCommand(rest, io);
       case 'perplexity':
         return await perplexityCommand(rest, io);
+      case 'embed':
+        return await embedCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -2,12 +2,25 @@
 // model by an architecture file (lib/arch/), validated again natively (native/core/graph.h mirrors these types).
 import { AglmError } from '../errors.js';
 import type { GgufFile } from '../gguf/index.js';
-import { ggmlTypeName } from '../gguf/index.js';
+import { ggmlRowBytes, ggmlTypeInfo, ggmlTypeName } from '../gguf/index.js';
 
 /** Must equal AGLM_IR_VERSION in native/core/graph.h. */
-export const IR_VERSION = 1;
+export const IR_VERSION = 2;
 
-export type IrOpName = 'embed' | 'rms_norm' | 'matmul' | 'add' | 'mul' | 'silu_mul' | 'rope' | 'attention' | 'output_rows';
+export type IrOpName =
+  | 'embed'
+  | 'rms_norm'
+  | 'matmul'
+  | 'add'
+  | 'mul'
+  | 'silu_mul'
+  | 'rope'
+  | 'attention'
+  | 'output_rows'
+  | 'layer_norm'
+  | 'gelu'
+  | 'embed_positions'
+  | 'add_vector';
 
 /** Rows of a value: one per token of the batch (0), or one per requested output (1). */
 export const ROWS_TOKENS = 0;
@@ -17,10 +30,16 @@ export interface IrWeight {
   name: string;
   type: number;
   dims: number[];
+  /** Absolute byte offset of the data in the file. */
   offset: number;
   nbytes: number;
   /** Convert to this type once at load (set by the precision planner). */
   to?: number;
+  /**
+   * For a view (GraphBuilder.weightRows): the file tensor whose rows it is. A view is an ordinary weight to native
+   * code (its offset and size select the rows in place), so conversion and repacking treat it as a matrix of its own.
+   */
+  source?: string;
 }
 export interface IrValue {
   rows: typeof ROWS_TOKENS | typeof ROWS_OUTPUTS;
@@ -41,7 +60,10 @@ export interface IrGraph {
   ops: IrOp[];
   /** KV cache slots: widths of the keys and values stored per position. */
   cache: { k: number; v: number }[];
+  /** The logits value (output rows, width n_vocab). */
   output: number;
+  /** The hidden states after the final norm (output rows, width n_embd), if the architecture marks them. */
+  hidden?: number;
 }
 
 export const ROPE_NORMAL = 0;
@@ -50,10 +72,16 @@ export const ROPE_NEOX = 2;
 export interface RopeParams {
   heads: number;
   headDim: number;
+  /** Rotated dimensions at the start of each head (the rest pass through). */
   nRot: number;
   mode: typeof ROPE_NORMAL | typeof ROPE_NEOX;
   freqBase: number;
+  /** Linear scaling: positions are multiplied by it (1 = none). */
   freqScale: number;
+  /** A weight of nRot/2 factors each rotary frequency is divided by (Llama 3's `rope_freqs.weight`). */
+  freqFactors?: number;
+  /** YaRN (ggml's rope_yarn): with extFactor != 0, blends interpolated and extrapolated angles and scales cos/sin. */
+  yarn?: { extFactor: number; attnFactor: number; betaFast: number; betaSlow: number; nCtxOrig: number };
 }
 
 export interface AttentionParams {
@@ -61,6 +89,13 @@ export interface AttentionParams {
   nHeadKv: number;
   headDim: number;
   scale: number;
+  /** Sliding window: a token at position p attends to positions > p - slidingWindow. 0 or undefined: all. */
+  slidingWindow?: number;
+  /**
+   * false: every token sees every position of its sequence (BERT-style encoders); such a model evaluates each
+   * sequence in one batch from an empty context. Default true.
+   */
+  causal?: boolean;
 }
 
 /** A value handle: its index and shape. */
@@ -94,6 +129,44 @@ export class GraphBuilder {
   /** The weight `name` if the file has it (checked against `dims`), else undefined. */
   optionalWeight(name: string, dims: number[]): number | undefined {
     return this.file.tensor(name) ? this.register(name, dims) : undefined;
+  }
+
+  /**
+   * Rows [start, start + count) of the weight `name` (which must have exactly `dims`) as a weight of their own, read
+   * in place: a matrix [dims[0], dims[1]] gives [dims[0], count] (whole rows, so any block type works); a vector
+   * [n] gives [count] elements (float types only). Fused tensors (attn_qkv, ffn_up holding gate and up) are used so.
+   */
+  weightRows(name: string, dims: number[], start: number, count: number): number {
+    this.weight(name, dims);
+    const viewName = `${name}[${start}:${start + count}]`;
+    const existing = this.weightIds.get(viewName);
+    if (existing !== undefined) return existing;
+    const t = this.file.tensor(name)!;
+    const rows = dims.length === 1 ? dims[0] : dims[1];
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count <= 0 || start + count > rows) {
+      throw new AglmError('GGUF_SHAPE_MISMATCH', `Rows ${start}..${start + count} of tensor '${name}' are outside its ${rows} rows`);
+    }
+    let rowBytes: number;
+    if (dims.length === 1) {
+      const info = ggmlTypeInfo(t.type);
+      if (!info || info.blockSize !== 1) {
+        throw new AglmError('UNSUPPORTED_TENSOR_TYPE', `Tensor '${name}' is a ${ggmlTypeName(t.type)} vector; only float vectors can be split`);
+      }
+      rowBytes = info.typeSize;
+    } else {
+      rowBytes = ggmlRowBytes(t.type, dims[0]);
+    }
+    const id = this.weights.length;
+    this.weights.push({
+      name: viewName,
+      type: t.type,
+      dims: dims.length === 1 ? [count] : [dims[0], count],
+      offset: t.offset + start * rowBytes,
+      nbytes: count * rowBytes,
+      source: name,
+    });
+    this.weightIds.set(viewName, id);
+    return id;
   }
 
   private register(name: string, dims: number[]): number {
@@ -164,7 +237,15 @@ export class GraphBuilder {
 
   rope(x: V, p: RopeParams): V {
     const out = this.value(x.rows, x.width);
-    this.ops.push({ op: 'rope', out: out.id, in: [x.id], i: [p.heads, p.headDim, p.nRot, p.mode], f: [p.freqBase, p.freqScale] });
+    const y = p.yarn ?? { extFactor: 0, attnFactor: 1, betaFast: 0, betaSlow: 0, nCtxOrig: 0 };
+    this.ops.push({
+      op: 'rope',
+      out: out.id,
+      in: [x.id],
+      ...(p.freqFactors !== undefined ? { w: [p.freqFactors] } : {}),
+      i: [p.heads, p.headDim, p.nRot, p.mode, y.nCtxOrig],
+      f: [p.freqBase, p.freqScale, y.extFactor, y.attnFactor, y.betaFast, y.betaSlow],
+    });
     return out;
   }
 
@@ -173,7 +254,41 @@ export class GraphBuilder {
     const slot = this.cache.length;
     this.cache.push({ k: k.width, v: v.width });
     const out = this.value(q.rows, q.width);
-    this.ops.push({ op: 'attention', out: out.id, in: [q.id, k.id, v.id], i: [slot, p.nHead, p.nHeadKv, p.headDim], f: [p.scale] });
+    this.ops.push({
+      op: 'attention',
+      out: out.id,
+      in: [q.id, k.id, v.id],
+      i: [slot, p.nHead, p.nHeadKv, p.headDim, p.slidingWindow ?? 0, p.causal === false ? 1 : 0],
+      f: [p.scale],
+    });
+    return out;
+  }
+
+  /** (x - mean) / sqrt(variance + eps) * weight (+ bias), per row. */
+  layerNorm(x: V, weight: number, bias: number | undefined, eps: number): V {
+    const out = this.value(x.rows, x.width);
+    this.ops.push({ op: 'layer_norm', out: out.id, in: [x.id], w: bias === undefined ? [weight] : [weight, bias], f: [eps] });
+    return out;
+  }
+
+  /** ggml's GELU (tanh approximation), elementwise. */
+  gelu(x: V): V {
+    const out = this.value(x.rows, x.width);
+    this.ops.push({ op: 'gelu', out: out.id, in: [x.id] });
+    return out;
+  }
+
+  /** Row (position of each token) of a learned position-embedding table [width, n_positions]. */
+  embedPositions(table: number): V {
+    const out = this.value(ROWS_TOKENS, this.dims(table)[0]);
+    this.ops.push({ op: 'embed_positions', out: out.id, w: [table] });
+    return out;
+  }
+
+  /** x + vector (a weight of `width` elements) on every row. */
+  addVector(x: V, vector: number): V {
+    const out = this.value(x.rows, x.width);
+    this.ops.push({ op: 'add_vector', out: out.id, in: [x.id], w: [vector] });
     return out;
   }
 
@@ -184,7 +299,8 @@ export class GraphBuilder {
     return out;
   }
 
-  build(output: V): IrGraph {
+  /** The graph computing `output` (the logits); `hidden` marks the final-norm states evaluate({ hidden }) returns. */
+  build(output: V, hidden?: V): IrGraph {
     return {
       version: IR_VERSION,
       weights: this.weights,
@@ -192,6 +308,7 @@ export class GraphBuilder {
       ops: this.ops,
       cache: this.cache,
       output: output.id,
+      ...(hidden ? { hidden: hidden.id } : {}),
     };
   }
 }

@@ -20,12 +20,21 @@ export interface ContextOptions {
 export interface EvaluateOptions {
   /** Which logits to return: the last token's (default), every token's ([n_tokens * n_vocab]), or none. */
   logits?: 'last' | 'all' | 'none';
+  /**
+   * Return the hidden states after the final norm instead of logits: the last token's ([hiddenSize]) or every
+   * token's ([n_tokens * hiddenSize]). The output projection is not computed. Not together with `logits`.
+   */
+  hidden?: 'last' | 'all';
   signal?: AbortSignal;
 }
 
 /** What a Context needs from its model (kept narrow so the two files do not depend on each other's classes). */
 export interface ContextOwner {
   readonly vocabSize: number;
+  /** Width of the hidden states evaluate({ hidden }) returns; 0 if the architecture has none. */
+  readonly hiddenSize: number;
+  /** False for encoder-only models (bert): their graph computes hidden states only. Default true. */
+  readonly hasLogits?: boolean;
   readonly contextLength: number;
   /** The context size the precision planner found room for. */
   readonly defaultContextSize: number;
@@ -92,17 +101,34 @@ export class Context {
    */
   async evaluate(tokens: ArrayLike<number>, options?: EvaluateOptions): Promise<Float32Array> {
     const o = checkObject<EvaluateOptions>('evaluate options', options);
-    const mode = optOneOf('logits', o.logits, ['last', 'all', 'none'] as const, 'last');
+    const hidden = o.hidden === undefined ? undefined : optOneOf('hidden', o.hidden, ['last', 'all'] as const, 'last');
+    if (hidden !== undefined && o.logits !== undefined) throw invalidArgument('logits', 'no logits option together with hidden', o.logits);
+    if (hidden !== undefined && this.#owner.hiddenSize === 0) {
+      throw new AglmError('INVALID_ARGUMENT', 'This model\'s architecture does not expose hidden states');
+    }
+    const mode = hidden ?? optOneOf('logits', o.logits, ['last', 'all', 'none'] as const, 'last');
+    if (hidden === undefined && mode !== 'none' && this.#owner.hasLogits === false) {
+      throw new AglmError('INVALID_ARGUMENT', 'This model is an encoder without logits: use model.embed() or evaluate(tokens, { hidden })');
+    }
     const signal = optSignal('signal', o.signal);
     const ids = checkTokens('tokens', tokens, this.#owner.vocabSize);
     const rows = mode === 'all' ? ids.length : mode === 'last' ? 1 : 0;
-    const out = alignedFloat32(rows * this.#owner.vocabSize);
-    await this.evaluateInto(ids, mode, out, signal);
+    const out = alignedFloat32(rows * (hidden ? this.#owner.hiddenSize : this.#owner.vocabSize));
+    await this.evaluateInto(ids, mode, out, signal, hidden ? 'hidden' : 'logits');
     return out;
   }
 
-  /** @internal evaluate into a caller-owned aligned buffer (generation reuses one). Tokens must be valid ids. */
-  async evaluateInto(tokens: ArrayLike<number>, mode: 'last' | 'all' | 'none', out: Float32Array | null, signal?: AbortSignal): Promise<void> {
+  /**
+   * @internal evaluate into a caller-owned aligned buffer (generation reuses one). Tokens must be valid ids. `what`:
+   * logits (rows of vocabSize) or hidden states (rows of hiddenSize).
+   */
+  async evaluateInto(
+    tokens: ArrayLike<number>,
+    mode: 'last' | 'all' | 'none',
+    out: Float32Array | null,
+    signal?: AbortSignal,
+    what: 'logits' | 'hidden' = 'logits',
+  ): Promise<void> {
     const site = new Error();
     this.#checkUsable();
     if (tokens.length === 0) throw invalidArgument('tokens', 'at least one token', tokens);
@@ -126,7 +152,7 @@ export class Context {
       if (aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal?.reason });
       const buf = this.#tokens.fill(tokens);
       const modeId = mode === 'last' ? 0 : mode === 'all' ? 1 : 2;
-      this.#position = await handle.evaluate(buf, tokens.length, modeId, out);
+      this.#position = await handle.evaluate(buf, tokens.length, modeId, out, what === 'hidden' ? 1 : 0);
     } catch (e) {
       const err = fromNative(e, site);
       if (this.#disposed) throw new AglmError('DISPOSED', 'The context was disposed during evaluation', { cause: err });

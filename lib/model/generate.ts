@@ -129,14 +129,22 @@ interface Run {
   chunks: AsyncGenerator<GenerateChunk, { stopReason: StopReason; timings: CompletionTimings }>;
 }
 
-function start(model: Model, prompt: string | ArrayLike<number>, options: GenerateOptions | undefined): Run {
+/** @internal What a chat session adds to a generation that continues its conversation. */
+export interface GenerateInternals {
+  /** Tokens already in the context before the prompt: the penalties see them as a fresh run over all of them would. */
+  history?: ArrayLike<number>;
+  /** More ids that end the generation like end-of-generation tokens (a template's end-of-turn tokens). */
+  stopTokens?: ReadonlySet<number>;
+}
+
+function start(model: Model, prompt: string | ArrayLike<number>, options: GenerateOptions | undefined, internals: GenerateInternals = {}): Run {
   const o = resolveOptions(options);
   let promptTokens: ArrayLike<number>;
   if (typeof prompt === 'string') promptTokens = model.tokenize(prompt, { addBos: o.addBos });
   else promptTokens = checkTokens('prompt', prompt, model.vocabSize);
   if (promptTokens.length === 0) throw invalidArgument('prompt', 'a prompt of at least one token', prompt);
   const sampler = new Sampler(o.sampler, model.vocabSize);
-  return { chunks: run(model, promptTokens, o, sampler) };
+  return { chunks: run(model, promptTokens, o, sampler, internals) };
 }
 
 async function* run(
@@ -144,6 +152,7 @@ async function* run(
   promptTokens: ArrayLike<number>,
   o: Resolved,
   sampler: Sampler,
+  internals: GenerateInternals,
 ): AsyncGenerator<GenerateChunk, { stopReason: StopReason; timings: CompletionTimings }> {
   const tokenizer = model.tokenizer;
   const owned = o.context === undefined;
@@ -168,10 +177,11 @@ async function* run(
   try {
     await ctx.evaluateInto(promptTokens, 'last', logits, o.signal);
     t1 = performance.now();
+    if (internals.history) sampler.acceptMany(internals.history);
     sampler.acceptMany(promptTokens);
     while (generated < o.maxTokens) {
       const token = sampler.sample(logits);
-      if (tokenizer.isEog(token)) {
+      if (tokenizer.isEog(token) || internals.stopTokens?.has(token)) {
         stopReason = 'eos';
         break;
       }
@@ -215,8 +225,14 @@ async function* run(
   };
 }
 
-export function generate(model: Model, prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerateChunk> {
-  const { chunks } = start(model, prompt, options);
+/** Streams chunks; the generator's return value (after the last chunk) carries the stop reason and timings. */
+export function generate(
+  model: Model,
+  prompt: string | ArrayLike<number>,
+  options?: GenerateOptions,
+  internals?: GenerateInternals,
+): AsyncGenerator<GenerateChunk, { stopReason: StopReason; timings: CompletionTimings }> {
+  const { chunks } = start(model, prompt, options, internals);
   return chunks;
 }
 

@@ -12,7 +12,9 @@ import { planModel, type ModelPlan, type PrecisionRequest } from '../backends/pl
 import { PRECISIONS } from '../backends/weight-types.js';
 import { checkObject, optBoolean, optInt, optOneOf, optSignal } from '../validate.js';
 import { Context, type ContextOptions } from './context.js';
+import { embedTexts, type EmbedOptions } from './embed.js';
 import { complete, generate, type CompletionResult, type GenerateChunk, type GenerateOptions } from './generate.js';
+import { ChatSession, resolveChatTemplate, type ApplyChatTemplateOptions, type ChatMessage, type ChatSessionOptions, type ChatTemplate } from '../chat/index.js';
 
 /** CPU kernel variant names; which of them a build has depends on its architecture (systemInfo() lists them). */
 export const CPU_VARIANTS = ['ref', 'avx2', 'avx512', 'amx', 'neon'] as const;
@@ -55,6 +57,8 @@ export class Model {
   readonly architecture: string;
   readonly hparams: ArchBuild['hparams'];
   readonly backend: ModelBackendInfo;
+  /** Width of the hidden states `context.evaluate(tokens, { hidden })` returns (the embedding length); 0 if none. */
+  readonly hiddenSize: number;
   /** The precision and context size chosen for this model, with the reasons. */
   readonly plan: ModelPlan;
   #file: GgufFile;
@@ -64,6 +68,7 @@ export class Model {
   #disposed = false;
   #tokenizer: Tokenizer;
   #contexts = new Set<Context>();
+  #chatTemplate: ChatTemplate | undefined;
 
   /** @internal use loadModel() */
   constructor(
@@ -83,6 +88,7 @@ export class Model {
       this.#native = weights.native;
       const d = weights.native.describe();
       this.backend = { backend: d.backend, backendReason: d.backendReason, description: d.description };
+      this.hiddenSize = d.nHidden;
       return;
     }
     const arch = file.metadata.optString('general.architecture') ?? 'unknown';
@@ -90,6 +96,7 @@ export class Model {
     const ctx = file.metadata.optNumber(`${arch}.context_length`) ?? 0;
     this.hparams = { contextLength: ctx, embeddingLength: 0, blockCount: 0, vocabSize: tokenizer.vocabSize };
     this.backend = { backend: 'none', backendReason: 'vocabulary only', description: 'no weights loaded (vocabOnly)' };
+    this.hiddenSize = 0;
     this.plan = {
       precision: 'mixed',
       filePrecision: 'none',
@@ -142,6 +149,8 @@ export class Model {
     const ctx = new Context(
       {
         vocabSize: this.vocabSize,
+        hiddenSize: this.hiddenSize,
+        hasLogits: this.hparams.hasLogits !== false,
         contextLength: this.contextLength,
         defaultContextSize: this.plan.contextSize,
         nativeModel: () => this.#nativeModel(),
@@ -153,6 +162,17 @@ export class Model {
     return ctx;
   }
 
+  /**
+   * One embedding per text (a Float32Array of hiddenSize values): the hidden states after the final norm (bert: the
+   * last layer's), pooled over the text's tokens ('mean', 'cls': the first token, 'last') and L2-normalised unless
+   * `normalize: false`. Default pooling: the file's `<arch>.pooling_type` when it names one of those, else 'mean' for
+   * encoders and 'last' for causal decoders. Each text is evaluated alone in a context of its own.
+   */
+  embed(texts: string | readonly string[], options?: EmbedOptions): Promise<Float32Array[]> {
+    this.#nativeModel();
+    return embedTexts(this, texts, options);
+  }
+
   /** Streams generated text, chunk by chunk (whole UTF-8 characters only). */
   generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerateChunk> {
     this.#nativeModel();
@@ -162,6 +182,36 @@ export class Model {
   complete(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<CompletionResult> {
     this.#nativeModel();
     return complete(this, prompt, options);
+  }
+
+  /**
+   * The chat template: the file's tokenizer.chat_template, or the built-in one that fits the architecture and
+   * vocabulary (GLM-4, ChatGLM3, Llama 2, Llama 3, ChatML); `reason` says which and why.
+   */
+  get chatTemplate(): ChatTemplate {
+    this.#checkNotDisposed();
+    this.#chatTemplate ??= resolveChatTemplate(this.metadata, this.architecture, this.#tokenizer);
+    return this.#chatTemplate;
+  }
+
+  /** Renders messages with the chat template (or `template`, a Jinja source) as Hugging Face's apply_chat_template. */
+  applyChatTemplate(messages: readonly ChatMessage[], options?: ApplyChatTemplateOptions & { template?: string }): string {
+    const { template, ...rest } = checkObject<ApplyChatTemplateOptions & { template?: string }>('applyChatTemplate options', options);
+    const t = template === undefined ? this.chatTemplate : resolveChatTemplate(this.metadata, this.architecture, this.tokenizer, template);
+    return t.render(messages, rest);
+  }
+
+  /** A conversation kept in its own context's KV cache: each turn evaluates only what is new. */
+  createChatSession(options?: ChatSessionOptions): ChatSession {
+    const { systemPrompt, template, overflow, ...contextOptions } = checkObject<ChatSessionOptions>('chat session options', options);
+    const chat = template === undefined ? this.chatTemplate : resolveChatTemplate(this.metadata, this.architecture, this.tokenizer, template);
+    const context = this.createContext(contextOptions);
+    try {
+      return new ChatSession({ model: this, context, template: chat, tokenizer: this.#tokenizer }, { systemPrompt, overflow });
+    } catch (e) {
+      context.dispose();
+      throw e;
+    }
   }
 
   dispose(): void {

@@ -56,21 +56,31 @@ export class SpecialTokenMatcher {
     return this.#byFirst.size === 0;
   }
 
-  /** The longest special piece starting at `pos`, or undefined. */
-  matchAt(text: string, pos: number): SpecialPiece | undefined {
+  /** The longest special piece starting at `pos` and ending by `end`, or undefined. */
+  matchAt(text: string, pos: number, end = text.length): SpecialPiece | undefined {
     const group = this.#byFirst.get(text.charCodeAt(pos));
-    return group?.find((p) => text.startsWith(p.text, pos));
+    return group?.find((p) => pos + p.text.length <= end && text.startsWith(p.text, pos));
   }
 
-  /** Splits `text` into plain-text runs and special tokens, in order. Empty runs are dropped. */
-  split(text: string): Fragment[] {
+  /**
+   * Splits `text` into plain-text runs and special tokens, in order. Empty runs are dropped. No special token is
+   * matched inside or across the `plain` ranges ([start, end) UTF-16 offsets, sorted, not overlapping).
+   */
+  split(text: string, plain: readonly (readonly [number, number])[] = []): Fragment[] {
     if (this.isEmpty) return text.length > 0 ? [{ text }] : [];
     const out: Fragment[] = [];
     const bits = this.#firstUnits;
     let runStart = 0;
+    let r = 0; // the first plain range that does not end at or before pos
     for (let pos = 0; pos < text.length; ) {
+      while (r < plain.length && plain[r][1] <= pos) r++;
+      if (r < plain.length && plain[r][0] <= pos) {
+        pos = plain[r][1];
+        continue;
+      }
       const c = text.charCodeAt(pos);
-      const hit = (bits[c >> 3] & (1 << (c & 7))) !== 0 ? this.matchAt(text, pos) : undefined;
+      const end = r < plain.length ? plain[r][0] : text.length;
+      const hit = (bits[c >> 3] & (1 << (c & 7))) !== 0 ? this.matchAt(text, pos, end) : undefined;
       if (hit === undefined) {
         pos++;
         continue;

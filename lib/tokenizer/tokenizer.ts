@@ -22,6 +22,11 @@ export interface EncodeOptions {
    * tokenized as plain text. User-defined tokens (tokenizers' non-special added tokens) are always matched.
    */
   special?: boolean;
+  /**
+   * With `special`: [start, end) UTF-16 ranges of `text` where control-token text stays plain text, as without
+   * `special` (for example the user's messages inside a rendered chat template). Sorted and not overlapping.
+   */
+  plainRanges?: readonly (readonly [number, number])[];
 }
 
 export class Tokenizer {
@@ -93,7 +98,13 @@ export class Tokenizer {
     const out: number[] = [];
     if (o.addBos && this.bos !== undefined) out.push(this.bos);
     const matcher = o.special ? this.#allSpecials() : this.#alwaysSpecials();
-    const fragments: Fragment[] = matcher.isEmpty ? [{ text }] : matcher.split(text);
+    const plain = o.special ? checkRanges(options?.plainRanges, text.length) : undefined;
+    let fragments: Fragment[] = matcher.isEmpty ? [{ text }] : matcher.split(text, plain);
+    // User-defined tokens are matched everywhere, plain ranges too.
+    const always = this.#alwaysSpecials();
+    if (plain !== undefined && plain.length > 0 && !always.isEmpty) {
+      fragments = fragments.flatMap((f) => ('id' in f ? [f] : always.split(f.text)));
+    }
     const encoder = this.#parts.encoder;
     for (let i = 0; i < fragments.length; i++) {
       const f = fragments[i];
@@ -135,7 +146,7 @@ export class Tokenizer {
     return new StreamDecoder(this.#parts.renderer, options);
   }
 
-  #encodeOptions(options: unknown): Required<EncodeOptions> {
+  #encodeOptions(options: unknown): Required<Omit<EncodeOptions, 'plainRanges'>> {
     const defaults = { addBos: this.addBos, addEos: this.addEos, addSep: this.addSep, special: false };
     if (options === undefined) return defaults;
     if (options === null || typeof options !== 'object') {
@@ -163,4 +174,18 @@ export class Tokenizer {
     );
     return this.#specialMatcher;
   }
+}
+
+/** Checks the plainRanges option: sorted, non-overlapping [start, end) pairs inside the text. */
+function checkRanges(ranges: unknown, length: number): readonly (readonly [number, number])[] | undefined {
+  if (ranges === undefined) return undefined;
+  const expected = `sorted, non-overlapping [start, end] pairs of offsets from 0 to ${length}`;
+  if (!Array.isArray(ranges)) throw invalidArgument('plainRanges', expected, ranges);
+  let last = 0;
+  for (const r of ranges) {
+    const ok = Array.isArray(r) && r.length === 2 && Number.isInteger(r[0]) && Number.isInteger(r[1]);
+    if (!ok || r[0] < last || r[1] < r[0] || r[1] > length) throw invalidArgument('plainRanges', expected, ranges);
+    last = r[1];
+  }
+  return ranges as readonly (readonly [number, number])[];
 }

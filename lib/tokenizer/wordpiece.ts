@@ -32,6 +32,7 @@ export function isCjkIdeograph(cp: number): boolean {
 const WHITE_SPACE = /^\p{White_Space}$/u;
 const OTHER = /^\p{C}$/u; // Cc, Cf, Cs, Co, Cn
 const NONSPACING_MARK = /\p{Mn}/gu;
+const NON_ASCII = /[^\0-\x7f]/;
 const PUNCTUATION = /^\p{P}$/u;
 
 function isBertWhitespace(ch: string): boolean {
@@ -49,44 +50,70 @@ export function isBertPunctuation(ch: string): boolean {
   return PUNCTUATION.test(ch);
 }
 
+// What BERT's normalizer and basic tokenizer ask of a code point, as bits: computed once per BMP code point (the
+// Unicode property regexes above are the definition; the table only saves running them per character).
+const KNOWN = 1;
+const WHITESPACE = 2;
+const CONTROL = 4;
+const PUNCT = 8;
+const CJK = 16;
+const bmpFlags = new Uint8Array(0x10000);
+
+function computeFlags(cp: number): number {
+  const ch = String.fromCodePoint(cp);
+  return (
+    KNOWN |
+    (isBertWhitespace(ch) ? WHITESPACE : 0) |
+    (isBertControl(ch) ? CONTROL : 0) |
+    (isBertPunctuation(ch) ? PUNCT : 0) |
+    (isCjkIdeograph(cp) ? CJK : 0)
+  );
+}
+
+function charFlags(cp: number): number {
+  if (cp > 0xffff) return computeFlags(cp);
+  let f = bmpFlags[cp];
+  if (f === 0) bmpFlags[cp] = f = computeFlags(cp);
+  return f;
+}
+
 /** Lowercases one character at a time (no context rules such as the final sigma). */
 export function lowercaseChars(s: string): string {
-  let ascii = true;
-  for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) >= 0x80) {
-      ascii = false;
-      break;
-    }
-  }
-  if (ascii) return s.toLowerCase();
-  let out = '';
-  for (const ch of s) out += ch.toLowerCase();
-  return out;
+  // Final_Sigma (capital sigma U+03A3 -> U+03C2 at the end of a word) is the only context rule of
+  // String.prototype.toLowerCase, so the text between capital sigmas lowercases as its characters do one by one.
+  return s.includes('\u03a3') ? s.split('\u03a3').map((part) => part.toLowerCase()).join('\u03c3') : s.toLowerCase();
 }
 
 /** NFD, then nonspacing marks removed. */
 export function stripAccents(s: string): string {
+  if (!NON_ASCII.test(s)) return s;
   return s.normalize('NFD').replace(NONSPACING_MARK, '');
+}
+
+/** cleanText and handleChineseChars: copies the runs of characters that stay as they are, one slice each. */
+function cleanText(s: string, clean: boolean, chinese: boolean): string {
+  let out = '';
+  let run = 0;
+  for (let i = 0; i < s.length; ) {
+    const cp = s.codePointAt(i)!;
+    const n = cp > 0xffff ? 2 : 1;
+    const f = cp < 0x7f && cp > 0x20 ? KNOWN : charFlags(cp);
+    let rep: string | undefined;
+    if (clean && (cp === 0 || cp === 0xfffd || f & CONTROL)) rep = '';
+    else if (clean && f & WHITESPACE) rep = cp === 0x20 ? undefined : ' ';
+    else if (chinese && f & CJK) rep = ` ${s.slice(i, i + n)} `;
+    if (rep !== undefined) {
+      out += s.slice(run, i) + rep;
+      run = i + n;
+    }
+    i += n;
+  }
+  return run === 0 ? s : out + s.slice(run);
 }
 
 export function bertNormalize(text: string, o: BertNormalizerOptions): string {
   let s = text;
-  if (o.cleanText || o.handleChineseChars) {
-    let out = '';
-    for (const ch of s) {
-      if (o.cleanText) {
-        const c = ch.codePointAt(0)!;
-        if (c === 0 || c === 0xfffd || isBertControl(ch)) continue;
-        if (isBertWhitespace(ch)) {
-          out += ' ';
-          continue;
-        }
-      }
-      if (o.handleChineseChars && isCjkIdeograph(ch.codePointAt(0)!)) out += ` ${ch} `;
-      else out += ch;
-    }
-    s = out;
-  }
+  if (o.cleanText || o.handleChineseChars) s = cleanText(s, o.cleanText, o.handleChineseChars);
   if (o.stripAccents) s = stripAccents(s);
   if (o.lowercase) s = lowercaseChars(s);
   return s;
@@ -94,20 +121,22 @@ export function bertNormalize(text: string, o: BertNormalizerOptions): string {
 
 /** BERT's basic tokenizer: split on whitespace (dropped), every punctuation character its own word. */
 export function bertPreTokenize(text: string, out: string[]): void {
-  let word = '';
-  for (const ch of text) {
-    if (isBertWhitespace(ch)) {
-      if (word !== '') out.push(word);
-      word = '';
-    } else if (isBertPunctuation(ch)) {
-      if (word !== '') out.push(word);
-      out.push(ch);
-      word = '';
-    } else {
-      word += ch;
+  let word = 0;
+  for (let i = 0; i < text.length; ) {
+    const cp = text.codePointAt(i)!;
+    const n = cp > 0xffff ? 2 : 1;
+    const f = charFlags(cp);
+    if (f & WHITESPACE) {
+      if (word < i) out.push(text.slice(word, i));
+      word = i + n;
+    } else if (f & PUNCT) {
+      if (word < i) out.push(text.slice(word, i));
+      out.push(text.slice(i, i + n));
+      word = i + n;
     }
+    i += n;
   }
-  if (word !== '') out.push(word);
+  if (word < text.length) out.push(text.slice(word));
 }
 
 /** How the vocabulary writes its pieces. */
@@ -116,6 +145,18 @@ export type WordPieceConvention =
   | { kind: 'space-mark' }
   /** tokenizer.json: 'word' starts a word, '##ing' continues one (the prefix is configurable). */
   | { kind: 'prefix'; prefix: string };
+
+const CACHE_LIMIT = 100_000;
+const CACHE_WORD_LIMIT = 128;
+
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+const isLowSurrogate = (c: number) => c >= 0xdc00 && c <= 0xdfff;
+
+function codePointCount(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) if (!(isLowSurrogate(s.charCodeAt(i)) && i > 0 && isHighSurrogate(s.charCodeAt(i - 1)))) n++;
+  return n;
+}
 
 export class WordPieceModel {
   readonly vocab: Vocab;
@@ -129,7 +170,10 @@ export class WordPieceModel {
   readonly #startsWord: Uint8Array;
   /** Per id: the piece's text without its marker. */
   readonly #surface: string[];
-  readonly #maxPieceChars: number;
+  /** The longest piece, in UTF-16 units. */
+  readonly #maxPieceUnits: number;
+  /** Words already encoded -> their ids. */
+  readonly #cache = new Map<string, number[]>();
 
   constructor(vocab: Vocab, convention: WordPieceConvention, unk: number | undefined, maxInputChars = 100) {
     this.vocab = vocab;
@@ -137,7 +181,7 @@ export class WordPieceModel {
     this.maxInputChars = maxInputChars;
     this.#startsWord = new Uint8Array(vocab.size);
     this.#surface = new Array<string>(vocab.size);
-    let maxChars = 1;
+    let maxUnits = 1;
     for (let id = vocab.size - 1; id >= 0; id--) {
       const piece = vocab.piece(id);
       const type = vocab.type(id);
@@ -155,9 +199,9 @@ export class WordPieceModel {
       if (type !== TokenType.normal && type !== TokenType.userDefined) continue;
       if (text === '') continue;
       (initial ? this.#initial : this.#continuation).set(text, id); // lowest id wins
-      maxChars = Math.max(maxChars, [...text].length);
+      maxUnits = Math.max(maxUnits, text.length);
     }
-    this.#maxPieceChars = maxChars;
+    this.#maxPieceUnits = maxUnits;
   }
 
   /** The text a token shows when decoded, and whether it starts a new word (a space goes before it). */
@@ -167,19 +211,34 @@ export class WordPieceModel {
 
   /** Appends the pieces of one word (greedy longest match first); the unknown token if any part has no piece. */
   encodeWord(word: string, out: number[]): void {
-    const chars = [...word];
-    if (chars.length > this.maxInputChars) {
+    const cached = this.#cache.get(word);
+    if (cached !== undefined) {
+      for (let i = 0; i < cached.length; i++) out.push(cached[i]);
+      return;
+    }
+    const start = out.length;
+    this.#encodeUncached(word, out);
+    if (word.length <= CACHE_WORD_LIMIT) {
+      if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear();
+      this.#cache.set(word, out.slice(start));
+    }
+  }
+
+  /** Candidate pieces are slices of the word at code point boundaries, longest (in UTF-16 units) first. */
+  #encodeUncached(word: string, out: number[]): void {
+    if (word.length > this.maxInputChars && codePointCount(word) > this.maxInputChars) {
       this.#pushUnk(out);
       return;
     }
     const start = out.length;
     let i = 0;
-    while (i < chars.length) {
+    while (i < word.length) {
       const table = i === 0 ? this.#initial : this.#continuation;
       let found = -1;
-      let end = Math.min(chars.length, i + this.#maxPieceChars);
+      let end = Math.min(word.length, i + this.#maxPieceUnits);
       for (; end > i; end--) {
-        const id = table.get(chars.slice(i, end).join(''));
+        if (end < word.length && isLowSurrogate(word.charCodeAt(end)) && isHighSurrogate(word.charCodeAt(end - 1))) continue;
+        const id = table.get(word.slice(i, end));
         if (id !== undefined) {
           found = id;
           break;

@@ -1,6 +1,9 @@
-// Writes llama-architecture GGUF files with random weights of any shape and type, for tests and benchmarks (the
-// speed and numerics of a real shape do not depend on the weights being trained). A synthetic SentencePiece vocab
-// (control tokens, 256 byte tokens, then made-up pieces) makes the file loadable by any GGUF runtime.
+// Writes GGUF files with random weights of any shape and type, for tests and benchmarks (the speed and numerics of a
+// real shape do not depend on the weights being trained), in llama.cpp's layout for each architecture: llama (with
+// Llama 3 `rope_freqs.weight` or rope scaling keys on request), qwen2 (q/k/v biases), chatglm (fused attn_qkv with
+// bias, fused gate/up ffn_up, rotary on half of each head) and glm4 (chatglm's layout with separate q/k/v + biases, as
+// its converter writes them, and post-attention / post-FFN norms). A synthetic SentencePiece vocab (control tokens,
+// 256 byte tokens, then made-up pieces) makes the file loadable by any GGUF runtime.
 import { GgmlType, GgufValueType, ggmlTensorBytes, ggmlTypeInfo, writeGguf } from '../gguf/index.js';
 import type { GgufEntry } from '../gguf/index.js';
 import { fromNative, nativeBinding } from '../native.js';
@@ -23,13 +26,30 @@ export interface RandomModelOptions {
   seed?: number;
 }
 
+export type RandomArch = 'llama' | 'qwen2' | 'chatglm' | 'glm4';
+
+export interface RandomArchOptions extends RandomModelOptions {
+  /** Default 'llama'. */
+  arch?: RandomArch;
+  /** Q/K/V as one attn_qkv tensor (default for chatglm) or three (the default elsewhere; glm4's converter writes three). */
+  qkv?: 'fused' | 'separate';
+  /** Rotated dimensions per head. Default: half the head for chatglm/glm4, the whole head otherwise. */
+  ropeDims?: number;
+  /** llama: write Llama 3 style `rope_freqs.weight` frequency factors (llama3 rule, original context 16). */
+  ropeFreqs?: boolean;
+  /** `<arch>.rope.scaling.*` keys. */
+  ropeScaling?: { type: 'linear' | 'yarn'; factor: number; originalContextLength?: number };
+  /** Extra metadata entries (appended). */
+  metadata?: GgufEntry[];
+}
+
 /** TinyLlama-1.1B's shape. */
 export const TINYLLAMA_SHAPE: LlamaShape = {
   embeddingLength: 2048, blockCount: 22, headCount: 32, headCountKv: 4, feedForwardLength: 5632, vocabSize: 32000, contextLength: 2048,
 };
 
 /** A deterministic xorshift32 generator of uniform floats in [-1, 1). */
-function uniform(seed: number): () => number {
+export function uniform(seed: number): () => number {
   let x = seed >>> 0 || 0x9e3779b9;
   return () => {
     x ^= x << 13;
@@ -73,27 +93,61 @@ function vocabEntries(n: number): GgufEntry[] {
 }
 
 export async function writeRandomLlamaModel(path: string, shape: LlamaShape, options: RandomModelOptions = {}): Promise<void> {
+  await writeRandomModel(path, shape, { ...options, arch: 'llama' });
+}
+
+/** Llama 3's frequency factors (its `rope_scaling` rule with factor 8, low/high frequency factors 1 and 4). */
+export function llama3FreqFactors(ropeDims: number, freqBase: number, originalContext: number): Float32Array<ArrayBuffer> {
+  const factor = 8, low = 1, high = 4;
+  const lowWavelen = originalContext / low, highWavelen = originalContext / high;
+  const out = new Float32Array(ropeDims / 2);
+  for (let i = 0; i < out.length; i++) {
+    const freq = 1 / Math.pow(freqBase, (2 * i) / ropeDims);
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < highWavelen) out[i] = 1;
+    else if (wavelen > lowWavelen) out[i] = factor;
+    else {
+      const smooth = (originalContext / wavelen - low) / (high - low);
+      out[i] = 1 / ((1 - smooth) / factor + smooth);
+    }
+  }
+  return out;
+}
+
+export async function writeRandomModel(path: string, shape: LlamaShape, options: RandomArchOptions = {}): Promise<void> {
+  const arch = options.arch ?? 'llama';
+  const glm = arch === 'chatglm' || arch === 'glm4';
+  const fusedQkv = (options.qkv ?? (arch === 'chatglm' ? 'fused' : 'separate')) === 'fused';
+  const qkvBias = arch !== 'llama';
   const type = options.type ?? GgmlType.F32;
   const rand = uniform(options.seed ?? 1);
   const s = shape;
   const headDim = s.embeddingLength / s.headCount;
+  const ropeDims = options.ropeDims ?? (glm ? headDim / 2 : headDim);
+  const freqBase = s.ropeFreqBase ?? 10000;
   const u32 = (key: string, value: number): GgufEntry => ({ key, type: GgufValueType.UINT32, value });
   const f32 = (key: string, value: number): GgufEntry => ({ key, type: GgufValueType.FLOAT32, value });
   const metadata: GgufEntry[] = [
-    { key: 'general.architecture', type: GgufValueType.STRING, value: 'llama' },
-    { key: 'general.name', type: GgufValueType.STRING, value: 'random-llama' },
-    u32('llama.context_length', s.contextLength),
-    u32('llama.embedding_length', s.embeddingLength),
-    u32('llama.feed_forward_length', s.feedForwardLength),
-    u32('llama.block_count', s.blockCount),
-    u32('llama.attention.head_count', s.headCount),
-    u32('llama.attention.head_count_kv', s.headCountKv),
-    u32('llama.rope.dimension_count', headDim),
-    f32('llama.rope.freq_base', s.ropeFreqBase ?? 10000),
-    f32('llama.attention.layer_norm_rms_epsilon', 1e-5),
+    { key: 'general.architecture', type: GgufValueType.STRING, value: arch },
+    { key: 'general.name', type: GgufValueType.STRING, value: `random-${arch}` },
+    u32(`${arch}.context_length`, s.contextLength),
+    u32(`${arch}.embedding_length`, s.embeddingLength),
+    u32(`${arch}.feed_forward_length`, s.feedForwardLength),
+    u32(`${arch}.block_count`, s.blockCount),
+    u32(`${arch}.attention.head_count`, s.headCount),
+    u32(`${arch}.attention.head_count_kv`, s.headCountKv),
+    u32(`${arch}.rope.dimension_count`, ropeDims),
+    f32(`${arch}.rope.freq_base`, freqBase),
+    f32(`${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
     u32('general.file_type', type === GgmlType.F32 ? 0 : type === GgmlType.F16 ? 1 : type === GgmlType.Q4_0 ? 2 : type === GgmlType.Q8_0 ? 7 : 32),
     ...vocabEntries(s.vocabSize),
   ];
+  if (options.ropeScaling) {
+    const r = options.ropeScaling;
+    metadata.push({ key: `${arch}.rope.scaling.type`, type: GgufValueType.STRING, value: r.type }, f32(`${arch}.rope.scaling.factor`, r.factor));
+    if (r.originalContextLength !== undefined) metadata.push(u32(`${arch}.rope.scaling.original_context_length`, r.originalContextLength));
+  }
+  metadata.push(...(options.metadata ?? []));
 
   const native = nativeBinding();
   const matrix = (name: string, cols: number, rows: number) => {
@@ -118,33 +172,40 @@ export async function writeRandomLlamaModel(path: string, shape: LlamaShape, opt
       },
     };
   };
-  const vector = (name: string, n: number) => ({
+  const vectorOf = (name: string, v: Float32Array<ArrayBuffer>) => ({ name, type: GgmlType.F32, dims: [v.length], data: () => new Uint8Array(v.buffer) });
+  const vector = (name: string, n: number, center = 1, spread = 0.1) => ({
     name,
     type: GgmlType.F32,
     dims: [n],
     data: () => {
       const v = new Float32Array(n);
-      for (let i = 0; i < n; i++) v[i] = 1 + 0.1 * rand();
+      for (let i = 0; i < n; i++) v[i] = center + spread * rand();
       return new Uint8Array(v.buffer);
     },
   });
   const d = s.embeddingLength;
   const kv = s.headCountKv * headDim;
+  const ff = s.feedForwardLength;
   const tensors = [matrix('token_embd.weight', d, s.vocabSize), vector('output_norm.weight', d)];
   if (!s.tiedOutput) tensors.push(matrix('output.weight', d, s.vocabSize));
+  if (options.ropeFreqs) tensors.push(vectorOf('rope_freqs.weight', llama3FreqFactors(ropeDims, freqBase, 16)));
   for (let l = 0; l < s.blockCount; l++) {
     const p = `blk.${l}.`;
-    tensors.push(
-      vector(`${p}attn_norm.weight`, d),
-      matrix(`${p}attn_q.weight`, d, d),
-      matrix(`${p}attn_k.weight`, d, kv),
-      matrix(`${p}attn_v.weight`, d, kv),
-      matrix(`${p}attn_output.weight`, d, d),
-      vector(`${p}ffn_norm.weight`, d),
-      matrix(`${p}ffn_gate.weight`, d, s.feedForwardLength),
-      matrix(`${p}ffn_up.weight`, d, s.feedForwardLength),
-      matrix(`${p}ffn_down.weight`, s.feedForwardLength, d),
-    );
+    tensors.push(vector(`${p}attn_norm.weight`, d));
+    if (fusedQkv) {
+      tensors.push(matrix(`${p}attn_qkv.weight`, d, d + 2 * kv));
+      if (qkvBias) tensors.push(vector(`${p}attn_qkv.bias`, d + 2 * kv, 0, 0.5));
+    } else {
+      tensors.push(matrix(`${p}attn_q.weight`, d, d), matrix(`${p}attn_k.weight`, d, kv), matrix(`${p}attn_v.weight`, d, kv));
+      if (qkvBias) tensors.push(vector(`${p}attn_q.bias`, d, 0, 0.5), vector(`${p}attn_k.bias`, kv, 0, 0.5), vector(`${p}attn_v.bias`, kv, 0, 0.5));
+    }
+    tensors.push(matrix(`${p}attn_output.weight`, d, d));
+    if (arch === 'glm4') tensors.push(vector(`${p}post_attention_norm.weight`, d));
+    tensors.push(vector(`${p}ffn_norm.weight`, d));
+    if (glm) tensors.push(matrix(`${p}ffn_up.weight`, d, 2 * ff));
+    else tensors.push(matrix(`${p}ffn_gate.weight`, d, ff), matrix(`${p}ffn_up.weight`, d, ff));
+    tensors.push(matrix(`${p}ffn_down.weight`, ff, d));
+    if (arch === 'glm4') tensors.push(vector(`${p}post_ffw_norm.weight`, d));
   }
   await writeGguf(path, { version: 3, metadata, tensors });
 }

@@ -32,6 +32,7 @@ aglm_result aglm_model_load(aglm_load_request &req, std::shared_ptr<aglm_model_c
   m->backend->program_describe(m->program, msg, sizeof msg);
   m->description = msg;
   m->n_vocab = req.graph.values[req.graph.output].width;
+  m->n_hidden = req.graph.hidden >= 0 ? req.graph.values[req.graph.hidden].width : 0;
   *out = std::move(m);
   return aglm_result::ok();
 }
@@ -54,14 +55,16 @@ aglm_result aglm_context_create(const std::shared_ptr<aglm_model_core> &model, c
 }
 
 aglm_result aglm_context_evaluate(aglm_context_core *c, const uint32_t *tokens, int64_t n, aglm_logits_mode mode,
-                                  float *logits) {
+                                  float *logits, int out_kind) {
   if (n < 1) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "no tokens to evaluate");
   const int64_t start = c->n_past.load();
   if (start + n > c->n_ctx)
     return aglm_result::fail(AGLM_ERR_CONTEXT_FULL, "the context holds " + std::to_string(start) + " of " +
                                                         std::to_string(c->n_ctx) + " positions; " + std::to_string(n) +
                                                         " more tokens do not fit");
-  const int64_t n_vocab = c->model->n_vocab;
+  if (out_kind == AGLM_OUT_HIDDEN && c->model->n_hidden == 0)
+    return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "this model has no hidden-state output");
+  const int64_t n_vocab = out_kind == AGLM_OUT_HIDDEN ? c->model->n_hidden : c->model->n_vocab; // row width of out
   for (int64_t done = 0; done < n;) {
     const int64_t ub = std::min(c->n_batch, n - done);
     const bool last_batch = done + ub == n;
@@ -72,6 +75,7 @@ aglm_result aglm_context_evaluate(aglm_context_core *c, const uint32_t *tokens, 
     b.n_out = mode == AGLM_LOGITS_ALL ? ub : (mode == AGLM_LOGITS_LAST && last_batch ? 1 : 0);
     b.logits = mode == AGLM_LOGITS_ALL ? logits + done * n_vocab : logits;
     b.abort = &c->abort;
+    b.out_kind = out_kind;
     char msg[1024] = {0};
     aglm_status st = c->model->backend->session_decode(c->session, &b, msg, sizeof msg);
     if (st != AGLM_OK) {

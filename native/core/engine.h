@@ -19,6 +19,7 @@ struct aglm_model_core {
   std::string backend_why; // why this backend was chosen
   std::string description; // the backend's one-line description of the program (variant and why)
   int64_t n_vocab = 0;
+  int64_t n_hidden = 0; // width of the graph's hidden-state output; 0 if it has none
   ~aglm_model_core();
 };
 
@@ -48,7 +49,9 @@ aglm_result aglm_context_create(const std::shared_ptr<aglm_model_core> &model, c
 
 enum aglm_logits_mode { AGLM_LOGITS_LAST = 0, AGLM_LOGITS_ALL = 1, AGLM_LOGITS_NONE = 2 };
 
-// Evaluates n tokens after what the context holds, in batches of n_batch. logits receives [n][n_vocab] (ALL),
-// [n_vocab] (LAST) or nothing. All or nothing: on abort or error the context keeps the positions it had.
+// Evaluates n tokens after what the context holds, in batches of n_batch. out receives [n][width] (ALL), [width]
+// (LAST) or nothing, where width is n_vocab (out_kind AGLM_OUT_LOGITS) or n_hidden (AGLM_OUT_HIDDEN: the final-norm
+// hidden states; the output projection is skipped). All or nothing: on abort or error the context keeps the
+// positions it had.
 aglm_result aglm_context_evaluate(aglm_context_core *c, const uint32_t *tokens, int64_t n, aglm_logits_mode mode,
-                                  float *logits);
+                                  float *out, int out_kind = AGLM_OUT_LOGITS);

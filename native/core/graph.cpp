@@ -1,10 +1,12 @@
 // IR op names and the structural validation of a graph received from TS.
 #include "core/graph.h"
 
+#include <cmath>
 #include <cstring>
 
 static const char *const kOpNames[AGLM_OP_COUNT] = {
     "embed", "rms_norm", "matmul", "add", "mul", "silu_mul", "rope", "attention", "output_rows",
+    "layer_norm", "gelu", "embed_positions", "add_vector",
 };
 
 const char *aglm_op_name(aglm_op_kind k) { return k < AGLM_OP_COUNT ? kOpNames[k] : "?"; }
@@ -93,6 +95,13 @@ struct checker {
         if (n_rot <= 0 || n_rot > hd || n_rot % 2) return fail(i, "n_rot must be even and within head_dim");
         if (mode != 0 && mode != 2) return fail(i, "unknown rope mode " + std::to_string(mode));
         if (!(op.f[0] > 0) || !(op.f[1] > 0)) return fail(i, "freq_base and freq_scale must be positive");
+        if (op.i[4] < 0) return fail(i, "n_ctx_orig must not be negative");
+        for (int k = 2; k < 6; k++)
+          if (!std::isfinite(op.f[k])) return fail(i, "rope YaRN parameters must be finite");
+        if (op.w[0] >= 0) {
+          const aglm_weight *ff = weight(op.w[0]);
+          if (!ff || ff->nelements() != n_rot / 2) return fail(i, "frequency factors must have n_rot / 2 elements");
+        }
         if (a->width != out.width || a->rows != AGLM_ROWS_TOKENS || out.rows != AGLM_ROWS_TOKENS)
           return fail(i, "shape mismatch");
         break;
@@ -102,6 +111,9 @@ struct checker {
         int slot = op.i[0], nh = op.i[1], nkv = op.i[2], hd = op.i[3];
         if (slot < 0 || (size_t)slot >= g.cache.size()) return fail(i, "cache slot out of range");
         if (nh <= 0 || nkv <= 0 || hd <= 0 || nh % nkv) return fail(i, "n_head must be a multiple of n_head_kv");
+        if (op.i[4] < 0) return fail(i, "the sliding window must not be negative");
+        if (op.i[5] != 0 && op.i[5] != 1) return fail(i, "the non-causal flag must be 0 or 1");
+        if (op.i[5] && op.i[4]) return fail(i, "non-causal attention has no sliding window");
         if (a->width != (int64_t)nh * hd || out.width != a->width) return fail(i, "q width != n_head * head_dim");
         if (b->width != (int64_t)nkv * hd || c->width != b->width) return fail(i, "k/v width != n_head_kv * head_dim");
         if (g.cache[slot].k_width != b->width || g.cache[slot].v_width != c->width)
@@ -116,6 +128,35 @@ struct checker {
         if (a->rows != AGLM_ROWS_TOKENS || out.rows != AGLM_ROWS_OUTPUTS || a->width != out.width)
           return fail(i, "output_rows maps token rows to output rows of the same width");
         break;
+      case AGLM_OP_LAYER_NORM: {
+        if (!need_in(1)) return false;
+        const aglm_weight *w = weight(op.w[0]);
+        if (!w || w->nelements() != a->width) return fail(i, "norm weight must have `width` elements");
+        if (op.w[1] >= 0) {
+          const aglm_weight *bias = weight(op.w[1]);
+          if (!bias || bias->nelements() != a->width) return fail(i, "norm bias must have `width` elements");
+        }
+        if (a->width != out.width || a->rows != out.rows) return fail(i, "shape mismatch");
+        if (!(op.f[0] > 0)) return fail(i, "eps must be positive");
+        break;
+      }
+      case AGLM_OP_GELU:
+        if (!need_in(1)) return false;
+        if (a->width != out.width || a->rows != out.rows) return fail(i, "shape mismatch");
+        break;
+      case AGLM_OP_EMBED_POSITIONS: {
+        const aglm_weight *w = weight(op.w[0]);
+        if (!w || w->n_dims != 2) return fail(i, "missing position table weight");
+        if (w->ne[0] != out.width || out.rows != AGLM_ROWS_TOKENS) return fail(i, "table width mismatch");
+        break;
+      }
+      case AGLM_OP_ADD_VECTOR: {
+        if (!need_in(1)) return false;
+        const aglm_weight *w = weight(op.w[0]);
+        if (!w || w->nelements() != a->width) return fail(i, "the vector must have `width` elements");
+        if (a->width != out.width || a->rows != out.rows) return fail(i, "shape mismatch");
+        break;
+      }
       default:
         return fail(i, "unknown op");
     }
@@ -139,5 +180,11 @@ aglm_result aglm_graph_validate(const aglm_graph &g) {
     return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "graph output is not a defined value");
   if (g.values[g.output].rows != AGLM_ROWS_OUTPUTS)
     return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "graph output must have output rows");
+  if (g.hidden != -1) {
+    if (g.hidden < 0 || (size_t)g.hidden >= g.values.size() || !c.defined[g.hidden])
+      return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "graph hidden output is not a defined value");
+    if (g.values[g.hidden].rows != AGLM_ROWS_OUTPUTS)
+      return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "graph hidden output must have output rows");
+  }
   return aglm_result::ok();
 }

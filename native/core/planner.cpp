@@ -1,5 +1,5 @@
 // Arena planning: values are placed in definition order at the lowest offset that does not overlap any value
-// still alive (defined before and used at or after this op). The graph output stays alive to the end.
+// still alive (defined before and used at or after this op). The graph output (and hidden output) stay alive to the end.
 #include "core/planner.h"
 
 #include <algorithm>
@@ -17,6 +17,7 @@ aglm_arena_plan aglm_plan_arena(const aglm_graph &g, int64_t max_rows) {
       if (in >= 0) last[in] = std::max<int64_t>(last[in], (int64_t)i);
   }
   if (g.output >= 0) last[g.output] = (int64_t)g.ops.size();
+  if (g.hidden >= 0) last[g.hidden] = (int64_t)g.ops.size();
 
   struct live { uint64_t begin, end; int64_t last; };
   std::vector<live> alive;

@@ -34,9 +34,14 @@ typedef struct {
   int64_t n_tokens;                 // 1..n_batch
   int64_t n_past;                   // position of tokens[0]; positions below it are already in the cache
   int64_t n_out;                    // 0, 1 (logits of the last token) or n_tokens (every token)
-  float *logits;                    // [n_out][n_vocab], may be null when n_out is 0
+  float *logits;                    // [n_out][n_vocab] (or [n_out][n_hidden] for AGLM_OUT_HIDDEN), may be null when
+                                    // n_out is 0
   const std::atomic<bool> *abort;   // (optional) checked between ops; set -> AGLM_ERR_ABORTED
+  int out_kind;                     // AGLM_OUT_LOGITS (0, the default) or AGLM_OUT_HIDDEN: the graph's hidden value
+                                    // (final-norm states), computing only what it depends on
 } aglm_batch;
+
+enum { AGLM_OUT_LOGITS = 0, AGLM_OUT_HIDDEN = 1 };
 
 typedef struct aglm_backend_i {
   uint32_t api_version; // AGLM_BACKEND_API_VERSION

@@ -158,6 +158,15 @@ typedef struct aglm_kernels {
   // key and value row is read once for the group rather than once per head; K/V in F32 or F16 (a->kv_type). Same
   // result as `attention` for each head. scratch holds at least G * n_kv[t] floats.
   void (*attention_group)(const aglm_attn_args *a, int64_t t, int64_t g, float *scratch);
+
+  // y = (x - mean) / sqrt(variance + eps) * w + b over n values (b may be null: no bias; y may alias x). The mean and
+  // the variance (of x - mean) are summed in double, then y = ((x - mean) * scale) * w + b in float, as ggml_norm
+  // followed by ggml's mul and add.
+  void (*layer_norm)(const float *x, const float *w, const float *b, float *y, int64_t n, float eps);
+  // y = gelu(x), ggml's tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), computed as
+  // x / (1 + exp(-2 sqrt(2/pi) x (1 + 0.044715 x^2))) (the same function, without the cancellation of 1 + tanh for
+  // negative x); y may alias x.
+  void (*gelu)(const float *x, float *y, int64_t n);
 } aglm_kernels;
 
 // The variant tables. Only those compiled for the target architecture exist (see native/kernels/CMakeLists.txt).

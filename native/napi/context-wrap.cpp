@@ -1,4 +1,4 @@
-// `Context` for JS: evaluate(tokens, n, mode, logits) on a worker thread, abort(), clear(), dispose().
+// `Context` for JS: evaluate(tokens, n, mode, out, kind) on a worker thread, abort(), clear(), dispose().
 // The JS typed arrays stay referenced until the worker finishes; only plain pointers cross to the worker.
 #include <memory>
 
@@ -10,12 +10,13 @@ namespace {
 class evaluate_worker : public aglm_promise_worker {
  public:
   evaluate_worker(Napi::Env env, std::shared_ptr<aglm_context_core> ctx, Napi::Value tokens, Napi::Value logits,
-                  const uint32_t *tok, int64_t n, aglm_logits_mode mode, float *out)
-      : aglm_promise_worker(env, "aglm.evaluate"), ctx_(std::move(ctx)), tok_(tok), n_(n), mode_(mode), out_(out) {
+                  const uint32_t *tok, int64_t n, aglm_logits_mode mode, float *out, int out_kind)
+      : aglm_promise_worker(env, "aglm.evaluate"), ctx_(std::move(ctx)), tok_(tok), n_(n), mode_(mode), out_(out),
+        out_kind_(out_kind) {
     tokens_ref_ = Napi::Persistent(tokens.As<Napi::Object>());
     if (logits.IsObject()) logits_ref_ = Napi::Persistent(logits.As<Napi::Object>());
   }
-  void Execute() override { result_ = aglm_context_evaluate(ctx_.get(), tok_, n_, mode_, out_); }
+  void Execute() override { result_ = aglm_context_evaluate(ctx_.get(), tok_, n_, mode_, out_, out_kind_); }
   Napi::Value resolved_value() override { return Napi::Number::New(Env(), (double)ctx_->n_past.load()); }
   void finished() override { ctx_->busy.store(false); }
 
@@ -26,6 +27,7 @@ class evaluate_worker : public aglm_promise_worker {
   int64_t n_;
   aglm_logits_mode mode_;
   float *out_;
+  int out_kind_;
 };
 
 class context_wrap : public Napi::ObjectWrap<context_wrap> {
@@ -38,7 +40,8 @@ class context_wrap : public Napi::ObjectWrap<context_wrap> {
     ctx_ = *info[0].As<Napi::External<std::shared_ptr<aglm_context_core>>>().Data();
   }
 
-  // evaluate(tokens: Uint32Array, n: number, mode: 0 last | 1 all | 2 none, logits: Float32Array | null)
+  // evaluate(tokens: Uint32Array, n: number, mode: 0 last | 1 all | 2 none, out: Float32Array | null,
+  //          kind?: 0 logits | 1 hidden states (final norm, width nHidden))
   Napi::Value evaluate(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!ctx_) return aglm_throw(env, AGLM_ERR_DISPOSED, "the context was disposed");
@@ -48,20 +51,30 @@ class context_wrap : public Napi::ObjectWrap<context_wrap> {
     int mode = info[2].As<Napi::Number>().Int32Value();
     if (!(nd >= 1 && nd <= 1e9) || nd != (double)(int64_t)nd) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "token count out of range");
     if (mode < 0 || mode > 2) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "logits mode out of range");
+    int kind = AGLM_OUT_LOGITS;
+    if (info.Length() >= 5 && !info[4].IsUndefined()) {
+      if (!info[4].IsNumber()) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "output kind must be 0 or 1");
+      kind = info[4].As<Napi::Number>().Int32Value();
+      if (kind != AGLM_OUT_LOGITS && kind != AGLM_OUT_HIDDEN) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "output kind must be 0 or 1");
+      if (kind == AGLM_OUT_HIDDEN && ctx_->model->n_hidden == 0)
+        return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "this model has no hidden-state output");
+    }
     const int64_t n = (int64_t)nd;
     uint32_t *tok;
     size_t len;
     if (!aglm_typed_array(env, info[0], napi_uint32_array, (size_t)n, "tokens", &tok, &len)) return env.Undefined();
     float *out = nullptr;
     if (mode != AGLM_LOGITS_NONE) {
-      size_t need = (size_t)ctx_->model->n_vocab * (mode == AGLM_LOGITS_ALL ? (size_t)n : 1);
-      if (!aglm_typed_array(env, info[3], napi_float32_array, need, "logits", &out, &len)) return env.Undefined();
+      const int64_t width = kind == AGLM_OUT_HIDDEN ? ctx_->model->n_hidden : ctx_->model->n_vocab;
+      size_t need = (size_t)width * (mode == AGLM_LOGITS_ALL ? (size_t)n : 1);
+      if (!aglm_typed_array(env, info[3], napi_float32_array, need, kind == AGLM_OUT_HIDDEN ? "hidden" : "logits", &out, &len))
+        return env.Undefined();
     }
     bool expected = false;
     if (!ctx_->busy.compare_exchange_strong(expected, true))
       return aglm_throw(env, AGLM_ERR_BUSY, "the context is already evaluating; await the previous call first");
     ctx_->abort.store(false);
-    return (new evaluate_worker(env, ctx_, info[0], info[3], tok, n, (aglm_logits_mode)mode, out))->queue();
+    return (new evaluate_worker(env, ctx_, info[0], info[3], tok, n, (aglm_logits_mode)mode, out, kind))->queue();
   }
 
   Napi::Value abort(const Napi::CallbackInfo &info) {

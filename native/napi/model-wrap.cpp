@@ -112,6 +112,11 @@ struct reader {
         !int64(o, "output", &output, 0, 1u << 22))
       return false;
     g->output = (int)output;
+    if (!o.Get("hidden").IsUndefined()) {
+      int64_t hidden;
+      if (!int64(o, "hidden", &hidden, 0, 1u << 22)) return false;
+      g->hidden = (int)hidden;
+    }
     g->weights.resize(weights.Length());
     for (uint32_t i = 0; i < weights.Length(); i++)
       if (!weight(weights.Get(i), &g->weights[i])) return false;
@@ -143,7 +148,7 @@ struct reader {
       if (!int64(oo, "out", &out, 0, 1u << 22)) return false;
       op.out = (int)out;
       if (!ints(oo, "in", op.in, 3, 0, 1u << 22) || !ints(oo, "w", op.w, 2, 0, 1u << 20) ||
-          !ints(oo, "i", op.i, 4, -2147483648.0, 2147483647.0) || !floats(oo, "f", op.f, 4))
+          !ints(oo, "i", op.i, AGLM_OP_INTS, -2147483648.0, 2147483647.0) || !floats(oo, "f", op.f, AGLM_OP_FLOATS))
         return false;
     }
     return true;
@@ -226,6 +231,7 @@ class model_wrap : public Napi::ObjectWrap<model_wrap> {
     o.Set("backendReason", model_->backend_why);
     o.Set("description", model_->description);
     o.Set("nVocab", Napi::Number::New(env, (double)model_->n_vocab));
+    o.Set("nHidden", Napi::Number::New(env, (double)model_->n_hidden));
     o.Set("fileSize", Napi::Number::New(env, (double)model_->file.size()));
     return o;
   }

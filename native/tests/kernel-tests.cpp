@@ -377,6 +377,57 @@ void test_ref_attention_definition() {
   check(worst <= 1.0, "ref attention vs double definition (max err/tol %.3g)", worst);
 }
 
+// layer_norm and gelu (BERT) against double-precision definitions. layer_norm: within 1e-6 of |x^ w| + |mean scale
+// w| + |b| (x^ = (x - mean) scale; the second term covers the float rounding of the mean). gelu: the tanh form
+// 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)) in double, within (1e-6 + 2e-7 |2u|) |gelu| (exp of a rounded argument)
+// + 1e-37.
+// The mean of x and 1 / sqrt(variance + eps), in double (the definition layer_norm is held to).
+void layer_norm_stats(const std::vector<float> &x, double eps, double *mean, double *scale) {
+  const size_t n = x.size();
+  double m = 0, var = 0;
+  for (size_t i = 0; i < n; i++) m += (double)x[i];
+  m /= (double)n;
+  for (size_t i = 0; i < n; i++) {
+    const double d = (double)x[i] - m;
+    var += d * d;
+  }
+  *mean = m;
+  *scale = 1.0 / sqrt(var / (double)n + eps);
+}
+
+// aarch64 GCC 12's loop vectorizer crashes on this function (internal compiler error in vect_transform_reduction);
+// it is a test of the reference, so it is simply not vectorized there.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__aarch64__)
+__attribute__((optimize("no-tree-vectorize")))
+#endif
+void test_ref_norm_gelu_definition() {
+  rng r(33);
+  double worst_ln = 0, worst_g = 0;
+  for (int64_t n : {1, 2, 7, 64, 1000}) {
+    std::vector<float> x = random_floats(r, n, -3, 3), w = random_floats(r, n, -2, 2), b = random_floats(r, n, -1, 1), y(n);
+    for (float &v : x) v += 5.0f; // an offset the mean has to remove
+    aglm_kernels_ref.layer_norm(x.data(), w.data(), b.data(), y.data(), n, 1e-5f);
+    double mean, scale;
+    layer_norm_stats(x, 1e-5, &mean, &scale);
+    for (int64_t i = 0; i < n; i++) {
+      const double want = (x[i] - mean) * scale * w[i] + b[i];
+      const double tol = 1e-6 * (fabs((x[i] - mean) * scale * w[i]) + fabs(mean * scale * w[i]) + fabs(b[i])) + 1e-30;
+      worst_ln = fmax(worst_ln, fabs(want - y[i]) / tol);
+    }
+  }
+  std::vector<float> g = random_floats(r, 2000, -12, 12);
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 30.0f, -30.0f, 5.5f, -5.5f}) g.push_back(v);
+  std::vector<float> gy(g.size());
+  aglm_kernels_ref.gelu(g.data(), gy.data(), (int64_t)g.size());
+  for (size_t i = 0; i < g.size(); i++) {
+    const double x = g[i], u = 0.7978845608028654 * x * (1.0 + 0.044715 * x * x);
+    const double want = x / (1.0 + exp(-2.0 * u)); // = 0.5 x (1 + tanh(u)), without its cancellation for x << 0
+    worst_g = fmax(worst_g, fabs(want - gy[i]) / ((1e-6 + 2e-7 * fabs(2 * u)) * fabs(want) + 1e-37));
+  }
+  check(worst_ln <= 1.0, "ref layer_norm vs double definition, n=1..1000, offset mean (max err/tol %.3g)", worst_ln);
+  check(worst_g <= 1.0, "ref gelu vs double tanh definition, x in [-12, 12] and edges (max err/tol %.3g)", worst_g);
+}
+
 // ---- variant vs reference ------------------------------------------------------------------------------------
 
 void test_quantize(const aglm_kernels *K) {
@@ -779,6 +830,65 @@ void test_silu_mul(const aglm_kernels *K) {
       worst = fmax(worst, want[i] == got[i] ? 0.0 : fabs((double)want[i] - got[i]) / (1e-6 * fabs(want[i]) + 1e-37));
   }
   check(worst <= 1.0, "%s silu_mul n=1,15,16,17,1000 incl. +-0, +-88..100, +-inf (max err/tol %.3g)", K->name, worst);
+}
+
+// layer_norm: within 1e-6 x (|x^ w| + |mean scale w| + |b|) of ref (summation order of the mean and variance may
+// differ), with and without bias, in place; gelu: 1e-6 x |ref| + 1e-37, as silu_mul (the same argument, vector exp).
+void test_layer_norm(const aglm_kernels *K) {
+  rng r(56);
+  double worst = 0;
+  for (int64_t n : {1, 7, 16, 17, 100, 384, 4096})
+    for (bool bias : {false, true}) {
+      std::vector<float> x = random_floats(r, n, -3, 3), w = random_floats(r, n, -2, 2), b = random_floats(r, n, -1, 1);
+      for (float &v : x) v += 2.0f;
+      std::vector<float> want(n), got(n), inplace = x;
+      const float *bp = bias ? b.data() : nullptr;
+      aglm_kernels_ref.layer_norm(x.data(), w.data(), bp, want.data(), n, 1e-5f);
+      K->layer_norm(x.data(), w.data(), bp, got.data(), n, 1e-5f);
+      K->layer_norm(inplace.data(), w.data(), bp, inplace.data(), n, 1e-5f);
+      double mean, scale;
+      layer_norm_stats(x, 1e-5, &mean, &scale);
+      for (int64_t i = 0; i < n; i++) {
+        const double tol = 1e-6 * (fabs((x[i] - mean) * scale * w[i]) + fabs(mean * scale * w[i]) + (bias ? fabs(b[i]) : 0)) + 1e-37;
+        worst = fmax(worst, fabs((double)want[i] - got[i]) / tol);
+        worst = fmax(worst, got[i] == inplace[i] ? 0.0 : INFINITY);
+      }
+    }
+  check(worst <= 1.0, "%s layer_norm n=1..4096, with/without bias, in place (max err/tol %.3g)", K->name, worst);
+}
+
+void test_gelu(const aglm_kernels *K) {
+  rng r(57);
+  double worst = 0;
+  for (int64_t n : {1, 7, 15, 16, 17, 1000}) {
+    std::vector<float> x = random_floats(r, n, -12, 12), want(n), got(n);
+    const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 10.0f, -10.0f, 30.0f, -30.0f, 1e4f, -1e4f, INFINITY, -INFINITY};
+    if (n == 1000) memcpy(x.data(), special, sizeof special);
+    aglm_kernels_ref.gelu(x.data(), want.data(), n);
+    K->gelu(x.data(), got.data(), n);
+    K->gelu(x.data(), x.data(), n); // in place
+    for (int64_t i = 0; i < n; i++) {
+      worst = fmax(worst, same_bits_or_nan(want[i], got[i]) ? 0.0 : fabs((double)want[i] - got[i]) / (1e-6 * fabs(want[i]) + 1e-37));
+      worst = fmax(worst, same_bits_or_nan(got[i], x[i]) ? 0.0 : INFINITY);
+    }
+  }
+  check(worst <= 1.0, "%s gelu n=1..1000 incl. +-0, +-10..1e4, +-inf, in place (max err/tol %.3g)", K->name, worst);
+}
+
+void test_hand_norm_gelu(const aglm_kernels *K) {
+  // layer_norm of (1, 2, 3): mean 2, variance 2/3 -> (-1, 0, 1) * sqrt(3/2); times w = (1, 2, 3), plus b = (1, 1, 1)
+  const float x[3] = {1, 2, 3}, w[3] = {1, 2, 3}, b[3] = {1, 1, 1};
+  float y[3];
+  K->layer_norm(x, w, b, y, 3, 0.0f);
+  const float s = sqrtf(1.5f);
+  check(fabsf(y[0] - (1 - s)) < 1e-6f && y[1] == 1.0f && fabsf(y[2] - (1 + 3 * s)) < 1e-6f, "%s layer_norm hand case",
+        K->name);
+  // gelu: 0 -> 0, 1 -> 0.841192 (tanh form), large x -> x, very negative x -> -0
+  const float g[4] = {0, 1, 50, -50};
+  float gy[4];
+  K->gelu(g, gy, 4);
+  check(gy[0] == 0 && fabsf(gy[1] - 0.841192f) < 1e-6f && gy[2] == 50 && gy[3] == 0, "%s gelu hand case: (%g, %g, %g, %g)",
+        K->name, gy[0], gy[1], gy[2], gy[3]);
 }
 
 void test_add_mul(const aglm_kernels *K) {
@@ -1227,6 +1337,7 @@ void test_attention_group(const aglm_kernels *K) {
 void test_variant(const aglm_kernels *K) {
   test_hand_matmul(K);
   test_hand_ops(K);
+  test_hand_norm_gelu(K);
   test_attention_group(K);
   if (K == &aglm_kernels_ref) return;
   test_quantize(K);
@@ -1243,6 +1354,8 @@ void test_variant(const aglm_kernels *K) {
   test_attention(K);
   test_silu_mul(K);
   test_add_mul(K);
+  test_layer_norm(K);
+  test_gelu(K);
 }
 
 #if defined(__x86_64__)
@@ -1474,6 +1587,7 @@ int main() {
   test_new_type_definitions();
   test_ref_matmul_definition();
   test_ref_attention_definition();
+  test_ref_norm_gelu_definition();
   test_selection();
 #if defined(__x86_64__)
   // The amx packed layout's AVX-512 kernels and its tile kernels on emulated tiles run wherever AVX-512 VNNI and BF16

@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { GgmlType, loadModel } from '../../lib/index.js';
+import { GgmlType } from '../../lib/index.js';
 import { TINYLLAMA_SHAPE, writeRandomLlamaModel, type LlamaShape } from '../../lib/tools/random-model.js';
 import { benchTokens } from '../../lib/tools/bench.js';
 import { peerLogits } from '../../bench/peer.js';
 import { openPeerOrSkip } from './peer-harness.js';
+import { compareLogits as compare, ourLogits, type Agreement } from './agreement.js';
 import { SHAPE_110M } from '../../bench/models.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -54,49 +55,6 @@ const SHAPES: Record<string, LlamaShape> = {
   'tinyllama-2l': { ...TINYLLAMA_SHAPE, blockCount: 2 },
 };
 
-interface Agreement {
-  /** Relative RMS difference of the first position's logits alone (one token: no attention sums to reorder). */
-  firstRelRms: number;
-  maxAbs: number;
-  relRms: number;
-  relMax: number;
-  argmaxAgree: number;
-  argmaxRequired: number;
-  argmaxRequiredAgree: number;
-}
-
-function compare(ours: Float32Array, peer: Float32Array, nVocab: number): Agreement {
-  let maxAbs = 0, se = 0, sp = 0, agree = 0, required = 0, requiredAgree = 0;
-  for (let i = 0; i < ours.length; i++) {
-    const d = Math.abs(ours[i] - peer[i]);
-    if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? Infinity : d;
-    se += (ours[i] - peer[i]) ** 2;
-    sp += peer[i] ** 2;
-  }
-  const rms = Math.sqrt(sp / peer.length);
-  let fe = 0, fp = 0;
-  for (let i = 0; i < nVocab; i++) {
-    fe += (ours[i] - peer[i]) ** 2;
-    fp += peer[i] ** 2;
-  }
-  const rows = ours.length / nVocab;
-  for (let r = 0; r < rows; r++) {
-    let a = 0, b = 0, second = -Infinity;
-    const o = r * nVocab;
-    for (let i = 1; i < nVocab; i++) {
-      if (ours[o + i] > ours[o + a]) a = i;
-      if (peer[o + i] > peer[o + b]) b = i;
-    }
-    for (let i = 0; i < nVocab; i++) if (i !== b && peer[o + i] > second) second = peer[o + i];
-    if (a === b) agree++;
-    if (peer[o + b] - second > 10 * maxAbs) {
-      required++;
-      if (a === b) requiredAgree++;
-    }
-  }
-  return { firstRelRms: Math.sqrt(fe / fp), maxAbs, relRms: Math.sqrt(se / sp), relMax: maxAbs / rms, argmaxAgree: agree / rows, argmaxRequired: required, argmaxRequiredAgree: requiredAgree };
-}
-
 test('logits agree with llama.cpp (node-llama-cpp 3.22.1)', { timeout: 30 * 60_000 }, async (t) => {
   const llama = await openPeerOrSkip(t);
   if (!llama) return;
@@ -109,14 +67,7 @@ test('logits agree with llama.cpp (node-llama-cpp 3.22.1)', { timeout: 30 * 60_0
         await writeRandomLlamaModel(path, shape, { type, seed: 11 });
         try {
           const tokens = benchTokens(N_TOKENS, shape.vocabSize, 1, 99);
-          const model = await loadModel(path);
-          let ours: Float32Array;
-          try {
-            const ctx = model.createContext({ contextSize: 64, threads });
-            ours = await ctx.evaluate(tokens, { logits: 'all' });
-          } finally {
-            model.dispose();
-          }
+          const ours = await ourLogits(path, tokens, threads);
           const matched = compare(ours, await peerLogits(llama, path, tokens, shape.vocabSize, { threads, kvType: 'F32', flashAttention: false }), shape.vocabSize);
           const dflt = compare(ours, await peerLogits(llama, path, tokens, shape.vocabSize, { threads }), shape.vocabSize);
           const line = (a: Agreement) =>

@@ -21,6 +21,9 @@ bool is_f32_vector_use(const aglm_graph &g, int w) {
   for (const aglm_op &op : g.ops) {
     if (op.kind == AGLM_OP_RMS_NORM && op.w[0] == w) return true;
     if (op.kind == AGLM_OP_MATMUL && op.w[1] == w) return true;
+    if (op.kind == AGLM_OP_ROPE && op.w[0] == w) return true;
+    if (op.kind == AGLM_OP_LAYER_NORM && (op.w[0] == w || op.w[1] == w)) return true;
+    if (op.kind == AGLM_OP_ADD_VECTOR && op.w[0] == w) return true;
   }
   return false;
 }
@@ -158,7 +161,7 @@ aglm_result check_types(cpu_program *p) {
         p->max_qx_row_bytes = std::max<uint64_t>(p->max_qx_row_bytes, qrow);
       }
     }
-    if (op.kind == AGLM_OP_EMBED) {
+    if (op.kind == AGLM_OP_EMBED || op.kind == AGLM_OP_EMBED_POSITIONS) {
       const aglm_weight &w = g.weights[op.w[0]];
       if (p->kernels->matmul_act_type(w.type) < 0)
         return aglm_result::fail(AGLM_ERR_UNSUPPORTED_TENSOR_TYPE, "tensor " + w.name + " has a type this build cannot read yet");
@@ -172,16 +175,43 @@ void collect_ropes(cpu_program *p) {
   for (size_t i = 0; i < p->graph.ops.size(); i++) {
     const aglm_op &op = p->graph.ops[i];
     if (op.kind != AGLM_OP_ROPE) continue;
-    cpu_rope_config c{op.i[2], op.f[0], op.f[1]};
+    cpu_rope_config c;
+    c.n_rot = op.i[2];
+    c.n_ctx_orig = op.i[4];
+    c.freq_base = op.f[0];
+    c.freq_scale = op.f[1];
+    c.ext_factor = op.f[2];
+    c.attn_factor = op.f[3] == 0 ? 1.0f : op.f[3];
+    c.beta_fast = op.f[4];
+    c.beta_slow = op.f[5];
+    c.freq_factors = op.w[0];
     size_t j = 0;
     for (; j < p->ropes.size(); j++)
-      if (p->ropes[j].n_rot == c.n_rot && p->ropes[j].freq_base == c.freq_base && p->ropes[j].freq_scale == c.freq_scale) break;
+      if (p->ropes[j] == c) break;
     if (j == p->ropes.size()) p->ropes.push_back(c);
     p->op_rope[i] = (int)j;
   }
 }
 
 int64_t rope_table_floats(const cpu_rope_config &c, int64_t n_batch) { return n_batch * c.n_rot; }
+
+// The ops the hidden value depends on (walking the graph backwards from it), so a batch asking for hidden states
+// skips the output projection and anything else only the logits need.
+void mark_hidden_ops(cpu_program *p) {
+  const aglm_graph &g = p->graph;
+  p->op_for_hidden.assign(g.ops.size(), 0);
+  if (g.hidden < 0) return;
+  p->n_hidden = g.values[g.hidden].width;
+  std::vector<char> needed(g.values.size(), 0);
+  needed[g.hidden] = 1;
+  for (size_t i = g.ops.size(); i-- > 0;) {
+    const aglm_op &op = g.ops[i];
+    if (!needed[op.out]) continue;
+    p->op_for_hidden[i] = 1;
+    for (int in : op.in)
+      if (in >= 0) needed[in] = 1;
+  }
+}
 
 // ---- ops -------------------------------------------------------------------------------------------------
 
@@ -202,6 +232,16 @@ void op_embed(cpu_session *s, const aglm_op &op, const uint32_t *tokens, int64_t
   float *out = value_ptr(s, op.out);
   for (int64_t t = 0; t < n; t++)
     p->kernels->dequantize_row(w.type, (const char *)p->wdata[op.w[0]] + tokens[t] * row_bytes, out + t * w.ne[0], w.ne[0]);
+}
+
+// Learned absolute position embeddings: row pos[t] of the table (cpu_session_decode checked the positions).
+void op_embed_positions(cpu_session *s, const aglm_op &op, int64_t n) {
+  const cpu_program *p = s->program;
+  const aglm_weight &w = p->graph.weights[op.w[0]];
+  size_t row_bytes = aglm_row_bytes(w.type, w.ne[0]);
+  float *out = value_ptr(s, op.out);
+  for (int64_t t = 0; t < n; t++)
+    p->kernels->dequantize_row(w.type, (const char *)p->wdata[op.w[0]] + s->pos[t] * row_bytes, out + t * w.ne[0], w.ne[0]);
 }
 
 void op_matmul(cpu_session *s, const aglm_op &op, int64_t rows) {
@@ -281,7 +321,7 @@ void op_attention(cpu_session *s, const aglm_op &op, int64_t rows, const aglm_ba
   a.kv_stride = kw;
   a.out = value_ptr(s, op.out);
   a.out_stride = p->graph.values[op.out].width;
-  a.n_kv = s->n_kv.data();
+  a.n_kv = op.i[5] ? s->n_kv_all.data() : s->n_kv.data(); // non-causal: every position up to the batch's last
   a.n_head = op.i[1];
   a.n_head_kv = op.i[2];
   a.head_dim = op.i[3];
@@ -289,8 +329,25 @@ void op_attention(cpu_session *s, const aglm_op &op, int64_t rows, const aglm_ba
   float *scratch = s->scratch.as<float>();
   // One task per (token, KV head): the heads of a group share each cached row they read.
   const int64_t groups = a.n_head_kv;
+  const int32_t window = op.i[4];
   s->pool->parallel_for(rows * groups, [&](int64_t task, int thread) {
-    if (!aborted(s)) p->kernels->attention_group(&a, task / groups, task % groups, scratch + thread * s->scratch_per_thread);
+    if (aborted(s)) return;
+    const int64_t t = task / groups, g = task % groups;
+    float *scr = scratch + thread * s->scratch_per_thread;
+    const int32_t first = window > 0 ? std::max(0, s->pos[t] - window + 1) : 0;
+    if (first == 0) {
+      p->kernels->attention_group(&a, t, g, scr);
+      return;
+    }
+    // Sliding window: the same kernel over the cache rows [first, n_kv), as a one-token call.
+    aglm_attn_args w = a;
+    const int32_t n_kv = a.n_kv[t] - first;
+    w.q = a.q + t * a.q_stride;
+    w.out = a.out + t * a.out_stride;
+    w.k = (const float *)((const char *)a.k + first * a.kv_stride * s->kv_elem);
+    w.v = (const float *)((const char *)a.v + first * a.kv_stride * s->kv_elem);
+    w.n_kv = &n_kv;
+    p->kernels->attention_group(&w, 0, g, scr);
   });
 }
 
@@ -308,6 +365,12 @@ void op_rowwise(cpu_session *s, const aglm_op &op, int64_t rows) {
         case AGLM_OP_ADD: k->add(a + t * w, b + t * w, out + t * w, w); break;
         case AGLM_OP_MUL: k->mul(a + t * w, b + t * w, out + t * w, w); break;
         case AGLM_OP_SILU_MUL: k->silu_mul(a + t * w, b + t * w, out + t * w, w); break;
+        case AGLM_OP_LAYER_NORM:
+          k->layer_norm(a + t * w, (const float *)p->wdata[op.w[0]], op.w[1] >= 0 ? (const float *)p->wdata[op.w[1]] : nullptr,
+                        out + t * w, w, op.f[0]);
+          break;
+        case AGLM_OP_GELU: k->gelu(a + t * w, out + t * w, w); break;
+        case AGLM_OP_ADD_VECTOR: k->add(a + t * w, (const float *)p->wdata[op.w[0]], out + t * w, w); break;
         default: break;
       }
     }
@@ -316,15 +379,39 @@ void op_rowwise(cpu_session *s, const aglm_op &op, int64_t rows) {
   else parallel_rows(s, rows, 1, run);
 }
 
+// YaRN's correction range (ggml's ggml_rope_yarn_corr_dims, in float as there): the rotary dimensions from which on
+// frequencies are interpolated rather than extrapolated.
+void yarn_corr_dims(const cpu_rope_config &c, float dims[2]) {
+  const float pi = 3.14159265358979323846f;
+  auto corr_dim = [&](float n_rot_beta) {
+    return (float)c.n_rot * logf((float)c.n_ctx_orig / (n_rot_beta * 2 * pi)) / (2 * logf(c.freq_base));
+  };
+  dims[0] = std::max(0.0f, floorf(corr_dim(c.beta_fast)));
+  dims[1] = std::min((float)(c.n_rot - 1), ceilf(corr_dim(c.beta_slow)));
+}
+
+// Per rope configuration and batch token: the (cos, sin) of each rotary pair j. theta = position * base^(-2j/n_rot)
+// / freq_factor[j], times freq_scale (linear scaling); with YaRN (ext_factor != 0) blended towards the unscaled
+// angle for the fast dimensions and cos/sin scaled by attn_factor * (1 + 0.1 ln(1/freq_scale)), as ggml's rope_yarn.
 void compute_rope_tables(cpu_session *s, int64_t n) {
   float *t = s->rope_tables.as<float>();
   for (const cpu_rope_config &c : s->program->ropes) {
+    const float *ff = c.freq_factors >= 0 ? (const float *)s->program->wdata[c.freq_factors] : nullptr;
+    float corr[2] = {0, 0};
+    if (c.ext_factor != 0) yarn_corr_dims(c, corr);
+    const double mscale = c.ext_factor != 0 ? c.attn_factor * (1.0 + 0.1 * std::log(1.0 / c.freq_scale)) : c.attn_factor;
     for (int64_t i = 0; i < n; i++) {
-      double pos = (double)s->pos[i] * c.freq_scale;
       for (int j = 0; j < c.n_rot / 2; j++) {
-        double theta = pos * std::pow((double)c.freq_base, -2.0 * j / c.n_rot);
-        t[i * c.n_rot + 2 * j] = (float)std::cos(theta);
-        t[i * c.n_rot + 2 * j + 1] = (float)std::sin(theta);
+        double extrap = (double)s->pos[i] * std::pow((double)c.freq_base, -2.0 * j / c.n_rot);
+        if (ff) extrap /= ff[j];
+        double theta = extrap * c.freq_scale;
+        if (c.ext_factor != 0) {
+          const double y = (j - corr[0]) / std::max(0.001f, corr[1] - corr[0]);
+          const double mix = (1 - std::min(1.0, std::max(0.0, y))) * c.ext_factor;
+          theta = theta * (1 - mix) + extrap * mix;
+        }
+        t[i * c.n_rot + 2 * j] = (float)(std::cos(theta) * mscale);
+        t[i * c.n_rot + 2 * j + 1] = (float)(std::sin(theta) * mscale);
       }
     }
     t += rope_table_floats(c, s->n_batch);
@@ -344,6 +431,7 @@ aglm_result cpu_program_create(const aglm_program_desc &desc, const aglm_kernels
   r = check_types(p.get());
   if (!r.is_ok()) return r;
   collect_ropes(p.get());
+  mark_hidden_ops(p.get());
   p->n_vocab = p->graph.values[p->graph.output].width;
   *out = std::move(p);
   return aglm_result::ok();
@@ -388,6 +476,7 @@ aglm_result cpu_session_create(const cpu_program *p, const aglm_session_desc &de
   }
   s->pos.resize(s->n_batch);
   s->n_kv.resize(s->n_batch);
+  s->n_kv_all.resize(s->n_batch);
   s->bytes = s->kv.size() + s->arena.size() + s->qx.size() + s->scratch.size() + s->rope_tables.size();
   s->pool = std::make_unique<aglm_thread_pool>(desc.n_threads);
   *out = std::move(s);
@@ -401,6 +490,9 @@ aglm_result cpu_session_decode(cpu_session *s, const aglm_batch &b) {
   if (n < 1 || n > s->n_batch) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "batch size out of range");
   if (b.n_past < 0 || b.n_past + n > s->n_ctx) return aglm_result::fail(AGLM_ERR_CONTEXT_FULL, "the batch does not fit in the context");
   if (b.n_out != 0 && b.n_out != 1 && b.n_out != n) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "n_out must be 0, 1 or n_tokens");
+  const bool hidden = b.out_kind == AGLM_OUT_HIDDEN;
+  if (b.out_kind != AGLM_OUT_LOGITS && !hidden) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "unknown output kind");
+  if (hidden && g.hidden < 0) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "this model's graph has no hidden-state output");
   for (const aglm_op &op : g.ops) {
     if (op.kind != AGLM_OP_EMBED) continue;
     const int64_t vocab = g.weights[op.w[0]].ne[1];
@@ -408,20 +500,29 @@ aglm_result cpu_session_decode(cpu_session *s, const aglm_batch &b) {
       if ((int64_t)b.tokens[t] >= vocab)
         return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "token id " + std::to_string(b.tokens[t]) + " is outside the vocabulary (" + std::to_string(vocab) + ")");
   }
+  for (const aglm_op &op : g.ops) {
+    if (op.kind == AGLM_OP_ATTENTION && op.i[5] && b.n_past != 0)
+      return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "a model with non-causal attention evaluates each sequence in one batch from an empty context (the batch size must hold all its tokens)");
+    if (op.kind == AGLM_OP_EMBED_POSITIONS && b.n_past + n > g.weights[op.w[0]].ne[1])
+      return aglm_result::fail(AGLM_ERR_CONTEXT_FULL, "positions up to " + std::to_string(b.n_past + n) + " exceed the model's " + std::to_string(g.weights[op.w[0]].ne[1]) + " position embeddings");
+  }
   for (int64_t t = 0; t < n; t++) {
     s->pos[t] = (int32_t)(b.n_past + t);
     s->n_kv[t] = s->pos[t] + 1;
+    s->n_kv_all[t] = (int32_t)(b.n_past + n);
   }
   compute_rope_tables(s, n);
   s->abort = b.abort;
   for (size_t i = 0; i < g.ops.size(); i++) {
     if (aborted(s)) return aglm_result::fail(AGLM_ERR_ABORTED, "aborted");
     const aglm_op &op = g.ops[i];
+    if (hidden && !p->op_for_hidden[i]) continue;
     const bool out_rows = g.values[op.out].rows == AGLM_ROWS_OUTPUTS;
     if (out_rows && b.n_out == 0) continue;
     const int64_t rows = out_rows ? b.n_out : n;
     switch (op.kind) {
       case AGLM_OP_EMBED: op_embed(s, op, b.tokens, n); break;
+      case AGLM_OP_EMBED_POSITIONS: op_embed_positions(s, op, n); break;
       case AGLM_OP_MATMUL: op_matmul(s, op, rows); break;
       case AGLM_OP_ROPE: op_rope(s, op, p->op_rope[i], rows); break;
       case AGLM_OP_ATTENTION: op_attention(s, op, rows, b); break;
@@ -434,7 +535,9 @@ aglm_result cpu_session_decode(cpu_session *s, const aglm_batch &b) {
     }
   }
   if (aborted(s)) return aglm_result::fail(AGLM_ERR_ABORTED, "aborted");
-  if (b.n_out > 0)
-    std::memcpy(b.logits, value_ptr(s, g.output), b.n_out * p->n_vocab * sizeof(float));
+  if (b.n_out > 0) {
+    if (hidden) std::memcpy(b.logits, value_ptr(s, g.hidden), b.n_out * p->n_hidden * sizeof(float));
+    else std::memcpy(b.logits, value_ptr(s, g.output), b.n_out * p->n_vocab * sizeof(float));
+  }
   return aglm_result::ok();
 }

@@ -36,5 +36,7 @@ void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scrat
 void silu_mul(const float *gate, const float *up, float *y, int64_t n);
 void add(const float *a, const float *b, float *y, int64_t n);
 void mul(const float *a, const float *b, float *y, int64_t n);
+void layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps);
+void gelu(const float *x, float *y, int64_t n);
 
 } // namespace aglm_ref

@@ -1,4 +1,4 @@
-// Reference element-wise and normalisation kernels: rms_norm, rope, attention, silu_mul, add, mul.
+// Reference element-wise and normalisation kernels: rms_norm, rope, attention, silu_mul, add, mul, layer_norm, gelu.
 #include <math.h>
 #include <string.h>
 
@@ -119,6 +119,34 @@ void add(const float *a, const float *b, float *y, int64_t n) {
 
 void mul(const float *a, const float *b, float *y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+}
+
+// Mean, then the variance of x - mean, both summed in double (as ggml_norm); y = ((x - mean) * scale) * w + b.
+void layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps) {
+  if (n <= 0) return;
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; i++) sum += (double)x[i];
+  const float mean = (float)(sum / (double)n);
+  double sum2 = 0.0;
+  for (int64_t i = 0; i < n; i++) {
+    const float d = x[i] - mean;
+    sum2 += (double)(d * d);
+  }
+  const float scale = 1.0f / sqrtf((float)(sum2 / (double)n) + eps);
+  for (int64_t i = 0; i < n; i++) {
+    const float v = ((x[i] - mean) * scale) * w[i];
+    y[i] = b ? v + b[i] : v;
+  }
+}
+
+// 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) x (1 + 0.044715 x^2).
+void gelu(const float *x, float *y, int64_t n) {
+  const float c = 0.7978845608028654f; // sqrt(2/pi)
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    const float u = c * v * (1.0f + 0.044715f * v * v);
+    y[i] = v / (1.0f + expf(-2.0f * u));
+  }
 }
 
 } // namespace aglm_ref

@@ -18,4 +18,6 @@ extern "C" const aglm_kernels aglm_kernels_ref = {
     nullptr, // repack
     aglm_ref::quantize_row_act,
     aglm_ref::attention_group,
+    aglm_ref::layer_norm,
+    aglm_ref::gelu,
 };

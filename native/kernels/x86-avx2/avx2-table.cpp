@@ -19,4 +19,6 @@ extern "C" const aglm_kernels aglm_kernels_avx2 = {
     nullptr, // repack
     aglm_avx2::quantize_row_act,
     aglm_ref::attention_group, // the scalar one until this variant has its own
+    aglm_avx2::layer_norm,
+    aglm_avx2::gelu,
 };

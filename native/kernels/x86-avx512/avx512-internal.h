@@ -17,6 +17,9 @@ void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scrat
 void silu_mul(const float *gate, const float *up, float *y, int64_t n);
 void add(const float *a, const float *b, float *y, int64_t n);
 void mul(const float *a, const float *b, float *y, int64_t n);
+// avx512-norm.cpp
+void layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps);
+void gelu(const float *x, float *y, int64_t n);
 
 // Q8_0/Q4_0 weights: matmul_q runs on any AVX-512BW CPU; matmul_q_vnni (its own object, built with -mavx512vnni)
 // only after matmul() has seen AVX512_VNNI in cpuid.

@@ -19,4 +19,6 @@ extern "C" const aglm_kernels aglm_kernels_avx512 = {
     nullptr, // repack
     aglm_avx512::quantize_row_act,
     aglm_avx512::attention_group,
+    aglm_avx512::layer_norm,
+    aglm_avx512::gelu,
 };

@@ -1,0 +1,275 @@
+// A chat session: a conversation kept in one context's KV cache. Each turn renders the whole conversation with the
+// chat template, keeps the longest token prefix the context already holds and evaluates only the rest.
+import { AglmError, invalidArgument } from '../errors.js';
+import type { Context, ContextOptions } from '../model/context.js';
+import { generate, type CompletionTimings, type GenerateOptions, type StopReason } from '../model/generate.js';
+import type { Model } from '../model/model.js';
+import type { Tokenizer } from '../tokenizer/index.js';
+import { checkObject, optOneOf } from '../validate.js';
+import type { ChatMessage, ChatTemplate } from './chat-template.js';
+
+export interface ChatSessionOptions extends ContextOptions {
+  /** The system message that opens the conversation. Default: none. */
+  systemPrompt?: string;
+  /** A Jinja chat template to use instead of the model's (its tokenizer.chat_template, or a built-in one). */
+  template?: string;
+  /**
+   * When the conversation no longer fits in the context: 'error' (default) rejects the turn with CONTEXT_FULL and
+   * leaves the session as it was; 'dropOldest' drops the oldest user/assistant exchanges (never the system prompt or
+   * the new message) until the prompt fits with room for a reply of min(maxTokens, contextSize / 4) tokens.
+   */
+  overflow?: 'error' | 'dropOldest';
+}
+
+export interface ChatPromptOptions extends Omit<GenerateOptions, 'context' | 'addBos' | 'threads'> {
+  /** Most tokens in the reply. Default: as many as the context has room for. */
+  maxTokens?: number;
+  /**
+   * What an aborted reply (the signal fired, or a stream's consumer stopped early) leaves: 'rollback' (default) rejects
+   * with ABORTED and leaves the history as it was before the call; 'keep' ends the reply where it stopped, records the
+   * partial reply in the history and resolves with it (stopReason 'aborted').
+   */
+  onAbort?: 'rollback' | 'keep';
+}
+
+export interface ChatTurnStats {
+  /** Tokens of the rendered conversation the reply was generated after. */
+  promptTokens: number;
+  /** Of those, how many the context already held from earlier turns (not evaluated again). */
+  reusedTokens: number;
+  /** Prompt tokens evaluated by this turn (promptTokens - reusedTokens). */
+  evaluatedTokens: number;
+  /** Tokens of the reply (the end-of-turn token not counted). */
+  generatedTokens: number;
+  /** The reply's token ids. */
+  tokens: number[];
+  stopReason: StopReason | 'aborted';
+  timings: CompletionTimings | undefined;
+}
+
+/** @internal what a session needs from its model (Model.createChatSession passes it). */
+export interface ChatSessionInit {
+  model: Model;
+  context: Context;
+  template: ChatTemplate;
+  tokenizer: Tokenizer;
+}
+
+/** Strips the start of a stream while it matches `prefix` (the template's reply lead, e.g. '\n'). */
+class LeadStripper {
+  #left: string;
+  constructor(prefix: string) {
+    this.#left = prefix;
+  }
+  push(text: string): string {
+    let i = 0;
+    while (this.#left.length > 0 && i < text.length && text[i] === this.#left[0]) {
+      i++;
+      this.#left = this.#left.slice(1);
+    }
+    if (i < text.length) this.#left = '';
+    return text.slice(i);
+  }
+}
+
+export class ChatSession {
+  readonly #model: Model;
+  readonly #context: Context;
+  readonly #template: ChatTemplate;
+  readonly #tokenizer: Tokenizer;
+  readonly #overflow: 'error' | 'dropOldest';
+  #history: ChatMessage[];
+  /** The tokens the context holds, in order (its length is the context's position). */
+  #cached: number[] = [];
+  #busy = false;
+  #disposed = false;
+  #lastTurn: ChatTurnStats | undefined;
+
+  /** @internal use model.createChatSession() */
+  constructor(init: ChatSessionInit, options: ChatSessionOptions) {
+    this.#model = init.model;
+    this.#context = init.context;
+    this.#template = init.template;
+    this.#tokenizer = init.tokenizer;
+    this.#overflow = optOneOf('overflow', options.overflow, ['error', 'dropOldest'] as const, 'error');
+    this.#history = initialHistory(options.systemPrompt);
+  }
+
+  /** The conversation so far (a copy): the system message if any, then user and assistant messages in turn. */
+  get history(): ChatMessage[] {
+    return this.#history.map((m) => ({ ...m }));
+  }
+
+  /** The template the session renders with: its name ('file', 'custom' or a built-in) and source. */
+  get template(): { name: string; source: string } {
+    return { name: this.#template.name, source: this.#template.source };
+  }
+
+  /** How many tokens the session's context holds, and how many it can. */
+  get contextTokens(): number {
+    return this.#cached.length;
+  }
+  get contextSize(): number {
+    return this.#context.contextSize;
+  }
+
+  /** What the last completed (or kept) turn evaluated and generated; undefined before the first. */
+  get lastTurnStats(): ChatTurnStats | undefined {
+    return this.#lastTurn && { ...this.#lastTurn, tokens: [...this.#lastTurn.tokens] };
+  }
+
+  /** The ids that end a reply: the vocabulary's end-of-generation tokens and the template's end of turn. */
+  get endOfTurnTokens(): number[] {
+    this.#checkUsable();
+    const ids = this.#template.endOfTurnTokens([...this.#history, { role: 'user', content: '?' }]);
+    return [...new Set([...this.#tokenizer.vocab.eog, ...ids])].sort((a, b) => a - b);
+  }
+
+  get disposed(): boolean {
+    return this.#disposed || this.#context.disposed;
+  }
+
+  /** Sends a user message; resolves with the whole reply. */
+  async prompt(text: string, options?: ChatPromptOptions): Promise<string> {
+    let reply = '';
+    for await (const chunk of this.stream(text, options)) reply += chunk;
+    return reply;
+  }
+
+  /** Sends a user message; yields the reply as it is generated, in chunks of whole characters. */
+  stream(text: string, options?: ChatPromptOptions): AsyncIterable<string> {
+    this.#checkUsable();
+    if (typeof text !== 'string') throw invalidArgument('text', 'a string', text);
+    const o = checkObject<ChatPromptOptions>('chat prompt options', options);
+    const { onAbort, ...generateOptions } = o;
+    const policy = optOneOf('onAbort', onAbort, ['rollback', 'keep'] as const, 'rollback');
+    return this.#turn(text, generateOptions, policy);
+  }
+
+  /** Forgets the conversation (optionally with a new system prompt). The cache is reused where the prefix matches. */
+  reset(options?: { systemPrompt?: string }): void {
+    this.#checkUsable();
+    const o = checkObject<{ systemPrompt?: string }>('reset options', options);
+    this.#history = initialHistory(o.systemPrompt);
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#context.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+
+  async *#turn(text: string, options: Omit<ChatPromptOptions, 'onAbort'>, policy: 'rollback' | 'keep'): AsyncGenerator<string> {
+    this.#checkUsable();
+    this.#busy = true;
+    let committed = false;
+    let failed = false;
+    let generation: ReturnType<typeof generate> | undefined;
+    let prompt: Uint32Array | undefined;
+    const generated: number[] = [];
+    let reply = '';
+    let messages: ChatMessage[] = [];
+    let stats: Omit<ChatTurnStats, 'tokens' | 'generatedTokens' | 'stopReason' | 'timings'> | undefined;
+    const commit = (stopReason: ChatTurnStats['stopReason'], timings: CompletionTimings | undefined) => {
+      this.#history = [...messages, { role: 'assistant', content: reply }];
+      this.#lastTurn = { ...stats!, generatedTokens: generated.length, tokens: [...generated], stopReason, timings };
+      committed = true;
+    };
+    try {
+      messages = [...this.#history, { role: 'user', content: text }];
+      prompt = this.#fit(messages, options.maxTokens);
+      // Keep the longest prefix the context holds; at least one token is evaluated to get the next token's logits.
+      let keep = commonPrefix(this.#cached, prompt);
+      if (keep === prompt.length) keep--;
+      this.#context.truncate(keep);
+      this.#cached.length = keep;
+      stats = { promptTokens: prompt.length, reusedTokens: keep, evaluatedTokens: prompt.length - keep };
+      const frame = this.#template.replyFrame(messages);
+      const lead = new LeadStripper(frame.lead);
+      generation = generate(
+        this.#model,
+        prompt.subarray(keep),
+        // No maxTokens: the reply may fill the context (it then stops with 'contextFull').
+        { ...options, maxTokens: options.maxTokens ?? 1 << 24, context: this.#context },
+        { history: prompt.subarray(0, keep), stopTokens: new Set(this.#template.endOfTurnTokens(messages)) },
+      );
+      for (;;) {
+        let r;
+        try {
+          r = await generation.next();
+        } catch (e) {
+          if (policy === 'keep' && e instanceof AglmError && e.code === 'ABORTED') {
+            commit('aborted', undefined);
+            return;
+          }
+          throw e;
+        }
+        if (r.done) {
+          commit(r.value.stopReason, r.value.timings);
+          return;
+        }
+        if (r.value.token >= 0) generated.push(r.value.token);
+        const chunk = lead.push(r.value.text);
+        if (chunk.length === 0) continue;
+        reply += chunk;
+        yield chunk;
+      }
+    } catch (e) {
+      failed = true;
+      throw e;
+    } finally {
+      // The consumer may stop early (return() at a yield): the generation is closed, and 'keep' keeps the reply.
+      if (generation && !committed) await generation.return(undefined as never).catch(() => {});
+      if (!committed && !failed && policy === 'keep' && stats !== undefined && !this.#context.disposed) commit('aborted', undefined);
+      // What the context holds now: the prompt, then each generated token it evaluated (all but the last sampled).
+      if (prompt && !this.#context.disposed) this.#cached = [...prompt, ...generated].slice(0, this.#context.position);
+      this.#busy = false;
+    }
+  }
+
+  /** Tokenizes the conversation; drops old exchanges or throws CONTEXT_FULL when it does not fit. */
+  #fit(messages: ChatMessage[], maxTokens: number | undefined): Uint32Array {
+    const size = this.#context.contextSize;
+    const reserve = this.#overflow === 'dropOldest' ? Math.max(1, Math.min(maxTokens ?? size, Math.floor(size / 4))) : 1;
+    for (;;) {
+      const tokens = this.#template.tokenize(messages, { addGenerationPrompt: true });
+      if (tokens.length === 0) throw new AglmError('CHAT_TEMPLATE_ERROR', `The chat template (${this.#template.name}) rendered no tokens`);
+      if (tokens.length + reserve <= size) return tokens;
+      const first = messages[0]?.role === 'system' ? 1 : 0;
+      if (this.#overflow === 'dropOldest' && messages.length - first > 1) {
+        // One exchange: the oldest message and the replies up to the next user message (never the new one).
+        let end = first + 1;
+        while (end < messages.length - 1 && messages[end].role !== 'user') end++;
+        messages.splice(first, end - first);
+        continue;
+      }
+      throw new AglmError(
+        'CONTEXT_FULL',
+        `The conversation is ${tokens.length} tokens and the session's context holds ${size}, with ${reserve} kept for the reply` +
+          (this.#overflow === 'error' ? " (overflow: 'dropOldest' drops old exchanges instead)" : ''),
+      );
+    }
+  }
+
+  #checkUsable(): void {
+    if (this.disposed) throw new AglmError('DISPOSED', 'The chat session was disposed (or its model was)');
+    if (this.#busy) throw new AglmError('BUSY', 'The chat session is already replying; finish or abort that reply first');
+  }
+}
+
+function initialHistory(systemPrompt: unknown): ChatMessage[] {
+  if (systemPrompt === undefined) return [];
+  if (typeof systemPrompt !== 'string') throw invalidArgument('systemPrompt', 'a string', systemPrompt);
+  return [{ role: 'system', content: systemPrompt }];
+}
+
+function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
