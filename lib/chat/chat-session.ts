@@ -1,10 +1,12 @@
-// A chat session: a conversation kept in one context's KV cache. Each turn renders the whole conversation with the
-// chat template, keeps the longest token prefix the context already holds and evaluates only the rest.
+// A chat session: a conversation kept in one context's KV cache. Each turn continues the tokens the previous turn left
+// (its prompt, then the reply's tokens as the model generated them) with the tokens of the template text that follows
+// them, when the new rendering of the conversation starts with exactly the text those tokens stand for; otherwise it
+// tokenizes the whole rendering. Either way it keeps the longest token prefix the context holds and evaluates the rest.
 import { AglmError, invalidArgument } from '../errors.js';
 import type { Context, ContextOptions } from '../model/context.js';
 import { generate, type CompletionTimings, type GenerateOptions, type StopReason } from '../model/generate.js';
 import type { Model } from '../model/model.js';
-import type { Tokenizer } from '../tokenizer/index.js';
+import { TokenType, type Tokenizer } from '../tokenizer/index.js';
 import { checkObject, optOneOf } from '../validate.js';
 import type { ChatMessage, ChatTemplate } from './chat-template.js';
 
@@ -33,8 +35,20 @@ export interface ChatPromptOptions extends Omit<GenerateOptions, 'context' | 'ad
 }
 
 export interface ChatTurnStats {
-  /** Tokens of the rendered conversation the reply was generated after. */
+  /** Tokens of the conversation the reply was generated after. */
   promptTokens: number;
+  /**
+   * Those tokens' ids: the model's view of the conversation. With `continued` 'reply' they are the previous turn's
+   * prompt, its reply's tokens as generated, then the tokens of the template text after the reply.
+   */
+  promptTokenIds: number[];
+  /**
+   * How the prompt was built: 'reply' continues the previous turn's tokens through its reply as generated; 'prompt'
+   * continues the previous turn's prompt tokens, the reply taken from its text (the template writes the reply
+   * otherwise than the model did, e.g. trimmed, or the reply ended in text it did not keep); 'none' tokenizes the
+   * whole conversation (the first turn, after reset(), dropped exchanges, a template that rewrites earlier turns).
+   */
+  continued: 'reply' | 'prompt' | 'none';
   /** Of those, how many the context already held from earlier turns (not evaluated again). */
   reusedTokens: number;
   /** Prompt tokens evaluated by this turn (promptTokens - reusedTokens). */
@@ -58,6 +72,8 @@ export interface ChatSessionInit {
 /** Strips the start of a stream while it matches `prefix` (the template's reply lead, e.g. '\n'). */
 class LeadStripper {
   #left: string;
+  /** What was stripped: the start of `prefix` that the stream began with. */
+  stripped = '';
   constructor(prefix: string) {
     this.#left = prefix;
   }
@@ -68,8 +84,29 @@ class LeadStripper {
       this.#left = this.#left.slice(1);
     }
     if (i < text.length) this.#left = '';
+    this.stripped += text.slice(0, i);
     return text.slice(i);
   }
+}
+
+/** A turn's prompt: the rendered conversation, its tokens, and how they were built (ChatTurnStats.continued). */
+interface Prompt {
+  text: string;
+  tokens: Uint32Array;
+  continued: ChatTurnStats['continued'];
+}
+
+/**
+ * Tokens that stand for a text: the conversation as the last turn left it, i.e. its prompt (text and tokens), then
+ * the template's reply lead and the reply, for as many of the reply's tokens as generated as spell out its text.
+ * `cuts`, longest first, are where a prefix of the tokens stands exactly for a prefix of the text: the end of those
+ * reply tokens ('reply') and the end of the prompt ('prompt'). The next turn continues from the longest cut whose
+ * text its rendering starts with.
+ */
+interface Transcript {
+  text: string;
+  tokens: Uint32Array;
+  cuts: { chars: number; tokens: number; kind: 'reply' | 'prompt' }[];
 }
 
 export class ChatSession {
@@ -81,6 +118,8 @@ export class ChatSession {
   #history: ChatMessage[];
   /** The tokens the context holds, in order (its length is the context's position). */
   #cached: number[] = [];
+  /** The token sequence that stands for the conversation in #history (undefined: tokenize it from its text). */
+  #transcript: Transcript | undefined;
   #busy = false;
   #disposed = false;
   #lastTurn: ChatTurnStats | undefined;
@@ -115,7 +154,7 @@ export class ChatSession {
 
   /** What the last completed (or kept) turn evaluated and generated; undefined before the first. */
   get lastTurnStats(): ChatTurnStats | undefined {
-    return this.#lastTurn && { ...this.#lastTurn, tokens: [...this.#lastTurn.tokens] };
+    return this.#lastTurn && { ...this.#lastTurn, promptTokenIds: [...this.#lastTurn.promptTokenIds], tokens: [...this.#lastTurn.tokens] };
   }
 
   /** The ids that end a reply: the vocabulary's end-of-generation tokens and the template's end of turn. */
@@ -151,6 +190,7 @@ export class ChatSession {
     this.#checkUsable();
     const o = checkObject<{ systemPrompt?: string }>('reset options', options);
     this.#history = initialHistory(o.systemPrompt);
+    this.#transcript = undefined;
   }
 
   dispose(): void {
@@ -169,27 +209,38 @@ export class ChatSession {
     let committed = false;
     let failed = false;
     let generation: ReturnType<typeof generate> | undefined;
+    let fitted: Prompt | undefined;
     let prompt: Uint32Array | undefined;
+    let frame = { lead: '', end: '' };
+    let lead = new LeadStripper('');
     const generated: number[] = [];
     let reply = '';
     let messages: ChatMessage[] = [];
     let stats: Omit<ChatTurnStats, 'tokens' | 'generatedTokens' | 'stopReason' | 'timings'> | undefined;
     const commit = (stopReason: ChatTurnStats['stopReason'], timings: CompletionTimings | undefined) => {
       this.#history = [...messages, { role: 'assistant', content: reply }];
+      this.#transcript = transcriptOf(this.#tokenizer, fitted!, frame.lead, lead.stripped, reply, generated);
       this.#lastTurn = { ...stats!, generatedTokens: generated.length, tokens: [...generated], stopReason, timings };
       committed = true;
     };
     try {
       messages = [...this.#history, { role: 'user', content: text }];
-      prompt = this.#fit(messages, options.maxTokens);
+      fitted = this.#fit(messages, options.maxTokens);
+      prompt = fitted.tokens;
       // Keep the longest prefix the context holds; at least one token is evaluated to get the next token's logits.
       let keep = commonPrefix(this.#cached, prompt);
       if (keep === prompt.length) keep--;
       this.#context.truncate(keep);
       this.#cached.length = keep;
-      stats = { promptTokens: prompt.length, reusedTokens: keep, evaluatedTokens: prompt.length - keep };
-      const frame = this.#template.replyFrame(messages);
-      const lead = new LeadStripper(frame.lead);
+      stats = {
+        promptTokens: prompt.length,
+        promptTokenIds: Array.from(prompt),
+        continued: fitted.continued,
+        reusedTokens: keep,
+        evaluatedTokens: prompt.length - keep,
+      };
+      frame = this.#template.replyFrame(messages);
+      lead = new LeadStripper(frame.lead);
       generation = generate(
         this.#model,
         prompt.subarray(keep),
@@ -231,14 +282,15 @@ export class ChatSession {
     }
   }
 
-  /** Tokenizes the conversation; drops old exchanges or throws CONTEXT_FULL when it does not fit. */
-  #fit(messages: ChatMessage[], maxTokens: number | undefined): Uint32Array {
+  /** The conversation's prompt; drops old exchanges or throws CONTEXT_FULL when it does not fit. */
+  #fit(messages: ChatMessage[], maxTokens: number | undefined): Prompt {
     const size = this.#context.contextSize;
     const reserve = this.#overflow === 'dropOldest' ? Math.max(1, Math.min(maxTokens ?? size, Math.floor(size / 4))) : 1;
     for (;;) {
-      const tokens = this.#template.tokenize(messages, { addGenerationPrompt: true });
+      const prompt = this.#prompt(messages);
+      const tokens = prompt.tokens;
       if (tokens.length === 0) throw new AglmError('CHAT_TEMPLATE_ERROR', `The chat template (${this.#template.name}) rendered no tokens`);
-      if (tokens.length + reserve <= size) return tokens;
+      if (tokens.length + reserve <= size) return prompt;
       const first = messages[0]?.role === 'system' ? 1 : 0;
       if (this.#overflow === 'dropOldest' && messages.length - first > 1) {
         // One exchange: the oldest message and the replies up to the next user message (never the new one).
@@ -255,6 +307,22 @@ export class ChatSession {
     }
   }
 
+  /**
+   * The conversation's tokens: the transcript's tokens up to its longest cut whose text the rendering starts with (and
+   * ends on a token boundary of the rendering's tokenization), then the tokens of the text after it; else the whole
+   * rendering tokenized.
+   */
+  #prompt(messages: readonly ChatMessage[]): Prompt {
+    const t = this.#transcript;
+    const c = this.#template.continuation(messages, t ? t.cuts.map((cut) => t.text.slice(0, cut.chars)) : []);
+    if (t === undefined || c.prefix < 0) return { text: c.text, tokens: c.tokens, continued: 'none' };
+    const cut = t.cuts[c.prefix];
+    const tokens = new Uint32Array(cut.tokens + c.tokens.length - c.start);
+    tokens.set(t.tokens.subarray(0, cut.tokens));
+    tokens.set(c.tokens.subarray(c.start), cut.tokens);
+    return { text: c.text, tokens, continued: cut.kind };
+  }
+
   #checkUsable(): void {
     if (this.disposed) throw new AglmError('DISPOSED', 'The chat session was disposed (or its model was)');
     if (this.#busy) throw new AglmError('BUSY', 'The chat session is already replying; finish or abort that reply first');
@@ -265,6 +333,42 @@ function initialHistory(systemPrompt: unknown): ChatMessage[] {
   if (systemPrompt === undefined) return [];
   if (typeof systemPrompt !== 'string') throw invalidArgument('systemPrompt', 'a string', systemPrompt);
   return [{ role: 'system', content: systemPrompt }];
+}
+
+/**
+ * The transcript a committed turn leaves: its prompt, then the reply's tokens as generated for as far as they spell
+ * out, byte for byte, the reply as recorded (what the lead stripper took, then the reply's text), ending on a whole
+ * character. They stop earlier where the recorded reply is shorter (a stop string, text held back at an abort, an
+ * incomplete character at the end) or where the model wrote a control token. Those tokens stand for the template's
+ * lead and that much of the reply: a model that left out the lead (Llama 2's space after [/INST]) keeps its own
+ * tokens, as node-llama-cpp does.
+ */
+function transcriptOf(tokenizer: Tokenizer, prompt: Prompt, lead: string, stripped: string, reply: string, generated: readonly number[]): Transcript {
+  const cuts: Transcript['cuts'] = [{ chars: prompt.text.length, tokens: prompt.tokens.length, kind: 'prompt' }];
+  const written = new TextEncoder().encode(stripped + reply);
+  let bytes = 0;
+  let kept = 0;
+  let keptBytes = 0;
+  for (let j = 0; j < generated.length; j++) {
+    const id = generated[j];
+    const type = tokenizer.vocab.type(id);
+    if (type === TokenType.control || type === TokenType.unknown || type === TokenType.unused) break;
+    const b = tokenizer.tokenBytes(id);
+    if (bytes + b.length > written.length || b.some((x, k) => written[bytes + k] !== x)) break;
+    bytes += b.length;
+    // A whole character ends here: the next byte is not a UTF-8 continuation byte.
+    if (bytes === written.length || (written[bytes] & 0xc0) !== 0x80) {
+      kept = j + 1;
+      keptBytes = bytes;
+    }
+  }
+  const chars = new TextDecoder().decode(written.subarray(0, keptBytes)).length - stripped.length;
+  if (kept === 0 || chars < 0) return { text: prompt.text, tokens: prompt.tokens, cuts };
+  const tokens = new Uint32Array(prompt.tokens.length + kept);
+  tokens.set(prompt.tokens);
+  tokens.set(generated.slice(0, kept), prompt.tokens.length);
+  const text = prompt.text + lead + reply.slice(0, chars);
+  return { text, tokens, cuts: [{ chars: text.length, tokens: tokens.length, kind: 'reply' }, ...cuts] };
 }
 
 function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number {

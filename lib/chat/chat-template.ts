@@ -73,7 +73,34 @@ export class ChatTemplate {
   tokenize(messages: readonly ChatMessage[], options?: ApplyChatTemplateOptions): Uint32Array {
     const text = this.render(messages, options);
     const addGenerationPrompt = options?.addGenerationPrompt ?? true;
-    const plainRanges = this.#contentRanges(messages, addGenerationPrompt, text);
+    return this.#encode(text, this.#contentRanges(messages, addGenerationPrompt, text));
+  }
+
+  /**
+   * @internal What a chat session needs to continue tokens it already holds. Renders `messages` with the generation
+   * prompt and tokenizes the text as tokenize() does (`text`, `tokens`); then finds the first of `prefixes` (texts the
+   * session holds tokens for) that the rendering starts with and that ends on a boundary of `tokens`: the prefix
+   * tokenized alone (its message contents plain, as in the whole) gives exactly `tokens[0, start)`, so `tokens[start..]`
+   * are the tokens of the text after the prefix, as the whole rendering's tokenization has them. `prefix` is that
+   * prefix's index, or -1 (start 0) when none qualifies: a template that rewrote or trimmed what the prefix holds, or a
+   * tokenizer that merges the prefix's last characters with the text after it.
+   */
+  continuation(messages: readonly ChatMessage[], prefixes: readonly string[]): { text: string; tokens: Uint32Array; prefix: number; start: number } {
+    const text = this.render(messages, { addGenerationPrompt: true });
+    const ranges = this.#contentRanges(messages, true, text);
+    const tokens = this.#encode(text, ranges);
+    for (let i = 0; i < prefixes.length; i++) {
+      const p = prefixes[i];
+      if (p.length === 0 || p.length > text.length || !text.startsWith(p)) continue;
+      const clipped = ranges?.filter(([s]) => s < p.length).map(([s, e]): [number, number] => [s, Math.min(e, p.length)]);
+      const head = this.#encode(p, clipped);
+      if (head.length <= tokens.length && head.every((id, k) => tokens[k] === id)) return { text, tokens, prefix: i, start: head.length };
+    }
+    return { text, tokens, prefix: -1, start: 0 };
+  }
+
+  /** Tokenizes rendered text: special tokens parsed outside `plainRanges`; BOS first when the vocabulary wants it. */
+  #encode(text: string, plainRanges: [number, number][] | undefined): Uint32Array {
     const tokens = this.#tokenizer.encode(text, { special: true, addBos: false, addEos: false, addSep: false, plainRanges });
     const bos = this.#tokenizer.bos;
     if (this.#tokenizer.addBos && bos !== undefined && tokens[0] !== bos) {

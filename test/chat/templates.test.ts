@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { AglmError, GgufValueType, Tokenizer, loadModel, readGguf, writeGguf, type ChatMessage } from '../../lib/index.js';
-import { builtinChatTemplate, chooseBuiltinChatTemplate, ChatTemplate, type BuiltinChatTemplateName } from '../../lib/chat/index.js';
+import { BUILTIN_CHAT_TEMPLATE_NAMES, builtinChatTemplate, chooseBuiltinChatTemplate, ChatTemplate, type BuiltinChatTemplateName } from '../../lib/chat/index.js';
 import { Vocab, TokenType } from '../../lib/tokenizer/vocab.js';
 import { defaultModelPath, repoRoot, tempDir } from '../helpers/fixtures.js';
 
@@ -330,6 +330,49 @@ test('replyFrame: what each template writes before a reply (the model writes it)
   assert.deepEqual(endIds('llama2'), ['</s>']);
   assert.deepEqual(endIds('llama3'), ['<|eot_id|>']);
   assert.deepEqual(endIds('chatml'), ['<|im_end|>']);
+});
+
+test('continuation: the tokens of the text after a reply, for every built-in template; none where the text was rewritten or merges', async () => {
+  const t = await familyTokenizers();
+  const before: ChatMessage[] = [{ role: 'user', content: 'Hi' }];
+  const reply = 'Hello there.';
+  const after: ChatMessage[] = [...before, { role: 'assistant', content: reply }, { role: 'user', content: 'And then?' }];
+  for (const family of BUILTIN_CHAT_TEMPLATE_NAMES) {
+    const tk = t[family];
+    const tmpl = new ChatTemplate(builtinChatTemplate(family), family, tk);
+    const prompt = tmpl.render(before);
+    const withReply = prompt + tmpl.replyFrame(before).lead + reply;
+    const c = tmpl.continuation(after, ['not this text', withReply, prompt]);
+    assert.equal(c.text, tmpl.render(after), family);
+    assert.deepEqual(Array.from(c.tokens), Array.from(tmpl.tokenize(after)), family);
+    assert.equal(c.prefix, 1, family);
+    // The tokens after the reply: its end of turn and the new user turn. Each family but Llama 2 ends a reply with a
+    // control token, so that text tokenizes the same alone; Llama 2 writes ' </s>': '▁' (no space prefix: the text
+    // goes on), '</s>', then '<s>[INST] And then? [/INST]'.
+    const rest = c.text.slice(withReply.length);
+    const expected =
+      family === 'llama2'
+        ? [tk.vocab.idOf('▁')!, tk.eos!, ...tk.encode(rest.slice(' </s>'.length), { special: true, addBos: false })]
+        : Array.from(tk.encode(rest, { special: true, addBos: false }));
+    assert.deepEqual(Array.from(c.tokens.subarray(c.start)), expected, family);
+    // The prompt alone ends on a boundary too: its tokens are the prompt's own.
+    const p = tmpl.continuation(after, [prompt]);
+    assert.equal(p.prefix, 0, family);
+    assert.deepEqual(Array.from(c.tokens.subarray(0, p.start)), Array.from(tmpl.tokenize(before)), family);
+  }
+  // Llama 3 trims contents: a reply with spaces around it is not in the text as it was written, the prompt still is.
+  const l3 = new ChatTemplate(builtinChatTemplate('llama3'), 'llama3', t.llama3);
+  const padded = [...before, { role: 'assistant', content: ' Hello there. ' }, { role: 'user', content: 'And then?' }];
+  const l3c = l3.continuation(padded, [l3.render(before) + ' Hello there. ', l3.render(before)]);
+  assert.equal(l3c.prefix, 1);
+  // A template that rewrites earlier text (a message count on top): no prefix holds.
+  const counting = new ChatTemplate(`{{ messages | length }}\n` + builtinChatTemplate('chatml'), 'custom', t.chatml);
+  assert.equal(counting.continuation(after, [counting.render(before) + reply, counting.render(before)]).prefix, -1);
+  // A tokenizer that merges the reply's last characters with the text after it: no token boundary there.
+  const bare = new ChatTemplate('{% for m in messages %}{{ m.content }}{% endfor %}', 'custom', t.llama3);
+  const merged = bare.continuation([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hel' }, { role: 'user', content: 'lo' }], ['HiHel']);
+  assert.equal(merged.prefix, -1);
+  assert.equal(bare.continuation([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }, { role: 'user', content: ' there' }], ['HiHello']).prefix, 0);
 });
 
 test('bad templates and refused messages are typed errors', async () => {
