@@ -23,6 +23,8 @@ export interface WorkerResult {
   /** VmHWM at the end of the run, bytes */
   peakRssBytes: number;
   backend: string;
+  /** GB/s read with `threads` threads, probed by bench/run.ts around this run (mean of before and after) */
+  bandwidth?: number;
   error?: string;
 }
 
