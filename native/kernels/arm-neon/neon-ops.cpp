@@ -1,4 +1,4 @@
-// NEON kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention, silu_mul, add, mul.
+// NEON kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention, attention_group, silu_mul, add, mul.
 #include <arm_neon.h>
 #include <math.h>
 #include <string.h>
@@ -179,9 +179,66 @@ void aglm_weighted_sum_part(const float *p, int64_t n, const float *v, int64_t k
   if (rest) aglm_f32_part_store(out + 4 * full, acc[full], rest);
 }
 
+// Elements [i, i + 4) of a cached row (F32 or F16), and [i, i + count) for count < 4 (the rest 0).
+inline float32x4_t aglm_kv4(const void *base, int64_t i, bool f16) {
+  if (f16) return aglm_h4_to_f32(vld1_u16((const uint16_t *)base + i));
+  return vld1q_f32((const float *)base + i);
+}
+inline float32x4_t aglm_kv_part(const void *base, int64_t i, int64_t count, bool f16) {
+  if (f16) return aglm_h4_to_f32(aglm_u16_part((const uint16_t *)base + i, count));
+  return aglm_f32_part((const float *)base + i, count);
+}
+
 } // namespace
 
 namespace aglm_neon {
+
+// All query heads of KV head g for token t, K/V in F32 or F16: each key row is read once per group (and dotted with
+// every head's query), each block of 16 value rows once per group (accumulated in registers per head and 4 dims).
+void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scratch) {
+  const int64_t hd = a->head_dim;
+  const int64_t group = a->n_head_kv > 0 && a->n_head >= a->n_head_kv ? a->n_head / a->n_head_kv : 1;
+  const int64_t n = a->n_kv[t];
+  const bool f16 = a->kv_type == AGLM_TYPE_F16;
+  const int64_t kv_off = g * hd;
+  const float *q0 = a->q + t * a->q_stride + g * group * hd;
+  float *out0 = a->out + t * a->out_stride + g * group * hd;
+  memset(out0, 0, (size_t)(group * hd) * sizeof(float));
+  if (n <= 0) return;
+  for (int64_t j = 0; j < n; j++) {
+    const int64_t row = j * a->kv_stride + kv_off;
+    for (int64_t h = 0; h < group; h++) {
+      const float *q = q0 + h * hd;
+      float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+      int64_t d = 0;
+      for (; d + 8 <= hd; d += 8) {
+        acc0 = vfmaq_f32(acc0, vld1q_f32(q + d), aglm_kv4(a->k, row + d, f16));
+        acc1 = vfmaq_f32(acc1, vld1q_f32(q + d + 4), aglm_kv4(a->k, row + d + 4, f16));
+      }
+      if (d + 4 <= hd) acc0 = vfmaq_f32(acc0, vld1q_f32(q + d), aglm_kv4(a->k, row + d, f16)), d += 4;
+      if (d < hd) acc1 = vfmaq_f32(acc1, aglm_f32_part(q + d, hd - d), aglm_kv_part(a->k, row + d, hd - d, f16));
+      scratch[h * n + j] = vaddvq_f32(vaddq_f32(acc0, acc1)) * a->scale;
+    }
+  }
+  for (int64_t h = 0; h < group; h++) aglm_softmax(scratch + h * n, n);
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int64_t count = n - j0 < 16 ? n - j0 : 16;
+    for (int64_t h = 0; h < group; h++) {
+      const float *p = scratch + h * n + j0;
+      for (int64_t d = 0; d < hd; d += 4) {
+        const int64_t w = hd - d < 4 ? hd - d : 4;
+        float *o = out0 + h * hd + d;
+        float32x4_t acc = w == 4 ? vld1q_f32(o) : aglm_f32_part(o, w);
+        for (int64_t i = 0; i < count; i++) {
+          const int64_t at = (j0 + i) * a->kv_stride + kv_off + d;
+          acc = vfmaq_n_f32(acc, w == 4 ? aglm_kv4(a->v, at, f16) : aglm_kv_part(a->v, at, w, f16), p[i]);
+        }
+        if (w == 4) vst1q_f32(o, acc);
+        else aglm_f32_part_store(o, acc, w);
+      }
+    }
+  }
+}
 
 void quantize_row_q8_0(const float *x, void *y, int64_t k) {
   aglm_block_q8_0 *b = (aglm_block_q8_0 *)y;

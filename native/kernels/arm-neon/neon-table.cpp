@@ -21,7 +21,7 @@ extern "C" const aglm_kernels aglm_kernels_neon = {
     nullptr, // repack_size: matmul reads the GGUF layout
     nullptr, // repack
     aglm_neon::quantize_row_act,
-    aglm_ref::attention_group, // the scalar one until this variant has its own
+    aglm_neon::attention_group,
     aglm_ref::layer_norm,      // the scalar ones until this variant has its own
     aglm_ref::gelu,
 };

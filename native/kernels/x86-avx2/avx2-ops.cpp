@@ -1,4 +1,4 @@
-// AVX2 kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention, silu_mul, add, mul.
+// AVX2 kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention, attention_group, silu_mul, add, mul.
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -176,9 +176,69 @@ void aglm_weighted_sum32(const float *p, int64_t n, const float *v, int64_t kv_s
   for (int i = 0; i < 4; i++) _mm256_maskstore_ps(out + 8 * i, m[i], acc[i]);
 }
 
+// Elements [i, i + 8) of a cached row (F32 or F16), and [i, i + count) for count < 8 (the rest 0).
+inline __m256 aglm_kv8(const void *base, int64_t i, bool f16) {
+  if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)));
+  return _mm256_loadu_ps((const float *)base + i);
+}
+inline __m256 aglm_kv_part8(const void *base, int64_t i, int64_t count, bool f16) {
+  if (!f16) return _mm256_maskload_ps((const float *)base + i, aglm_mask8(count));
+  uint16_t h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  memcpy(h, (const uint16_t *)base + i, (size_t)count * 2);
+  return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
 } // namespace
 
 namespace aglm_avx2 {
+
+// All query heads of KV head g for token t, K/V in F32 or F16: each key row is read once per group (and dotted with
+// every head's query), each block of 16 value rows once per group (accumulated in registers per head and 8 dims).
+void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scratch) {
+  const int64_t hd = a->head_dim;
+  const int64_t group = a->n_head_kv > 0 && a->n_head >= a->n_head_kv ? a->n_head / a->n_head_kv : 1;
+  const int64_t n = a->n_kv[t];
+  const bool f16 = a->kv_type == AGLM_TYPE_F16;
+  const int64_t kv_off = g * hd;
+  const float *q0 = a->q + t * a->q_stride + g * group * hd;
+  float *out0 = a->out + t * a->out_stride + g * group * hd;
+  memset(out0, 0, (size_t)(group * hd) * sizeof(float));
+  if (n <= 0) return;
+  for (int64_t j = 0; j < n; j++) {
+    const int64_t row = j * a->kv_stride + kv_off;
+    for (int64_t h = 0; h < group; h++) {
+      const float *q = q0 + h * hd;
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+      int64_t d = 0;
+      for (; d + 16 <= hd; d += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), aglm_kv8(a->k, row + d, f16), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), aglm_kv8(a->k, row + d + 8, f16), acc1);
+      }
+      if (d + 8 <= hd) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), aglm_kv8(a->k, row + d, f16), acc0), d += 8;
+      if (d < hd)
+        acc1 = _mm256_fmadd_ps(_mm256_maskload_ps(q + d, aglm_mask8(hd - d)), aglm_kv_part8(a->k, row + d, hd - d, f16), acc1);
+      scratch[h * n + j] = aglm_hsum8(_mm256_add_ps(acc0, acc1)) * a->scale;
+    }
+  }
+  for (int64_t h = 0; h < group; h++) aglm_softmax(scratch + h * n, n);
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int64_t count = n - j0 < 16 ? n - j0 : 16;
+    for (int64_t h = 0; h < group; h++) {
+      const float *p = scratch + h * n + j0;
+      for (int64_t d = 0; d < hd; d += 8) {
+        const int64_t w = hd - d < 8 ? hd - d : 8;
+        const __m256i m = aglm_mask8(w);
+        float *o = out0 + h * hd + d;
+        __m256 acc = _mm256_maskload_ps(o, m);
+        for (int64_t i = 0; i < count; i++) {
+          const int64_t at = (j0 + i) * a->kv_stride + kv_off + d;
+          acc = _mm256_fmadd_ps(_mm256_set1_ps(p[i]), w == 8 ? aglm_kv8(a->v, at, f16) : aglm_kv_part8(a->v, at, w, f16), acc);
+        }
+        _mm256_maskstore_ps(o, m, acc);
+      }
+    }
+  }
+}
 
 void quantize_row_q8_0(const float *x, void *y, int64_t k) {
   aglm_block_q8_0 *b = (aglm_block_q8_0 *)y;

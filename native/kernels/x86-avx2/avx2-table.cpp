@@ -18,7 +18,7 @@ extern "C" const aglm_kernels aglm_kernels_avx2 = {
     nullptr, // repack_size: matmul reads the GGUF layout
     nullptr, // repack
     aglm_avx2::quantize_row_act,
-    aglm_ref::attention_group, // the scalar one until this variant has its own
+    aglm_avx2::attention_group,
     aglm_avx2::layer_norm,
     aglm_avx2::gelu,
 };
