@@ -36,6 +36,11 @@ test('info lists the CPU features, variants and the choice', async () => {
   const j = await cli(['info', '--json']);
   const info = JSON.parse(j.out);
   assert.equal(info.chosen.backend, 'cpu');
+  // Where the amx table runs without AMX tiles (AVX-512 VNNI/BF16 only), the report must not suggest AMX.
+  const amx = info.cpuVariants.find((v: { name: string }) => v.name === 'amx');
+  const amxLine = r.out.split('\n').find((l: string) => /^\s+amx\s/.test(l)) ?? '';
+  if (amx?.available && !info.cpu.features.includes('amx-tile')) assert.match(amxLine, /no AMX tiles on this CPU/);
+  else assert.doesNotMatch(amxLine, /no AMX tiles/);
 });
 
 test('bad usage exits 2 with the usage text; bad values exit 1 with a typed error', async () => {
