@@ -31,7 +31,9 @@ export interface NativeContext {
 
 export interface NativeBinding {
   irVersion: number;
-  Model: { load(spec: { path: string; backend?: string; variant?: string; variantSource?: string; graph: IrGraph }): Promise<NativeModel> };
+  Model: {
+    load(spec: { path: string; backend?: string; variant?: string; variantSource?: string; threads?: number; graph: IrGraph }): Promise<NativeModel>;
+  };
   systemInfo(cpuVariant?: string): NativeSystemInfo;
   alignmentOffset(buffer: ArrayBuffer): number;
   convertRows(srcType: number, src: Uint8Array, dstType: number, rows: number, rowLength: number, dst: Uint8Array): Promise<void>;

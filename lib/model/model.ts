@@ -9,6 +9,7 @@ import { packageRoot } from '../package-root.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { freemem } from 'node:os';
 import { planModel, type ModelPlan, type PrecisionRequest } from '../backends/planner.js';
+import { defaultThreadCount } from '../backends/cpu-count.js';
 import { PRECISIONS } from '../backends/weight-types.js';
 import { checkObject, optBoolean, optInt, optOneOf, optSignal } from '../validate.js';
 import { Context, type ContextOptions } from './context.js';
@@ -277,6 +278,8 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
       path: file,
       variant: variant || undefined,
       variantSource: o.cpuVariant !== undefined ? 'the cpuVariant option' : envVariant ? 'OPEN_AUTOGLM_CPU' : undefined,
+      // Load-time conversion and repacking use the cores this process may use (affinity and cgroup quota).
+      threads: defaultThreadCount(),
       graph: build.graph,
     });
   } catch (e) {

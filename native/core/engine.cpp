@@ -26,6 +26,7 @@ aglm_result aglm_model_load(aglm_load_request &req, std::shared_ptr<aglm_model_c
   desc.file_size = m->file.size();
   desc.variant = req.variant.c_str();
   desc.variant_source = req.variant_source.empty() ? nullptr : req.variant_source.c_str();
+  desc.n_threads = req.threads;
   char msg[1024] = {0};
   aglm_status st = m->backend->program_create(&desc, &m->program, msg, sizeof msg);
   if (st != AGLM_OK) return aglm_result::fail(st, msg);

@@ -28,6 +28,7 @@ struct aglm_load_request {
   std::string backend; // empty = best
   std::string variant; // empty = best
   std::string variant_source;
+  int threads = 0; // load-time threads (0 = every core)
   aglm_graph graph;
 };
 

@@ -20,6 +20,7 @@ typedef struct {
   uint64_t file_size;
   const char *variant;        // (optional) backend-specific variant ("ref", "avx2", ...); null or "" = best
   const char *variant_source; // (optional) who asked for the variant, for the explanation; defaults to "option"
+  int n_threads;              // threads for load-time work (weight conversion, repacking); 0 = every core
 } aglm_program_desc;
 
 typedef struct {

@@ -204,6 +204,12 @@ class model_wrap : public Napi::ObjectWrap<model_wrap> {
     if (!spec.Get("path").IsString() || !str("path", &req.path) || !str("backend", &req.backend) ||
         !str("variant", &req.variant) || !str("variantSource", &req.variant_source))
       return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "Model.load: path must be a string; backend, variant strings");
+    const Napi::Value threads = spec.Get("threads");
+    if (!threads.IsUndefined() && !threads.IsNull()) {
+      if (!threads.IsNumber() || threads.As<Napi::Number>().DoubleValue() < 1 || threads.As<Napi::Number>().DoubleValue() > 4096)
+        return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "Model.load: threads must be a number from 1 to 4096");
+      req.threads = (int)threads.As<Napi::Number>().DoubleValue();
+    }
     reader rd{env, {}};
     if (!rd.graph(spec.Get("graph"), &req.graph)) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, rd.error);
     return (new load_worker(env, std::move(req)))->queue();

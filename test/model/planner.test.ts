@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { GgmlType, loadModel, quantizeModel, readGguf } from '../../lib/index.js';
 import { planModel } from '../../lib/backends/planner.js';
 import { buildArchitecture } from '../../lib/arch/index.js';
+import { fromNative, nativeBinding } from '../../lib/native.js';
 import { writeRandomLlamaModel } from '../../lib/tools/random-model.js';
 import { maxAbsDiff, tempDir } from '../helpers/fixtures.js';
 
@@ -87,4 +88,16 @@ test('planModel steps down f32 -> f16 -> q8_0 -> q4_0 as the budget shrinks, and
   // Near the smallest budget that still loads, the context was cut to fit rather than the load refused.
   assert.ok(last!.contextSize < 2048, `context ${last!.contextSize}`);
   assert.match(last!.reasons.join('\n'), /context reduced/);
+});
+
+test('Model.load takes the load-time thread count from the caller (cgroup-aware); bad counts are typed errors', async () => {
+  for (const threads of [0, -1, 1.5e6, 'two']) {
+    let code = '';
+    try {
+      await nativeBinding().Model.load({ path: 'unused.gguf', threads: threads as number, graph: {} as never });
+    } catch (e) {
+      code = (fromNative(e, 'test') as { code?: string }).code ?? '';
+    }
+    assert.equal(code, 'INVALID_ARGUMENT', `threads ${threads}`);
+  }
 });

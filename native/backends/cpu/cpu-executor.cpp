@@ -28,10 +28,16 @@ bool is_f32_vector_use(const aglm_graph &g, int w) {
   return false;
 }
 
+// Threads for load-time work: the caller's count (the cores the process may use, cgroup quota included), else every
+// core the machine reports.
+unsigned load_threads(const aglm_program_desc &desc) {
+  return desc.n_threads > 0 ? (unsigned)desc.n_threads : std::max(1u, std::thread::hardware_concurrency());
+}
+
 // Converts the weights the planner asked for (weight.to) into owned buffers of the new type, rows split over the
-// machine's cores, then releases the mapped pages they came from so peak memory is not file + copy.
+// process's cores, then releases the mapped pages they came from so peak memory is not file + copy.
 aglm_result convert_weights(const aglm_program_desc &desc, cpu_program *p) {
-  const unsigned n_threads = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned n_threads = load_threads(desc);
   for (size_t i = 0; i < p->graph.weights.size(); i++) {
     aglm_weight &w = p->graph.weights[i];
     if (w.to < 0 || w.to == w.type) continue;
@@ -84,8 +90,7 @@ aglm_result repack_weights(const aglm_program_desc &desc, cpu_program *p) {
   std::atomic<size_t> next{0};
   std::atomic<bool> ok{true};
   std::vector<std::thread> workers;
-  const unsigned n_threads =
-      std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), (unsigned)jobs.size()));
+  const unsigned n_threads = std::max(1u, std::min<unsigned>(load_threads(desc), (unsigned)jobs.size()));
   for (unsigned t = 0; t < n_threads && !jobs.empty(); t++) {
     workers.emplace_back([&] {
       for (size_t j; ok.load() && (j = next.fetch_add(1)) < jobs.size();) {
