@@ -96,7 +96,7 @@ test('Model.load takes the load-time thread count from the caller (cgroup-aware)
     try {
       await nativeBinding().Model.load({ path: 'unused.gguf', threads: threads as number, graph: {} as never });
     } catch (e) {
-      code = (fromNative(e, 'test') as { code?: string }).code ?? '';
+      code = fromNative(e).code;
     }
     assert.equal(code, 'INVALID_ARGUMENT', `threads ${threads}`);
   }
