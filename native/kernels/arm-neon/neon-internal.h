@@ -16,6 +16,9 @@ void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch);
 // All query heads of KV head g for token t, K/V in F32 or F16 (neon-ops.cpp).
 void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scratch);
 void silu_mul(const float *gate, const float *up, float *y, int64_t n);
+// BERT-style encoders (neon-ops.cpp).
+void layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps);
+void gelu(const float *x, float *y, int64_t n);
 void add(const float *a, const float *b, float *y, int64_t n);
 void mul(const float *a, const float *b, float *y, int64_t n);
 

@@ -1,4 +1,5 @@
-// NEON kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention, attention_group, silu_mul, add, mul.
+// NEON kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention, attention_group, silu_mul,
+// add, mul, layer_norm, gelu.
 #include <arm_neon.h>
 #include <math.h>
 #include <string.h>
@@ -189,9 +190,65 @@ inline float32x4_t aglm_kv_part(const void *base, int64_t i, int64_t count, bool
   return aglm_f32_part((const float *)base + i, count);
 }
 
+// Sum of x, or of (x - mean)^2 (each rounded to float, as the reference does), in double.
+template <bool Centered>
+double aglm_sum_d(const float *x, int64_t n, float mean) {
+  const float32x4_t vm = vdupq_n_f32(mean);
+  float64x2_t s0 = vdupq_n_f64(0.0), s1 = vdupq_n_f64(0.0);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    float32x4_t v = vld1q_f32(x + i);
+    if (Centered) {
+      v = vsubq_f32(v, vm);
+      v = vmulq_f32(v, v);
+    }
+    s0 = vaddq_f64(s0, vcvt_f64_f32(vget_low_f32(v)));
+    s1 = vaddq_f64(s1, vcvt_high_f64_f32(v));
+  }
+  double sum = vaddvq_f64(vaddq_f64(s0, s1));
+  for (; i < n; i++) {
+    const float d = Centered ? x[i] - mean : x[i];
+    sum += (double)(Centered ? d * d : d);
+  }
+  return sum;
+}
+
 } // namespace
 
 namespace aglm_neon {
+
+// y = ((x - mean) * scale) * w (+ b), mean and variance summed in double (as ref).
+void layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps) {
+  if (n <= 0) return;
+  const float mean = (float)(aglm_sum_d<false>(x, n, 0.0f) / (double)n);
+  const float var = (float)(aglm_sum_d<true>(x, n, mean) / (double)n);
+  const float scale = 1.0f / sqrtf(var + eps);
+  const float32x4_t vm = vdupq_n_f32(mean);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    float32x4_t v = vmulq_f32(vmulq_n_f32(vsubq_f32(vld1q_f32(x + i), vm), scale), vld1q_f32(w + i));
+    if (b) v = vaddq_f32(v, vld1q_f32(b + i));
+    vst1q_f32(y + i, v);
+  }
+  for (; i < n; i++) {
+    const float v = ((x[i] - mean) * scale) * w[i];
+    y[i] = b ? v + b[i] : v;
+  }
+}
+
+// gelu(x) = x / (1 + exp(-2u)), u = sqrt(2/pi) x (1 + 0.044715 x^2) (ggml's tanh form, as ref).
+void gelu(const float *x, float *y, int64_t n) {
+  const float32x4_t c = vdupq_n_f32(-2.0f * 0.7978845608028654f), a = vdupq_n_f32(0.044715f), one = vdupq_n_f32(1.0f);
+  for (int64_t i = 0; i < n; i += 4) {
+    const int64_t w = n - i < 4 ? n - i : 4;
+    const float32x4_t v = w == 4 ? vld1q_f32(x + i) : aglm_f32_part(x + i, w);
+    const float32x4_t t = vaddq_f32(one, vmulq_f32(vmulq_f32(a, v), v));
+    const float32x4_t e = aglm_exp4(vmulq_f32(vmulq_f32(c, v), t));
+    const float32x4_t r = vdivq_f32(v, vaddq_f32(one, e));
+    if (w == 4) vst1q_f32(y + i, r);
+    else aglm_f32_part_store(y + i, r, w);
+  }
+}
 
 // All query heads of KV head g for token t, K/V in F32 or F16: each key row is read once per group (and dotted with
 // every head's query), each block of 16 value rows once per group (accumulated in registers per head and 4 dims).

@@ -22,6 +22,6 @@ extern "C" const aglm_kernels aglm_kernels_neon = {
     nullptr, // repack
     aglm_neon::quantize_row_act,
     aglm_neon::attention_group,
-    aglm_ref::layer_norm,      // the scalar ones until this variant has its own
-    aglm_ref::gelu,
+    aglm_neon::layer_norm,
+    aglm_neon::gelu,
 };
