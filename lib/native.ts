@@ -6,7 +6,7 @@ import type { IrGraph } from './graph/ir.js';
 
 export interface NativeSystemInfo {
   cpu: { vendor: string; brand: string; features: string };
-  cpuVariants: { name: string; score: number }[];
+  cpuVariants: { name: string; score: number; note: string }[];
   cpuChoice: { variant: string | null; reason: string; code?: string };
   backends: { name: string; score: number; reason: string }[];
 }

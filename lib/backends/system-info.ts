@@ -7,7 +7,8 @@ export interface SystemInfo {
   node: string;
   cpu: { vendor: string; brand: string; features: string[] };
   backends: { name: string; score: number; available: boolean; reason: string }[];
-  cpuVariants: { name: string; score: number; available: boolean }[];
+  /** note: how a variant that runs here runs without all it could use ('' if fully), e.g. amx without AMX tiles. */
+  cpuVariants: { name: string; score: number; available: boolean; note: string }[];
   /** What a model loaded now would run on. */
   chosen: { backend: string; cpuVariant: string | null; reason: string };
 }

@@ -96,11 +96,8 @@ function infoCommand(args: string[], io: Io): number {
   io.out('Backends:\n');
   for (const b of info.backends) io.out(`  ${b.name.padEnd(8)} ${b.available ? 'available' : 'unavailable'} (score ${b.score}): ${b.reason}\n`);
   io.out('CPU kernel variants:\n');
-  // The amx table also runs (its packed AVX-512 kernels, no tiles) on AVX-512 VNNI/BF16 CPUs without AMX: say so.
-  const tiles = info.cpu.features.includes('amx-tile');
-  const note = (name: string, available: boolean) => (name === 'amx' && available && !tiles ? ': packed AVX-512 kernels only, no AMX tiles on this CPU' : '');
   for (const v of info.cpuVariants) {
-    io.out(`  ${v.name.padEnd(8)} ${v.available ? 'runs here' : 'not on this CPU'} (score ${v.score})${note(v.name, v.available)}\n`);
+    io.out(`  ${v.name.padEnd(8)} ${v.available ? 'runs here' : 'not on this CPU'} (score ${v.score})${v.note ? `: ${v.note}` : ''}\n`);
   }
   io.out(`Chosen: ${info.chosen.backend}${info.chosen.cpuVariant ? ` / ${info.chosen.cpuVariant}` : ''}: ${info.chosen.reason}\n`);
   return info.chosen.cpuVariant ? 0 : 1;

@@ -32,6 +32,9 @@ Napi::Value system_info(const Napi::CallbackInfo &info) {
     Napi::Object vo = Napi::Object::New(env);
     vo.Set("name", v->name);
     vo.Set("score", v->score(&f));
+    char note[256] = "";
+    if (v->note) v->note(&f, note, sizeof note);
+    vo.Set("note", note);
     variants.Set(i, vo);
   }
   o.Set("cpuVariants", variants);

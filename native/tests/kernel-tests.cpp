@@ -1546,11 +1546,21 @@ void test_selection() {
        aglm_cpu_select_for(&amx, "avx512", &k, why, sizeof why) == AGLM_OK && k == &aglm_kernels_avx512;
   bool aglm_cpu_features::*const tile_needs[] = {&aglm_cpu_features::amx_tile, &aglm_cpu_features::amx_int8,
                                                  &aglm_cpu_features::amx_bf16, &aglm_cpu_features::amx_permitted};
+  // The amx variant's note: empty with everything, names the missing tile feature without it (info prints it).
+  const aglm_cpu_variant *amx_v = nullptr;
+  for (int i = 0; i < aglm_cpu_variant_count(); i++)
+    if (strcmp(aglm_cpu_variant_at(i)->name, "amx") == 0) amx_v = aglm_cpu_variant_at(i);
+  char note[256] = "x";
+  ok = ok && amx_v && amx_v->note;
+  if (ok) amx_v->note(&amx, note, sizeof note);
+  ok = ok && note[0] == '\0';
   for (bool aglm_cpu_features::*need : tile_needs) {
     aglm_cpu_features one_less = amx;
     one_less.*need = false;
     ok = ok && aglm_cpu_select_for(&one_less, nullptr, &k, why, sizeof why) == AGLM_OK && k == &aglm_kernels_avx512 &&
          aglm_cpu_select_for(&one_less, "amx", &k, why, sizeof why) == AGLM_OK && k == &aglm_kernels_amx;
+    if (ok) amx_v->note(&one_less, note, sizeof note);
+    ok = ok && strstr(note, "no AMX tiles") != nullptr;
   }
   bool aglm_cpu_features::*const base_needs[] = {&aglm_cpu_features::avx512vnni, &aglm_cpu_features::avx512bf16,
                                                  &aglm_cpu_features::avx512bw, &aglm_cpu_features::os_saves_avx512};
@@ -1564,8 +1574,8 @@ void test_selection() {
   ok = ok && aglm_cpu_select_for(&amx, "amx", &k, why, sizeof why) == AGLM_ERR_BACKEND_UNAVAILABLE &&
        strstr(why, "avx512bf16") != nullptr && strstr(why, "avx512f ") == nullptr;
 #endif
-  check(ok, "cpu selection: best by score (amx above avx512 only with AMX + its permission), forced names, unknown "
-        "name and missing features refused");
+  check(ok, "cpu selection: best by score (amx above avx512 only with AMX + its permission, noted without it), forced "
+        "names, unknown name and missing features refused");
   ok = aglm_cpu_select(nullptr, &k, why, sizeof why) == AGLM_OK;
   check(ok, "cpu selection on this machine: %s", why);
 }

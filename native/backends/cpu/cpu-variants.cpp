@@ -94,6 +94,14 @@ void aglm_amx_missing(const aglm_cpu_features *f, char *buf, size_t n) {
   aglm_avx512_missing(f, buf, n);
   if (n) aglm_needs_missing(aglm_amx_base_needs, f, buf, n);
 }
+void aglm_amx_note(const aglm_cpu_features *f, char *buf, size_t n) {
+  if (!n) return;
+  buf[0] = '\0';
+  if (aglm_amx_score(f) == 0 || aglm_needs_met(aglm_amx_needs, f)) return;
+  char lack[128] = "";
+  aglm_needs_missing(aglm_amx_needs, f, lack, sizeof lack);
+  snprintf(buf, n, "packed AVX-512 kernels only, no AMX tiles on this CPU (no %s)", lack);
+}
 #endif
 
 #if defined(__aarch64__) || defined(_M_ARM64)
@@ -107,17 +115,21 @@ void aglm_neon_missing(const aglm_cpu_features *f, char *buf, size_t n) {
   buf[0] = '\0';
   aglm_needs_missing(aglm_neon_needs, f, buf, n);
 }
+void aglm_neon_note(const aglm_cpu_features *f, char *buf, size_t n) {
+  if (!n) return;
+  snprintf(buf, n, "%s", aglm_neon_score(f) > 0 && !f->dotprod ? "no dotprod: int8 dot products by vmull/vpadal" : "");
+}
 #endif
 
 const aglm_cpu_variant aglm_cpu_variants[] = {
-    {"ref", &aglm_kernels_ref, aglm_ref_score, aglm_ref_missing},
+    {"ref", &aglm_kernels_ref, aglm_ref_score, aglm_ref_missing, nullptr},
 #if defined(__x86_64__) || defined(_M_X64)
-    {"avx2", &aglm_kernels_avx2, aglm_avx2_score, aglm_avx2_missing},
-    {"avx512", &aglm_kernels_avx512, aglm_avx512_score, aglm_avx512_missing},
-    {"amx", &aglm_kernels_amx, aglm_amx_score, aglm_amx_missing},
+    {"avx2", &aglm_kernels_avx2, aglm_avx2_score, aglm_avx2_missing, nullptr},
+    {"avx512", &aglm_kernels_avx512, aglm_avx512_score, aglm_avx512_missing, nullptr},
+    {"amx", &aglm_kernels_amx, aglm_amx_score, aglm_amx_missing, aglm_amx_note},
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
-    {"neon", &aglm_kernels_neon, aglm_neon_score, aglm_neon_missing},
+    {"neon", &aglm_kernels_neon, aglm_neon_score, aglm_neon_missing, aglm_neon_note},
 #endif
 };
 

@@ -13,6 +13,8 @@ struct aglm_cpu_variant {
   int (*score)(const aglm_cpu_features *); // 0: cannot run on that CPU; higher is better
   // Space-separated features the variant needs that f lacks ("" if none), truncated to n bytes.
   void (*missing)(const aglm_cpu_features *f, char *buf, size_t n);
+  // (optional) How the variant runs on a CPU it runs on but without all it can use ("" if fully), truncated to n.
+  void (*note)(const aglm_cpu_features *f, char *buf, size_t n);
 };
 
 // How many variants this build has (ref always; avx2 and avx512 on x86-64), and the i-th (nullptr out of range).
