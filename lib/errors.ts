@@ -5,7 +5,8 @@ export const ERROR_CODES = [
   // options and lifecycle
   'INVALID_ARGUMENT', // an option or argument has the wrong type or range
   'DISPOSED', // the model or context was disposed
-  'BUSY', // the context is already running an evaluation
+  'BUSY', // the sequence (or context) is already running an evaluation
+  'NO_SEQUENCE_LEFT', // every sequence the context allows is in use
   'ABORTED', // the caller's AbortSignal fired
   'CONTEXT_FULL', // the tokens do not fit in the context
   'CHAT_TEMPLATE_ERROR', // a chat template does not parse, or fails or refuses the messages while rendering

@@ -4,28 +4,68 @@ import { AglmError, ERROR_CODES, type ErrorCode } from './errors.js';
 import { packageRoot } from './package-root.js';
 import type { IrGraph } from './graph/ir.js';
 
+export interface NativeBackendRecord {
+  name: string;
+  /** The module's file; '' for the backend built into the addon. */
+  path: string;
+  /** ready: usable; unusable: loaded but reports it cannot run here; failed: did not load or refused the HAL version. */
+  state: 'ready' | 'unusable' | 'failed';
+  reason: string;
+  score: number;
+  devices: { name: string; description: string; kind: string; memoryTotal: number; memoryFree: number }[];
+  /** The backend's own detail, as JSON text (the CPU backend: its features, kernel variants and choice). */
+  report?: string;
+}
+
 export interface NativeSystemInfo {
-  cpu: { vendor: string; brand: string; features: string };
-  cpuVariants: { name: string; score: number; note: string }[];
-  cpuChoice: { variant: string | null; reason: string; code?: string };
-  backends: { name: string; score: number; reason: string }[];
+  backends: NativeBackendRecord[];
+  /** Directories searched for backend modules (the addon's own, then OPEN_AUTOGLM_BACKEND_PATH). */
+  searchPath: string[];
 }
 
 export interface NativeModel {
-  createContext(options: { nCtx: number; nBatch: number; nThreads: number; kvType?: 0 | 1 }): Promise<NativeContext>;
-  describe(): { backend: string; backendReason: string; description: string; nVocab: number; nHidden: number; fileSize: number };
+  createContext(options: { nCtx: number; nBatch: number; nThreads: number; nSeqs?: number; kvType?: 0 | 1 }): Promise<NativeContext>;
+  describe(): {
+    backend: string;
+    backendReason: string;
+    description: string;
+    nVocab: number;
+    nHidden: number;
+    fileSize: number;
+    programBytes: number;
+    convertedBytes: number;
+  };
   dispose(): void;
 }
 
+/** One sequence's share of a step (native/napi/context-wrap.cpp). */
+export interface NativeStepPart {
+  seq: number;
+  tokens: Uint32Array;
+  offset: number;
+  count: number;
+  /** 0: no output, 1: the last token's, 2: every token's. */
+  out: 0 | 1 | 2;
+  /** 0: logits (rows of nVocab), 1: hidden states after the final norm (rows of nHidden). */
+  kind: 0 | 1;
+  buffer: Float32Array | null;
+  /** The buffer row the part's first output goes to. */
+  row: number;
+}
+
 export interface NativeContext {
+  createSequence(): number;
+  forkSequence(src: number, n: number): number;
+  truncateSequence(id: number, n: number): void;
+  freeSequence(id: number): void;
+  sequenceLength(id: number): number;
   /**
-   * mode: 0 last, 1 all, 2 none; kind: 0 logits (rows of nVocab, the default), 1 hidden states after the final norm
-   * (rows of nHidden; the output projection is skipped). Resolves with the positions the context holds afterwards.
+   * Evaluates the parts' tokens in one forward pass. A part that cannot be taken throws synchronously (the error's
+   * `part` is its index; nothing was allocated). A failed step rejects and is rolled back.
    */
-  evaluate(tokens: Uint32Array, n: number, mode: 0 | 1 | 2, out: Float32Array | null, kind?: 0 | 1): Promise<number>;
-  abort(): void;
-  setPosition(n: number): void;
-  info(): { nPast: number; nCtx: number; nBatch: number; memoryBytes: number };
+  step(parts: NativeStepPart[]): Promise<void>;
+  abortStep(): void;
+  info(): { nCells: number; nBatch: number; cellsUsed: number; sequences: number; maxSequences: number; stepping: boolean; memoryBytes: number };
   dispose(): void;
 }
 

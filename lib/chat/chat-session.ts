@@ -4,13 +4,18 @@
 // tokenizes the whole rendering. Either way it keeps the longest token prefix the context holds and evaluates the rest.
 import { AglmError, invalidArgument } from '../errors.js';
 import type { Context, ContextOptions } from '../model/context.js';
-import { generate, type CompletionTimings, type GenerateOptions, type StopReason } from '../model/generate.js';
-import type { Model } from '../model/model.js';
+import { generate, type CompletionTimings, type GenerateModel, type GenerateOptions, type StopReason } from '../model/generate.js';
+import type { Sequence } from '../model/sequence.js';
 import { TokenType, type Tokenizer } from '../tokenizer/index.js';
 import { checkObject, optOneOf } from '../validate.js';
 import type { ChatMessage, ChatTemplate } from './chat-template.js';
 
 export interface ChatSessionOptions extends ContextOptions {
+  /**
+   * Run the chat on this sequence (of a context with several, for example) instead of a context of its own; the
+   * session then takes no context options, and disposing it leaves the sequence to its owner.
+   */
+  sequence?: Sequence;
   /** The system message that opens the conversation. Default: none. */
   systemPrompt?: string;
   /** A Jinja chat template to use instead of the model's (its tokenizer.chat_template, or a built-in one). */
@@ -23,7 +28,7 @@ export interface ChatSessionOptions extends ContextOptions {
   overflow?: 'error' | 'dropOldest';
 }
 
-export interface ChatPromptOptions extends Omit<GenerateOptions, 'context' | 'addBos' | 'threads'> {
+export interface ChatPromptOptions extends Omit<GenerateOptions, 'context' | 'sequence' | 'addBos' | 'threads'> {
   /** Most tokens in the reply. Default: as many as the context has room for. */
   maxTokens?: number;
   /**
@@ -63,8 +68,10 @@ export interface ChatTurnStats {
 
 /** @internal what a session needs from its model (Model.createChatSession passes it). */
 export interface ChatSessionInit {
-  model: Model;
-  context: Context;
+  model: GenerateModel;
+  sequence: Sequence;
+  /** The context the session made for itself (disposed with it), if it was not given a sequence. */
+  ownContext?: Context;
   template: ChatTemplate;
   tokenizer: Tokenizer;
 }
@@ -110,8 +117,9 @@ interface Transcript {
 }
 
 export class ChatSession {
-  readonly #model: Model;
-  readonly #context: Context;
+  readonly #model: GenerateModel;
+  readonly #sequence: Sequence;
+  readonly #ownContext: Context | undefined;
   readonly #template: ChatTemplate;
   readonly #tokenizer: Tokenizer;
   readonly #overflow: 'error' | 'dropOldest';
@@ -127,7 +135,8 @@ export class ChatSession {
   /** @internal use model.createChatSession() */
   constructor(init: ChatSessionInit, options: ChatSessionOptions) {
     this.#model = init.model;
-    this.#context = init.context;
+    this.#sequence = init.sequence;
+    this.#ownContext = init.ownContext;
     this.#template = init.template;
     this.#tokenizer = init.tokenizer;
     this.#overflow = optOneOf('overflow', options.overflow, ['error', 'dropOldest'] as const, 'error');
@@ -149,7 +158,12 @@ export class ChatSession {
     return this.#cached.length;
   }
   get contextSize(): number {
-    return this.#context.contextSize;
+    return this.#sequence.context.contextSize;
+  }
+
+  /** The sequence the conversation lives in. */
+  get sequence(): Sequence {
+    return this.#sequence;
   }
 
   /** What the last completed (or kept) turn evaluated and generated; undefined before the first. */
@@ -165,7 +179,7 @@ export class ChatSession {
   }
 
   get disposed(): boolean {
-    return this.#disposed || this.#context.disposed;
+    return this.#disposed || this.#sequence.disposed;
   }
 
   /** Sends a user message; resolves with the whole reply. */
@@ -196,7 +210,7 @@ export class ChatSession {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#context.dispose();
+    this.#ownContext?.dispose();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -230,7 +244,7 @@ export class ChatSession {
       // Keep the longest prefix the context holds; at least one token is evaluated to get the next token's logits.
       let keep = commonPrefix(this.#cached, prompt);
       if (keep === prompt.length) keep--;
-      this.#context.truncate(keep);
+      this.#sequence.truncate(keep);
       this.#cached.length = keep;
       stats = {
         promptTokens: prompt.length,
@@ -245,7 +259,7 @@ export class ChatSession {
         this.#model,
         prompt.subarray(keep),
         // No maxTokens: the reply may fill the context (it then stops with 'contextFull').
-        { ...options, maxTokens: options.maxTokens ?? 1 << 24, context: this.#context },
+        { ...options, maxTokens: options.maxTokens ?? 1 << 24, sequence: this.#sequence },
         { history: prompt.subarray(0, keep), stopTokens: new Set(this.#template.endOfTurnTokens(messages)) },
       );
       for (;;) {
@@ -275,16 +289,16 @@ export class ChatSession {
     } finally {
       // The consumer may stop early (return() at a yield): the generation is closed, and 'keep' keeps the reply.
       if (generation && !committed) await generation.return(undefined as never).catch(() => {});
-      if (!committed && !failed && policy === 'keep' && stats !== undefined && !this.#context.disposed) commit('aborted', undefined);
-      // What the context holds now: the prompt, then each generated token it evaluated (all but the last sampled).
-      if (prompt && !this.#context.disposed) this.#cached = [...prompt, ...generated].slice(0, this.#context.position);
+      if (!committed && !failed && policy === 'keep' && stats !== undefined && !this.#sequence.disposed) commit('aborted', undefined);
+      // What the sequence holds now: the prompt, then each generated token it evaluated (all but the last sampled).
+      if (prompt && !this.#sequence.disposed) this.#cached = [...prompt, ...generated].slice(0, this.#sequence.position);
       this.#busy = false;
     }
   }
 
   /** The conversation's prompt; drops old exchanges or throws CONTEXT_FULL when it does not fit. */
   #fit(messages: ChatMessage[], maxTokens: number | undefined): Prompt {
-    const size = this.#context.contextSize;
+    const size = this.#sequence.context.contextSize;
     const reserve = this.#overflow === 'dropOldest' ? Math.max(1, Math.min(maxTokens ?? size, Math.floor(size / 4))) : 1;
     for (;;) {
       const prompt = this.#prompt(messages);

@@ -4,8 +4,9 @@ import { AglmError, invalidArgument } from '../errors.js';
 import { alignedFloat32 } from '../buffers/aligned.js';
 import { Sampler, validateSamplerOptions, type SamplerOptions } from '../sampler/index.js';
 import { checkObject, checkTokens, optInt, optSignal } from '../validate.js';
-import type { Context } from './context.js';
-import type { Model } from './model.js';
+import type { Tokenizer } from '../tokenizer/index.js';
+import type { Context, ContextOptions } from './context.js';
+import type { Sequence } from './sequence.js';
 
 export interface GenerateOptions extends SamplerOptions {
   /** Most tokens to generate. Default 256. */
@@ -15,10 +16,27 @@ export interface GenerateOptions extends SamplerOptions {
   signal?: AbortSignal;
   /** Prepend BOS to a text prompt. Default: the model's tokenizer setting. */
   addBos?: boolean;
-  /** Continue in this context (after what it holds) instead of a fresh one. */
+  /** Continue in this context's default sequence (after what it holds) instead of a fresh context. */
   context?: Context;
+  /** Continue in this sequence (after what it holds) instead of a fresh context (sequence.generate() sets it). */
+  sequence?: Sequence;
   /** Threads for the context generate creates. */
   threads?: number;
+}
+
+/** What generation needs from a model. */
+export interface GenerateModel {
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  readonly tokenizer: Tokenizer;
+  tokenize(text: string, options?: { addBos?: boolean }): Uint32Array;
+  createContext(options?: ContextOptions): Context;
+}
+
+/** What a generation returns after its last chunk. */
+export interface GenerateReturn {
+  stopReason: StopReason;
+  timings: CompletionTimings;
 }
 
 export interface GenerateChunk {
@@ -53,29 +71,33 @@ interface Resolved {
   stop: string[];
   signal: AbortSignal | undefined;
   addBos: boolean | undefined;
-  context: Context | undefined;
+  sequence: Sequence | undefined;
   threads: number | undefined;
   sampler: SamplerOptions;
 }
 
 function resolveOptions(options: GenerateOptions | undefined): Resolved {
   const o = checkObject<GenerateOptions>('generate options', options);
-  const { maxTokens, stop, signal, addBos, context, threads, ...sampler } = o;
+  const { maxTokens, stop, signal, addBos, context, sequence, threads, ...sampler } = o;
   let stops: string[] = [];
   if (typeof stop === 'string') stops = [stop];
   else if (Array.isArray(stop) && stop.every((s) => typeof s === 'string')) stops = stop;
   else if (stop !== undefined) throw invalidArgument('stop', 'a string or an array of strings', stop);
   if (addBos !== undefined && typeof addBos !== 'boolean') throw invalidArgument('addBos', 'a boolean', addBos);
-  if (context !== undefined && (typeof context !== 'object' || context === null || !('evaluateInto' in context))) {
+  if (context !== undefined && (typeof context !== 'object' || context === null || !('defaultSequence' in context))) {
     throw invalidArgument('context', 'a Context from model.createContext()', context);
   }
+  if (sequence !== undefined && (typeof sequence !== 'object' || sequence === null || !('evaluateInto' in sequence) || !('fork' in sequence))) {
+    throw invalidArgument('sequence', 'a Sequence from context.createSequence()', sequence);
+  }
+  if (sequence !== undefined && context !== undefined) throw invalidArgument('context', 'no context together with sequence', context);
   validateSamplerOptions(sampler);
   return {
     maxTokens: optInt('maxTokens', maxTokens, 0, 1 << 24, 256),
     stop: stops.filter((s) => s.length > 0),
     signal: optSignal('signal', signal),
     addBos,
-    context,
+    sequence: sequence ?? context?.defaultSequence,
     threads: threads === undefined ? undefined : optInt('threads', threads, 1, 1024, 1),
     sampler,
   };
@@ -126,7 +148,7 @@ class StopMatcher {
 }
 
 interface Run {
-  chunks: AsyncGenerator<GenerateChunk, { stopReason: StopReason; timings: CompletionTimings }>;
+  chunks: AsyncGenerator<GenerateChunk, GenerateReturn>;
 }
 
 /** @internal What a chat session adds to a generation that continues its conversation. */
@@ -137,7 +159,7 @@ export interface GenerateInternals {
   stopTokens?: ReadonlySet<number>;
 }
 
-function start(model: Model, prompt: string | ArrayLike<number>, options: GenerateOptions | undefined, internals: GenerateInternals = {}): Run {
+function start(model: GenerateModel, prompt: string | ArrayLike<number>, options: GenerateOptions | undefined, internals: GenerateInternals = {}): Run {
   const o = resolveOptions(options);
   let promptTokens: ArrayLike<number>;
   if (typeof prompt === 'string') promptTokens = model.tokenize(prompt, { addBos: o.addBos });
@@ -148,23 +170,22 @@ function start(model: Model, prompt: string | ArrayLike<number>, options: Genera
 }
 
 async function* run(
-  model: Model,
+  model: GenerateModel,
   promptTokens: ArrayLike<number>,
   o: Resolved,
   sampler: Sampler,
   internals: GenerateInternals,
-): AsyncGenerator<GenerateChunk, { stopReason: StopReason; timings: CompletionTimings }> {
+): AsyncGenerator<GenerateChunk, GenerateReturn> {
   const tokenizer = model.tokenizer;
-  const owned = o.context === undefined;
-  const ctx =
-    o.context ??
-    model.createContext({
-      contextSize: Math.min(model.contextLength, promptTokens.length + Math.max(o.maxTokens, 1)),
-      threads: o.threads,
-    });
-  if (ctx.position + promptTokens.length > ctx.contextSize) {
-    if (owned) ctx.dispose();
-    throw new AglmError('CONTEXT_FULL', `The prompt has ${promptTokens.length} tokens but the context has room for ${ctx.contextSize - ctx.position}`);
+  const ownedContext =
+    o.sequence === undefined
+      ? model.createContext({ contextSize: Math.min(model.contextLength, promptTokens.length + Math.max(o.maxTokens, 1)), threads: o.threads })
+      : undefined;
+  const ctx = o.sequence ?? ownedContext!.defaultSequence;
+  const contextSize = ownedContext?.contextSize ?? o.sequence!.context.contextSize;
+  if (ctx.position + promptTokens.length > contextSize) {
+    ownedContext?.dispose();
+    throw new AglmError('CONTEXT_FULL', `The prompt has ${promptTokens.length} tokens but the context has room for ${contextSize - ctx.position}`);
   }
   const logits = alignedFloat32(model.vocabSize);
   // Generated tokens continue the prompt, so the first piece keeps its leading space.
@@ -194,7 +215,7 @@ async function* run(
         break;
       }
       if (generated >= o.maxTokens) break;
-      if (ctx.position >= ctx.contextSize) {
+      if (ctx.position >= contextSize) {
         stopReason = 'contextFull';
         break;
       }
@@ -207,7 +228,7 @@ async function* run(
       if (tail) yield { text: tail, token: -1 };
     }
   } finally {
-    if (owned) ctx.dispose();
+    ownedContext?.dispose();
   }
   const t2 = performance.now();
   const promptMs = t1 - t0;
@@ -227,16 +248,16 @@ async function* run(
 
 /** Streams chunks; the generator's return value (after the last chunk) carries the stop reason and timings. */
 export function generate(
-  model: Model,
+  model: GenerateModel,
   prompt: string | ArrayLike<number>,
   options?: GenerateOptions,
   internals?: GenerateInternals,
-): AsyncGenerator<GenerateChunk, { stopReason: StopReason; timings: CompletionTimings }> {
+): AsyncGenerator<GenerateChunk, GenerateReturn> {
   const { chunks } = start(model, prompt, options, internals);
   return chunks;
 }
 
-export async function complete(model: Model, prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<CompletionResult> {
+export async function complete(model: GenerateModel, prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<CompletionResult> {
   const { chunks } = start(model, prompt, options);
   let text = '';
   const tokens: number[] = [];

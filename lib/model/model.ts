@@ -13,6 +13,7 @@ import { defaultThreadCount } from '../backends/cpu-count.js';
 import { PRECISIONS } from '../backends/weight-types.js';
 import { checkObject, optBoolean, optInt, optOneOf, optSignal } from '../validate.js';
 import { Context, type ContextOptions } from './context.js';
+import { Sequence } from './sequence.js';
 import { embedTexts, type EmbedOptions } from './embed.js';
 import { complete, generate, type CompletionResult, type GenerateChunk, type GenerateOptions } from './generate.js';
 import { ChatSession, resolveChatTemplate, type ApplyChatTemplateOptions, type ChatMessage, type ChatSessionOptions, type ChatTemplate } from '../chat/index.js';
@@ -22,6 +23,12 @@ export const CPU_VARIANTS = ['ref', 'avx2', 'avx512', 'amx', 'neon'] as const;
 export type CpuVariant = (typeof CPU_VARIANTS)[number];
 
 export interface LoadModelOptions {
+  /**
+   * The backend to compute on: 'cpu' (built in) or the name of a backend module (aglm-backend-<name>.so beside the
+   * addon or in OPEN_AUTOGLM_BACKEND_PATH). Default: the best usable one. A named backend that cannot be used fails with
+   * BACKEND_UNAVAILABLE and its reason (it never falls back).
+   */
+  backend?: string;
   /** Force a CPU kernel variant (also settable with OPEN_AUTOGLM_CPU); default: the best this CPU supports. */
   cpuVariant?: CpuVariant;
   /**
@@ -37,9 +44,20 @@ export interface LoadModelOptions {
 }
 
 export interface TokenizeOptions {
-  /** Prepend BOS. Default: what the model's tokenizer metadata says (true for llama). */
+  /**
+   * Add the model's special tokens, as llama.cpp's add_special: BOS/EOS/SEP as the tokenizer metadata says (BERT:
+   * [CLS] first, [SEP] last). Default true. false: no special token at all.
+   */
+  addSpecial?: boolean;
+  /**
+   * Alias of addSpecial (llama_tokenize's former name for it); addSpecial wins when both are given. `addBos: true`
+   * also puts a BOS first where the vocabulary would not add one.
+   */
   addBos?: boolean;
-  /** Parse special-token text (e.g. '<s>') in the input as special tokens. Default false. */
+  /**
+   * Parse special-token text (e.g. '<s>') in the input as special tokens. Default false: such text stays plain text,
+   * as untrusted input must.
+   */
   special?: boolean;
 }
 
@@ -133,8 +151,11 @@ export class Model {
     this.#checkNotDisposed();
     if (typeof text !== 'string') throw invalidArgument('text', 'a string', text);
     const o = checkObject<TokenizeOptions>('tokenize options', options);
+    const addBos = optBoolean('addBos', o.addBos, true);
+    const addSpecial = optBoolean('addSpecial', o.addSpecial, addBos);
     return this.#tokenizer.encode(text, {
-      addBos: optBoolean('addBos', o.addBos, this.#tokenizer.addBos),
+      addSpecial,
+      ...(o.addBos === true && o.addSpecial === undefined ? { addBos: true } : {}),
       special: optBoolean('special', o.special, false),
     });
   }
@@ -152,8 +173,10 @@ export class Model {
         vocabSize: this.vocabSize,
         hiddenSize: this.hiddenSize,
         hasLogits: this.hparams.hasLogits !== false,
+        causal: this.hparams.causal !== false,
         contextLength: this.contextLength,
         defaultContextSize: this.plan.contextSize,
+        model: this,
         nativeModel: () => this.#nativeModel(),
         contextEnded: (c) => this.#contexts.delete(c),
       },
@@ -202,13 +225,23 @@ export class Model {
     return t.render(messages, rest);
   }
 
-  /** A conversation kept in its own context's KV cache: each turn evaluates only what is new. */
+  /**
+   * A conversation kept in a KV cache: each turn evaluates only what is new. It runs in `sequence` when given (a
+   * sequence of a context with several, so chats share one pool of cells and are batched), else in a context of its own.
+   */
   createChatSession(options?: ChatSessionOptions): ChatSession {
-    const { systemPrompt, template, overflow, ...contextOptions } = checkObject<ChatSessionOptions>('chat session options', options);
+    const { systemPrompt, template, overflow, sequence, ...contextOptions } = checkObject<ChatSessionOptions>('chat session options', options);
     const chat = template === undefined ? this.chatTemplate : resolveChatTemplate(this.metadata, this.architecture, this.tokenizer, template);
+    if (sequence !== undefined) {
+      if (!(sequence instanceof Sequence)) throw invalidArgument('sequence', 'a Sequence from context.createSequence()', sequence);
+      if (sequence.disposed) throw new AglmError('DISPOSED', 'The sequence was disposed');
+      const extra = Object.keys(contextOptions);
+      if (extra.length > 0) throw invalidArgument(extra[0], 'no context option together with sequence', (contextOptions as Record<string, unknown>)[extra[0]]);
+      return new ChatSession({ model: this, sequence, template: chat, tokenizer: this.#tokenizer }, { systemPrompt, overflow });
+    }
     const context = this.createContext(contextOptions);
     try {
-      return new ChatSession({ model: this, context, template: chat, tokenizer: this.#tokenizer }, { systemPrompt, overflow });
+      return new ChatSession({ model: this, sequence: context.defaultSequence, ownContext: context, template: chat, tokenizer: this.#tokenizer }, { systemPrompt, overflow });
     } catch (e) {
       context.dispose();
       throw e;
@@ -249,6 +282,9 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
     throw invalidArgument('OPEN_AUTOGLM_CPU', `one of ${CPU_VARIANTS.join(', ')}`, envVariant);
   }
   const signal = optSignal('signal', o.signal);
+  if (o.backend !== undefined && (typeof o.backend !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(o.backend))) {
+    throw invalidArgument('backend', "a backend name such as 'cpu'", o.backend);
+  }
   const precision = optOneOf('precision', o.precision, ['auto', ...PRECISIONS] as const, 'auto');
   const budget = o.memoryBudget === undefined ? Math.floor(freemem() * 0.9) : optInt('memoryBudget', o.memoryBudget, 1, Number.MAX_SAFE_INTEGER, 0);
   const file = path ?? DEFAULT_MODEL_PATH;
@@ -276,6 +312,7 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
   try {
     native = await nativeBinding().Model.load({
       path: file,
+      backend: o.backend,
       variant: variant || undefined,
       variantSource: o.cpuVariant !== undefined ? 'the cpuVariant option' : envVariant ? 'OPEN_AUTOGLM_CPU' : undefined,
       // Load-time conversion and repacking use the cores this process may use (affinity and cgroup quota).

@@ -38,26 +38,44 @@ export function tokenizerFromGguf(m: VocabMetadata): GgufTokenizer {
       `The tokenizer model "${model}" is not supported (supported: ${SUPPORTED_GGUF_MODELS.join(', ')})`,
     );
   }
-  return loader(m);
+  const { vocab, parts } = loader(m);
+  return { vocab, parts: { ...parts, specialAttrs: ggufSpecialAttrs(m, vocab), asciiStrip: true } };
 }
 
 /**
- * Phi-3's special tokens drop the whitespace after them, except <unk>, <s> and <|endoftext|> (its tokenizer.json says
- * rstrip for them; GGUF has no key for it, so llama.cpp keys it on the model name, as here).
+ * lstrip/rstrip of special tokens. GGUF has no key for them, so llama.cpp sets them by model, tokenizer or
+ * architecture name (its vocabulary loader, llama-vocab.cpp), and so does this:
+ * - tokenizer.ggml.pre jina-v2-de/-es/-code, or architecture nomic-bert-moe / jina-bert-v3: '<mask>' lstrip;
+ * - else general.name (lowercased) with 'phi-3' or 'phi3': every special token (control, user-defined, unknown)
+ *   rstrip, except '<unk>', '<s>' and '<|endoftext|>' (Phi-3's tokenizer.json says the same);
+ * - else general.name with 'modern-bert': '[MASK]' lstrip.
+ * Where a text appears twice, the attribute goes to its last id, as llama.cpp's text-to-id map holds that one.
  */
-function phi3Attrs(m: VocabMetadata, vocab: Vocab): Map<number, SpecialTokenAttrs> | undefined {
-  const arch = m.optString('general.architecture') ?? '';
+export function ggufSpecialAttrs(m: VocabMetadata, vocab: Vocab): Map<number, SpecialTokenAttrs> | undefined {
   const name = (m.optString('general.name') ?? '').toLowerCase();
-  if (arch !== 'phi3' && !name.includes('phi-3') && !name.includes('phi3')) return undefined;
-  const attrs = new Map<number, SpecialTokenAttrs>();
-  for (let id = 0; id < vocab.size; id++) if (vocab.type(id) === TokenType.control) attrs.set(id, { rstrip: true });
-  const set = (piece: string, rstrip: boolean) => {
-    const id = vocab.idOf(piece);
-    if (id !== undefined) attrs.set(id, { rstrip });
+  const pre = m.optString('tokenizer.ggml.pre') ?? '';
+  const arch = m.optString('general.architecture') ?? '';
+  const containsAny = (s: string, parts: readonly string[]) => parts.some((p) => s.includes(p));
+  const lastId = (piece: string) => {
+    for (let id = vocab.size - 1; id >= 0; id--) if (vocab.piece(id) === piece) return id;
+    return undefined;
   };
-  set('</s>', true);
-  for (const p of ['<unk>', '<s>', '<|endoftext|>']) set(p, false);
-  return attrs;
+  const attrs = new Map<number, SpecialTokenAttrs>();
+  const set = (piece: string, a: SpecialTokenAttrs) => {
+    const id = lastId(piece);
+    if (id !== undefined) attrs.set(id, a);
+  };
+  if (containsAny(pre, ['jina-v2-de', 'jina-v2-es', 'jina-v2-code']) || containsAny(arch, ['nomic-bert-moe', 'jina-bert-v3'])) {
+    set('<mask>', { lstrip: true });
+  } else if (containsAny(name, ['phi-3', 'phi3'])) {
+    const special: readonly number[] = [TokenType.control, TokenType.userDefined, TokenType.unknown];
+    for (let id = 0; id < vocab.size; id++) if (special.includes(vocab.type(id))) attrs.set(id, { rstrip: true });
+    set('</s>', { rstrip: true });
+    for (const p of ['<unk>', '<s>', '<|endoftext|>']) set(p, { rstrip: false });
+  } else if (name.includes('modern-bert')) {
+    set('[MASK]', { lstrip: true });
+  }
+  return attrs.size > 0 ? attrs : undefined;
 }
 
 function spmFromGguf(m: VocabMetadata): GgufTokenizer {
@@ -68,7 +86,6 @@ function spmFromGguf(m: VocabMetadata): GgufTokenizer {
       family: 'spm',
       encoder: new SpmEncoder(vocab),
       renderer: new SpaceMarkRenderer(vocab),
-      specialAttrs: phi3Attrs(m, vocab),
     },
   };
 }

@@ -14,4 +14,9 @@ export interface TokenizerParts {
   readonly preTokenizer?: string;
   /** lstrip/rstrip of special tokens, by id. */
   readonly specialAttrs?: ReadonlyMap<number, SpecialTokenAttrs>;
+  /**
+   * lstrip/rstrip drop only ASCII whitespace (space, \t, \n, \v, \f, \r: C's isspace, as llama.cpp does for GGUF
+   * vocabularies). Default: any Unicode White_Space (Hugging Face tokenizers).
+   */
+  readonly asciiStrip?: boolean;
 }

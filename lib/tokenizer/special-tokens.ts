@@ -23,6 +23,8 @@ interface SpecialPiece {
 }
 
 const WHITE_SPACE = /\p{White_Space}/u;
+/** C's isspace in the C locale: what llama.cpp strips. */
+const ASCII_SPACE = /[ \t\n\v\f\r]/;
 
 /** Finds special-token text in input, longest match first at each position. */
 export class SpecialTokenMatcher {
@@ -30,13 +32,20 @@ export class SpecialTokenMatcher {
   readonly #byFirst = new Map<number, SpecialPiece[]>();
   /** Bit per UTF-16 unit: some piece starts with it. */
   readonly #firstUnits = new Uint8Array(0x10000 / 8);
+  /** What lstrip/rstrip drop. */
+  readonly #space: RegExp;
 
-  /** `types`: the token types to look for (default: control, user-defined and unknown). */
+  /**
+   * `types`: the token types to look for (default: control, user-defined and unknown). `asciiStrip`: lstrip/rstrip
+   * drop only ASCII whitespace (llama.cpp), not any Unicode White_Space (tokenizers).
+   */
   constructor(
     vocab: Vocab,
     types: readonly number[] = [TokenType.control, TokenType.userDefined, TokenType.unknown],
     attrs?: ReadonlyMap<number, SpecialTokenAttrs>,
+    asciiStrip = false,
   ) {
+    this.#space = asciiStrip ? ASCII_SPACE : WHITE_SPACE;
     for (let id = 0; id < vocab.size; id++) {
       if (!types.includes(vocab.type(id))) continue;
       const text = vocab.piece(id);
@@ -86,11 +95,12 @@ export class SpecialTokenMatcher {
         continue;
       }
       let runEnd = pos;
-      if (hit.lstrip) while (runEnd > runStart && WHITE_SPACE.test(text[runEnd - 1])) runEnd--;
+      const space = this.#space;
+      if (hit.lstrip) while (runEnd > runStart && space.test(text[runEnd - 1])) runEnd--;
       if (runEnd > runStart) out.push({ text: text.slice(runStart, runEnd) });
       out.push({ id: hit.id });
       pos += hit.text.length;
-      if (hit.rstrip) while (pos < text.length && WHITE_SPACE.test(text[pos])) pos++;
+      if (hit.rstrip) while (pos < text.length && space.test(text[pos])) pos++;
       runStart = pos;
     }
     if (runStart < text.length) out.push({ text: text.slice(runStart) });

@@ -11,15 +11,30 @@ import { tokenizerFromJson, type TokenizerJsonOptions } from './tokenizer-json.j
 import { TokenType, Vocab, type VocabMetadata } from './vocab.js';
 
 export interface EncodeOptions {
-  /** Put the BOS token first (BERT: [CLS]). Default: the vocabulary's add_bos_token flag. */
+  /**
+   * Add the vocabulary's special tokens, as llama.cpp's `add_special` (llama_tokenize) does. true (the default): BOS
+   * first, EOS and SEP last, each where the vocabulary's flag says so (add_bos_token, add_eos_token, add_sep_token;
+   * BERT: [CLS] first and [SEP] last). false: none of them.
+   *
+   * `addBos`, `addEos` and `addSep`, where given, override what `addSpecial` implies for their one token:
+   * `{ addSpecial: false, addBos: true }` adds BOS only; `{ addBos: false }` drops BOS and keeps EOS/SEP as the
+   * vocabulary says.
+   */
+  addSpecial?: boolean;
+  /** Put the BOS token first (BERT: [CLS]). Default: the vocabulary's add_bos_token flag, or false with `addSpecial: false`. */
   addBos?: boolean;
-  /** Put the EOS token last. Default: the vocabulary's add_eos_token flag. */
+  /** Put the EOS token last. Default: the vocabulary's add_eos_token flag, or false with `addSpecial: false`. */
   addEos?: boolean;
-  /** Put the SEP token last (BERT: [SEP]). Default: the vocabulary's add_sep_token flag (true for 'bert'). */
+  /**
+   * Put the SEP token last, after EOS (BERT: [SEP]). Default: the vocabulary's add_sep_token flag (true for 'bert'),
+   * or false with `addSpecial: false`.
+   */
   addSep?: boolean;
   /**
-   * Turn the text of control tokens (e.g. '<s>', '<|im_start|>') into their ids. Default false: such text is
-   * tokenized as plain text. User-defined tokens (tokenizers' non-special added tokens) are always matched.
+   * Turn the text of control tokens (e.g. '<s>', '<|im_start|>') into their ids, dropping the whitespace around them
+   * that their lstrip/rstrip say. Default false: such text is tokenized as plain text, whitespace and all (llama.cpp's
+   * parse_special). User-defined tokens (tokenizers' non-special added tokens) are always matched. In a GGUF
+   * vocabulary, which tokens are control is what llama.cpp makes of the file (Phi-3's '</s>' is; see Vocab).
    */
   special?: boolean;
   /**
@@ -146,23 +161,33 @@ export class Tokenizer {
     return new StreamDecoder(this.#parts.renderer, options);
   }
 
-  #encodeOptions(options: unknown): Required<Omit<EncodeOptions, 'plainRanges'>> {
-    const defaults = { addBos: this.addBos, addEos: this.addEos, addSep: this.addSep, special: false };
-    if (options === undefined) return defaults;
+  #encodeOptions(options: unknown): { addBos: boolean; addEos: boolean; addSep: boolean; special: boolean } {
+    if (options === undefined) return { addBos: this.addBos, addEos: this.addEos, addSep: this.addSep, special: false };
     if (options === null || typeof options !== 'object') {
       throw invalidArgument('encode options', 'an object or undefined', options);
     }
     const o = options as EncodeOptions;
-    const { addBos = defaults.addBos, addEos = defaults.addEos, addSep = defaults.addSep, special = false } = o;
-    if (typeof addBos !== 'boolean') throw invalidArgument('addBos', 'a boolean', addBos);
-    if (typeof addEos !== 'boolean') throw invalidArgument('addEos', 'a boolean', addEos);
-    if (typeof addSep !== 'boolean') throw invalidArgument('addSep', 'a boolean', addSep);
-    if (typeof special !== 'boolean') throw invalidArgument('special', 'a boolean', special);
-    return { addBos, addEos, addSep, special };
+    const flag = (name: string, value: unknown, fallback: boolean): boolean => {
+      if (value === undefined) return fallback;
+      if (typeof value !== 'boolean') throw invalidArgument(name, 'a boolean', value);
+      return value;
+    };
+    const addSpecial = flag('addSpecial', o.addSpecial, true);
+    return {
+      addBos: flag('addBos', o.addBos, addSpecial && this.addBos),
+      addEos: flag('addEos', o.addEos, addSpecial && this.addEos),
+      addSep: flag('addSep', o.addSep, addSpecial && this.addSep),
+      special: flag('special', o.special, false),
+    };
   }
 
   #alwaysSpecials(): SpecialTokenMatcher {
-    this.#alwaysMatcher ??= new SpecialTokenMatcher(this.vocab, [TokenType.userDefined], this.#parts.specialAttrs);
+    this.#alwaysMatcher ??= new SpecialTokenMatcher(
+      this.vocab,
+      [TokenType.userDefined],
+      this.#parts.specialAttrs,
+      this.#parts.asciiStrip === true,
+    );
     return this.#alwaysMatcher;
   }
 
@@ -171,6 +196,7 @@ export class Tokenizer {
       this.vocab,
       [TokenType.control, TokenType.userDefined, TokenType.unknown],
       this.#parts.specialAttrs,
+      this.#parts.asciiStrip === true,
     );
     return this.#specialMatcher;
   }

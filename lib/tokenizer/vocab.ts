@@ -1,7 +1,10 @@
 // The immutable vocabulary read from GGUF metadata: pieces, scores, token types, special ids and tokenizer flags.
 import { AglmError } from '../errors.js';
 
-/** Token types as GGUF stores them in tokenizer.ggml.token_type. */
+/**
+ * Token types, numbered as GGUF stores them in tokenizer.ggml.token_type. A vocabulary read from GGUF has them as
+ * llama.cpp sees them, after its corrections by token text (see ggufTokenTypes).
+ */
 export const TokenType = {
   normal: 1,
   unknown: 2,
@@ -23,8 +26,44 @@ export interface VocabMetadata {
   optNumberArray(key: string): ArrayLike<number> | undefined;
 }
 
-/** Control-token texts that end a turn in common chat formats; they join the end-of-generation set. */
-const EOG_NAMES = ['<|eot_id|>', '<|im_end|>', '<|endoftext|>', '<|end|>', '<end_of_turn>', '<|eom_id|>'];
+/**
+ * Token texts that end generation (a turn, a message, a document) in common formats: llama.cpp's list (its vocabulary
+ * loader, llama-vocab.cpp). Those that are control tokens join the end-of-generation set; in a GGUF vocabulary each one
+ * is a control token whatever the file says (see ggufTokenTypes), as llama.cpp makes it.
+ */
+const EOG_NAMES = [
+  '<|eot_id|>', '<|im_end|>', '<|end|>', '<|return|>', '<|call|>', '<|flush|>', '<|calls|>', '<end_of_turn>',
+  '<|endoftext|>', '</s>', '<|eom_id|>', '<EOT>', '_<EOT>', '[EOT]', '[EOS]', '<|end_of_text|>', '<end_of_utterance>',
+  '<eos>', '<turn|>', '<|tool_response>', '<\uFF5Cend\u2581of\u2581sentence\uFF5C>', '[e~[',
+];
+
+/**
+ * Fill-in-the-middle token texts, with the keys that name their ids. Where the file has none of the keys, llama.cpp
+ * takes the token found by text and makes it a control token.
+ */
+const FIM_NAMES: readonly { keys: readonly string[]; names: readonly string[] }[] = [
+  {
+    keys: ['fim_pre_token_id', 'prefix_token_id'],
+    names: ['<|fim_prefix|>', '<fim-prefix>', '<fim_prefix>', '<\uFF5Cfim\u2581begin\uFF5C>', '<PRE>', '\u2581<PRE>',
+      '<|code_prefix|>', '<|prefix|>'],
+  },
+  {
+    keys: ['fim_suf_token_id', 'suffix_token_id'],
+    names: ['<|fim_suffix|>', '<fim-suffix>', '<fim_suffix>', '<\uFF5Cfim\u2581hole\uFF5C>', '<SUF>', '\u2581<SUF>',
+      '<|code_suffix|>', '<|suffix|>'],
+  },
+  {
+    keys: ['fim_mid_token_id', 'middle_token_id'],
+    names: ['<|fim_middle|>', '<fim-middle>', '<fim_middle>', '<\uFF5Cfim\u2581end\uFF5C>', '<MID>', '\u2581<MID>',
+      '<|code_middle|>', '<|middle|>'],
+  },
+  { keys: ['fim_pad_token_id'], names: ['<|fim_pad|>', '<fim-pad>', '<fim_pad>', '<PAD>', '[PAD]'] },
+  { keys: ['fim_rep_token_id'], names: ['<|fim_repo|>', '<|repo_name|>', '<fim-repo>', '<REPO>', '<reponame>'] },
+  { keys: ['fim_sep_token_id'], names: ['<|file_sep|>'] },
+];
+
+/** gpt-oss: llama.cpp makes these user-defined (always matched in the input, always shown when decoding). */
+const ALWAYS_SHOWN_NAMES = ['<|channel|>', '<|message|>', '<|start|>', '<|constrain|>'];
 
 /** Per-model defaults for the flags when the GGUF file has no key for them (as llama.cpp has them). */
 const MODEL_DEFAULTS: Record<string, { addBos: boolean; addEos: boolean; addSep: boolean; addSpacePrefix: boolean }> = {
@@ -81,7 +120,7 @@ export class Vocab {
   /** Separator (BERT's [SEP]). */
   readonly sep: number | undefined;
   readonly mask: number | undefined;
-  /** End-of-generation ids: eos, eot, eom and the known end-of-turn control tokens. */
+  /** End-of-generation ids: eos, eot, eom and the control tokens of EOG_NAMES. */
   readonly eog: ReadonlySet<number>;
   readonly addBos: boolean;
   readonly addEos: boolean;
@@ -129,17 +168,19 @@ export class Vocab {
   /**
    * Reads tokenizer.ggml.* keys. Special ids a key does not give take the model's defaults (llama: BOS 1, EOS 2,
    * UNK 0; bert: [CLS] 101 as BOS, [UNK] 100, [SEP] 102). `adjust` gives defaults for the add_* flags where the
-   * file has no key (they depend on the pre-tokenizer) and can drop the BOS token (GLM-4 has none).
+   * file has no key (they depend on the pre-tokenizer) and can drop the BOS token (GLM-4 has none). Token types are
+   * tokenizer.ggml.token_type with llama.cpp's corrections by token text (ggufTokenTypes).
    */
   static fromMetadata(m: VocabMetadata, adjust: VocabAdjustments = {}): Vocab {
     const model = m.getString('tokenizer.ggml.model');
     const defaults = MODEL_ID_DEFAULTS[model] ?? {};
     const id = (key: string, fallback?: number) => m.optNumber(`tokenizer.ggml.${key}`) ?? fallback;
+    const tokens = m.getStringArray('tokenizer.ggml.tokens');
     return new Vocab({
       model,
-      tokens: m.getStringArray('tokenizer.ggml.tokens'),
+      tokens,
       scores: m.optNumberArray('tokenizer.ggml.scores'),
-      types: m.optNumberArray('tokenizer.ggml.token_type'),
+      types: ggufTokenTypes(m, tokens),
       bos: adjust.noBos ? undefined : id('bos_token_id', id('cls_token_id', defaults.bos)),
       eos: id('eos_token_id', defaults.eos),
       unk: id('unknown_token_id', defaults.unk),
@@ -168,6 +209,7 @@ export class Vocab {
     return this.#scores[id];
   }
 
+  /** The token's type (TokenType); from GGUF, as llama.cpp sees it (see ggufTokenTypes). */
   type(id: number): number {
     return this.#types[id];
   }
@@ -201,6 +243,46 @@ export class Vocab {
     }
     return ids;
   }
+}
+
+/**
+ * tokenizer.ggml.token_type (normal where absent) with llama.cpp's corrections by token text (its vocabulary loader,
+ * llama-vocab.cpp; GGUF has no per-token attributes, so llama.cpp recognizes some tokens by their text):
+ * - every end-of-generation text of EOG_NAMES becomes a control token (Phi-3's '</s>' is user-defined in its files,
+ *   which would match it in any input; as a control token it is plain text unless special tokens are parsed);
+ * - so does each fill-in-the-middle text of FIM_NAMES whose id no key gives (llama.cpp takes one per kind, the first
+ *   its hash map yields, where a vocabulary has several; here all of them are);
+ * - gpt-oss's '<|channel|>', '<|message|>', '<|start|>' and '<|constrain|>' become user-defined;
+ * - with '<|return|>' and '<|call|>' (o200k_harmony), or '<|call|>'/'<|calls|>' and '<|flush|>' (solar-open),
+ *   '<|end|>' becomes user-defined and does not end generation;
+ * - with '<|tool_response>' (Gemma 4), '</s>' becomes a normal token and does not end generation.
+ * Where a text appears twice, the correction applies to its last id, as llama.cpp's text-to-id map holds that one.
+ */
+export function ggufTokenTypes(m: VocabMetadata, tokens: readonly string[]): ArrayLike<number> {
+  const raw = m.optNumberArray('tokenizer.ggml.token_type');
+  if (raw !== undefined && raw.length !== tokens.length) return raw; // the Vocab constructor reports it
+  const types = tableOf(Uint8Array, raw, tokens.length, TokenType.normal, 'tokenizer.ggml.token_type');
+  const wanted = new Set([...EOG_NAMES, ...FIM_NAMES.flatMap((f) => f.names), ...ALWAYS_SHOWN_NAMES]);
+  const ids = new Map<string, number>();
+  for (let i = 0; i < tokens.length; i++) if (wanted.has(tokens[i])) ids.set(tokens[i], i);
+  const setType = (name: string, type: number) => {
+    const id = ids.get(name);
+    if (id !== undefined) types[id] = type;
+  };
+  for (const { keys, names } of FIM_NAMES) {
+    const given = keys.some((k) => {
+      const id = m.optNumber(`tokenizer.ggml.${k}`);
+      return id !== undefined && Number.isInteger(id) && id >= 0 && id < tokens.length;
+    });
+    if (!given) for (const name of names) setType(name, TokenType.control);
+  }
+  for (const name of EOG_NAMES) setType(name, TokenType.control);
+  for (const name of ALWAYS_SHOWN_NAMES) setType(name, TokenType.userDefined);
+  const has = (name: string) => ids.has(name);
+  const hasCall = has('<|call|>') || has('<|calls|>');
+  if (has('<|end|>') && ((has('<|return|>') && hasCall) || (hasCall && has('<|flush|>')))) setType('<|end|>', TokenType.userDefined);
+  if (has('<|tool_response>')) setType('</s>', TokenType.normal);
+  return types;
 }
 
 function tableOf<T extends Float32Array | Uint8Array>(

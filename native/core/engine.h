@@ -1,21 +1,28 @@
-// The engine's two resources, free of N-API: a loaded model (mapped file + backend program) and a context
-// (backend session + abort/busy flags + how many positions it holds). Shared ownership lets an in-flight
-// evaluation finish safely after JS disposed its handle.
+// The engine's two resources, free of N-API: a loaded model (mapped file, validated and analysed graph, bound weights,
+// and the program a backend made of them) and a context (a backend session, its KV cell pool and sequences, and the
+// step it may be running). Shared ownership lets a step in flight finish safely after JS disposed its handle.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <string>
 
+#include "base/mapped-file.h"
+#include "base/status.h"
+#include "core/graph-analysis.h"
 #include "core/graph.h"
-#include "core/mapped-file.h"
-#include "core/status.h"
-#include "hal/backend.h"
+#include "core/kv-pool.h"
+#include "core/step.h"
+#include "core/weights.h"
+#include "hal/registry.h"
 
 struct aglm_model_core {
   aglm_mapped_file file;
-  const aglm_backend_i *backend = nullptr;
-  aglm_program *program = nullptr;
+  aglm_graph graph;
+  aglm_graph_analysis analysis;
+  aglm_model_weights weights;
+  const aglm_hal_backend *backend = nullptr;
+  aglm_hal_program *program = nullptr;
   std::string backend_why; // why this backend was chosen
   std::string description; // the backend's one-line description of the program (variant and why)
   int64_t n_vocab = 0;
@@ -32,27 +39,31 @@ struct aglm_load_request {
   aglm_graph graph;
 };
 
-// Maps the file, validates the graph and binds it to a backend. Runs on a worker thread.
+// Maps the file, validates and analyses the graph, binds (and converts) the weights, checks the backend supports every
+// op and weight type, and creates the program. Runs on a worker thread.
 aglm_result aglm_model_load(aglm_load_request &req, std::shared_ptr<aglm_model_core> *out);
+
+struct aglm_context_desc {
+  int64_t n_cells;   // KV cells (the context size)
+  int64_t n_batch;   // most tokens per step
+  int32_t n_seqs;    // most sequences at once
+  int32_t n_threads;
+  int32_t kv_type;   // AGLM_TYPE_F32 or AGLM_TYPE_F16
+};
 
 struct aglm_context_core {
   std::shared_ptr<aglm_model_core> model;
-  aglm_session *session = nullptr;
-  int64_t n_ctx = 0, n_batch = 0;
-  std::atomic<int64_t> n_past{0};   // positions filled (written only by whoever holds `busy`)
-  std::atomic<bool> abort{false};
-  std::atomic<bool> busy{false};
+  aglm_hal_session *session = nullptr;
+  int64_t n_cells = 0, n_batch = 0;
+  std::vector<uint64_t> value_offsets; // the arena plan the session was made with
+  aglm_kv_pool pool;                  // touched by the JS thread only
+  std::atomic<bool> stepping{false};  // a step is running (set and cleared by the JS thread)
+  std::atomic<bool> abort{false};     // the running step should stop
   ~aglm_context_core();
 };
 
-aglm_result aglm_context_create(const std::shared_ptr<aglm_model_core> &model, const aglm_session_desc &desc,
+aglm_result aglm_context_create(const std::shared_ptr<aglm_model_core> &model, const aglm_context_desc &desc,
                                 std::shared_ptr<aglm_context_core> *out);
 
-enum aglm_logits_mode { AGLM_LOGITS_LAST = 0, AGLM_LOGITS_ALL = 1, AGLM_LOGITS_NONE = 2 };
-
-// Evaluates n tokens after what the context holds, in batches of n_batch. out receives [n][width] (ALL), [width]
-// (LAST) or nothing, where width is n_vocab (out_kind AGLM_OUT_LOGITS) or n_hidden (AGLM_OUT_HIDDEN: the final-norm
-// hidden states; the output projection is skipped). All or nothing: on abort or error the context keeps the
-// positions it had.
-aglm_result aglm_context_evaluate(aglm_context_core *c, const uint32_t *tokens, int64_t n, aglm_logits_mode mode,
-                                  float *out, int out_kind = AGLM_OUT_LOGITS);
+// Runs a built step through the backend (on a worker thread). The caller rolls the step back on failure.
+aglm_result aglm_context_run_step(aglm_context_core *c, aglm_step &step);

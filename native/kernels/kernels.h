@@ -6,29 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "open-autoglm/types.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-// Tensor element types, numbered as GGML/GGUF number them.
-enum aglm_type {
-  AGLM_TYPE_F32 = 0,
-  AGLM_TYPE_F16 = 1,
-  AGLM_TYPE_Q4_0 = 2,
-  AGLM_TYPE_Q4_1 = 3,
-  AGLM_TYPE_Q5_0 = 6,
-  AGLM_TYPE_Q5_1 = 7,
-  AGLM_TYPE_Q8_0 = 8,
-  AGLM_TYPE_Q8_1 = 9,
-  AGLM_TYPE_Q2_K = 10,
-  AGLM_TYPE_Q3_K = 11,
-  AGLM_TYPE_Q4_K = 12,
-  AGLM_TYPE_Q5_K = 13,
-  AGLM_TYPE_Q6_K = 14,
-  AGLM_TYPE_Q8_K = 15,
-  AGLM_TYPE_BF16 = 30,
-  AGLM_TYPE_COUNT = 40,
-};
 
 typedef uint16_t aglm_fp16_t; // IEEE half, bit pattern
 typedef uint16_t aglm_bf16_t; // bfloat16, bit pattern (top half of an IEEE float)
@@ -92,21 +74,29 @@ typedef struct {
   int w_packed;
 } aglm_matmul_args;
 
-// Causal attention for one query token and one head, over the cached keys/values of positions [0, n_kv).
+// Attention for one query token and one head, over n_kv[t] cached keys/values: the cache rows rows[t][0..n_kv[t]),
+// in that order (the token's sequence's cells, position order), or rows [0, n_kv[t]) when rows is null.
 typedef struct {
   const float *q;      // queries [n_tokens][n_head * head_dim], row stride q_stride floats
   int64_t q_stride;
-  const float *k;      // key cache of this layer [n_ctx][n_head_kv * head_dim], row stride kv_stride floats
+  const float *k;      // key cache of this layer [n_cells][n_head_kv * head_dim], row stride kv_stride elements
   const float *v;      // value cache, same layout as k
   int64_t kv_stride;
   float *out;          // output [n_tokens][n_head * head_dim], row stride out_stride floats
   int64_t out_stride;
-  const int32_t *n_kv; // n_kv[t]: how many cached positions token t attends to (its position + 1 for causal)
+  const int32_t *n_kv; // n_kv[t]: how many cache rows token t attends to
   int64_t n_head, n_head_kv, head_dim;
   float scale;         // usually 1/sqrt(head_dim)
-  int kv_type;         // element type of k and v: AGLM_TYPE_F32 (0, the default) or AGLM_TYPE_F16 (for attention_group;
-                       // `attention` reads F32 only). Strides stay in elements.
+  int kv_type;         // element type of k and v: AGLM_TYPE_F32 (0, the default) or AGLM_TYPE_F16. Strides stay in
+                       // elements.
+  const int32_t *const *rows; // (optional) rows[t]: the n_kv[t] cache rows token t attends to, in order; null: the
+                              // rows 0, 1, ..., n_kv[t] - 1
 } aglm_attn_args;
+
+// The cache row of token t's j-th attended entry.
+static inline int64_t aglm_attn_row(const aglm_attn_args *a, int64_t t, int64_t j) {
+  return a->rows ? (int64_t)a->rows[t][j] : j;
+}
 
 typedef struct aglm_kernels {
   const char *name; // "ref", "avx2", "avx512", "neon"
@@ -131,9 +121,6 @@ typedef struct aglm_kernels {
   // cos_sin holds n_rot/2 (cos, sin) pairs for that position. mode 0 ("normal"): pairs (x[2i], x[2i+1]) for
   // i < n_rot/2; mode 2 ("neox"): pairs (x[i], x[i + n_rot/2]). Dimensions past n_rot are left as they are.
   void (*rope)(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cos_sin, int mode);
-  // One (token t, head h) of aglm_attn_args: out = softmax(scale * q.K^T) . V over positions [0, n_kv[t]);
-  // grouped-query: head h reads KV head h / (n_head / n_head_kv). scratch holds at least n_kv[t] floats.
-  void (*attention)(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch);
   // y = silu(gate) * up, where silu(x) = x / (1 + exp(-x)).
   void (*silu_mul)(const float *gate, const float *up, float *y, int64_t n);
   // y = a + b.
@@ -155,8 +142,9 @@ typedef struct aglm_kernels {
   void (*quantize_row_act)(int act_type, const float *x, void *y, int64_t k);
 
   // Every query head of KV head g for token t at once (heads g*G .. g*G+G-1, G = n_head / n_head_kv), so each cached
-  // key and value row is read once for the group rather than once per head; K/V in F32 or F16 (a->kv_type). Same
-  // result as `attention` for each head. scratch holds at least G * n_kv[t] floats.
+  // key and value row is read once for the group rather than once per head; K/V in F32 or F16 (a->kv_type). For each
+  // head h: out = softmax(scale * q.K^T) . V over the token's rows (aglm_attn_row), head h reading KV head h / G: the
+  // reference is aglm_ref::attention, per head. scratch holds at least G * n_kv[t] floats.
   void (*attention_group)(const aglm_attn_args *a, int64_t t, int64_t g, float *scratch);
 
   // y = (x - mean) / sqrt(variance + eps) * w + b over n values (b may be null: no bias; y may alias x). The mean and

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common.h"
-#include "core/aligned.h"
+#include "base/aligned.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "core/status.h"
+#include "base/status.h"
 
 struct aglm_addon_data {
   Napi::FunctionReference model_ctor;

@@ -3,7 +3,6 @@
 
 #include "common.h"
 #include "core/engine.h"
-#include "kernels/kernels.h"
 
 namespace {
 
@@ -127,7 +126,7 @@ struct reader {
       if (!object(values.Get(i), &vo, "a graph value") || !int64(vo, "rows", &rows, 0, 1) ||
           !int64(vo, "width", &width, 1, 1 << 24))
         return false;
-      g->values[i] = {(aglm_rows)rows, width};
+      g->values[i] = {(int)rows, width};
     }
     g->cache.resize(cache.Length());
     for (uint32_t i = 0; i < cache.Length(); i++) {
@@ -170,14 +169,14 @@ class load_worker : public aglm_promise_worker {
 
 class context_worker : public aglm_promise_worker {
  public:
-  context_worker(Napi::Env env, std::shared_ptr<aglm_model_core> model, aglm_session_desc desc)
+  context_worker(Napi::Env env, std::shared_ptr<aglm_model_core> model, aglm_context_desc desc)
       : aglm_promise_worker(env, "aglm.createContext"), model_(std::move(model)), desc_(desc) {}
   void Execute() override { result_ = aglm_context_create(model_, desc_, &ctx_); }
   Napi::Value resolved_value() override { return aglm_wrap_shared(Env(), aglm_data(Env())->context_ctor, ctx_); }
 
  private:
   std::shared_ptr<aglm_model_core> model_;
-  aglm_session_desc desc_;
+  aglm_context_desc desc_;
   std::shared_ptr<aglm_context_core> ctx_;
 };
 
@@ -221,12 +220,15 @@ class model_wrap : public Napi::ObjectWrap<model_wrap> {
     if (info.Length() < 1 || !info[0].IsObject()) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "createContext expects options");
     Napi::Object o = info[0].As<Napi::Object>();
     reader rd{env, {}};
-    int64_t n_ctx, n_batch, n_threads, kv_type = 0;
+    int64_t n_ctx, n_batch, n_threads, n_seqs = 1, kv_type = 0;
     if (!rd.int64(o, "nCtx", &n_ctx, 1, 1 << 24) || !rd.int64(o, "nBatch", &n_batch, 1, 1 << 20) ||
         !rd.int64(o, "nThreads", &n_threads, 1, 1024) ||
+        (!o.Get("nSeqs").IsUndefined() && !rd.int64(o, "nSeqs", &n_seqs, 1, 1 << 16)) ||
         (!o.Get("kvType").IsUndefined() && !rd.int64(o, "kvType", &kv_type, 0, 1)))
       return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, rd.error);
-    return (new context_worker(env, model_, aglm_session_desc{n_ctx, n_batch, (int)n_threads, (int)kv_type}))->queue();
+    const aglm_context_desc desc{n_ctx, n_batch, (int32_t)n_seqs, (int32_t)n_threads,
+                                 kv_type == 1 ? AGLM_TYPE_F16 : AGLM_TYPE_F32};
+    return (new context_worker(env, model_, desc))->queue();
   }
 
   Napi::Value describe(const Napi::CallbackInfo &info) {
@@ -239,6 +241,9 @@ class model_wrap : public Napi::ObjectWrap<model_wrap> {
     o.Set("nVocab", Napi::Number::New(env, (double)model_->n_vocab));
     o.Set("nHidden", Napi::Number::New(env, (double)model_->n_hidden));
     o.Set("fileSize", Napi::Number::New(env, (double)model_->file.size()));
+    const aglm_hal_backend *b = model_->backend;
+    o.Set("programBytes", Napi::Number::New(env, b->program_memory ? (double)b->program_memory(model_->program) : 0));
+    o.Set("convertedBytes", Napi::Number::New(env, (double)model_->weights.owned_bytes()));
     return o;
   }
 

@@ -1,63 +1,59 @@
-// Free functions for JS: systemInfo(), alignmentOffset(buffer), convertRows(...) for the quantize tool.
+// Free functions for JS: systemInfo(), alignmentOffset(buffer), convertRows(...) and rowBytes() for the quantize tool.
 #include <cstring>
 #include <memory>
 #include <vector>
 
-#include "backends/cpu/cpu-features.h"
-#include "backends/cpu/cpu-variants.h"
 #include "common.h"
-#include "core/aligned.h"
+#include "base/aligned.h"
 #include "core/convert.h"
 #include "hal/registry.h"
 #include "kernels/kernels.h"
 
 namespace {
 
+// systemInfo(cpuVariant?) -> {backends: [{name, path, state, reason, score, devices, report}], searchPath}: every
+// backend the registry knows (probing modules in the search path), each with its devices and its own report (JSON
+// text; the CPU's lists the CPU features, the kernel variants and the one it would choose for cpuVariant).
 Napi::Value system_info(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
+  const std::string variant = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   Napi::Object o = Napi::Object::New(env);
-  aglm_cpu_features f;
-  aglm_cpu_probe(&f);
-  char feats[512];
-  aglm_cpu_features_string(&f, feats, sizeof feats);
-  Napi::Object cpu = Napi::Object::New(env);
-  cpu.Set("vendor", f.vendor);
-  cpu.Set("brand", f.brand);
-  cpu.Set("features", feats);
-  o.Set("cpu", cpu);
-
-  Napi::Array variants = Napi::Array::New(env);
-  for (int i = 0; i < aglm_cpu_variant_count(); i++) {
-    const aglm_cpu_variant *v = aglm_cpu_variant_at(i);
-    Napi::Object vo = Napi::Object::New(env);
-    vo.Set("name", v->name);
-    vo.Set("score", v->score(&f));
-    char note[256] = "";
-    if (v->note) v->note(&f, note, sizeof note);
-    vo.Set("note", note);
-    variants.Set(i, vo);
-  }
-  o.Set("cpuVariants", variants);
-  char why[512] = {0};
-  const aglm_kernels *k = nullptr;
-  std::string want = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-  aglm_status st = aglm_cpu_select(want.c_str(), &k, why, sizeof why);
-  Napi::Object chosen = Napi::Object::New(env);
-  chosen.Set("variant", st == AGLM_OK ? Napi::Value(Napi::String::New(env, k->name)) : env.Null());
-  chosen.Set("reason", why);
-  if (st != AGLM_OK) chosen.Set("code", aglm_status_code(st));
-  o.Set("cpuChoice", chosen);
-
   Napi::Array backends = Napi::Array::New(env);
   uint32_t i = 0;
-  for (const aglm_backend_entry &e : aglm_registry_list()) {
+  for (const aglm_backend_record &r : aglm_registry_list()) {
     Napi::Object b = Napi::Object::New(env);
-    b.Set("name", e.iface->name);
-    b.Set("score", e.score);
-    b.Set("reason", e.why);
+    b.Set("name", r.name);
+    b.Set("path", r.path);
+    b.Set("state", r.state);
+    b.Set("reason", r.reason);
+    b.Set("score", r.score);
+    Napi::Array devices = Napi::Array::New(env);
+    if (r.iface) {
+      for (int32_t d = 0; d < r.iface->device_count(); d++) {
+        aglm_hal_device_info di{};
+        if (r.iface->device_info(d, &di) != AGLM_OK) continue;
+        Napi::Object dv = Napi::Object::New(env);
+        dv.Set("name", std::string(di.name, strnlen(di.name, sizeof di.name)));
+        dv.Set("description", std::string(di.description, strnlen(di.description, sizeof di.description)));
+        static const char *const kinds[] = {"cpu", "gpu", "igpu", "accel"};
+        dv.Set("kind", di.kind >= 0 && di.kind < 4 ? kinds[di.kind] : "unknown");
+        dv.Set("memoryTotal", Napi::Number::New(env, (double)di.memory_total));
+        dv.Set("memoryFree", Napi::Number::New(env, (double)di.memory_free));
+        devices.Set(devices.Length(), dv);
+      }
+      if (r.iface->report) {
+        std::vector<char> buf(r.iface->report(variant.c_str(), nullptr, 0) + 1);
+        r.iface->report(variant.c_str(), buf.data(), buf.size());
+        b.Set("report", std::string(buf.data()));
+      }
+    }
+    b.Set("devices", devices);
     backends.Set(i++, b);
   }
   o.Set("backends", backends);
+  Napi::Array dirs = Napi::Array::New(env);
+  for (const std::string &d : aglm_registry_search_path()) dirs.Set(dirs.Length(), d);
+  o.Set("searchPath", dirs);
   return o;
 }
 

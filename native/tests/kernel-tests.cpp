@@ -12,7 +12,7 @@
 //   matmul Q4_K/Q5_K/Q6_K, unit d, small sub-scales, k <= 768 ...... exact (sum of all term magnitudes < 2^24)
 //   rms_norm ...................................................... 1e-6 * |ref|  (only the double sum order differs)
 //   silu_mul ...................................................... 1e-6 * |ref| + 1e-37 (vector expf within ~2 ulp)
-//   attention ..................................................... 1e-5 * max_j |v_j|  (out is a convex mix of v)
+//   attention_group ............................................... 1e-5 * max_j |v_j|  (out is a convex mix of v)
 // The reference itself is checked against double-precision definitions with the same kinds of bounds.
 #include <math.h>
 #include <stdarg.h>
@@ -27,6 +27,7 @@
 #include "backends/cpu/cpu-variants.h"
 #include "kernels/fp16.h"
 #include "kernels/kernels.h"
+#include "kernels/ref/ref-kernels.h"
 #if defined(__x86_64__)
 #include "kernels/x86-amx/amx-internal.h"
 #include "kernels/x86-avx512/avx512-internal.h"
@@ -308,9 +309,17 @@ void test_hand_ops(const aglm_kernels *K) {
   const float q[2] = {1, 0}, k[4] = {0, 0, logf(3.0f), 0}, v[4] = {4, 0, 0, 8};
   float out[2], scratch[2];
   const int32_t n_kv[1] = {2};
-  aglm_attn_args at = {q, 2, k, v, 2, out, 2, n_kv, 1, 1, 2, 1.0f};
-  K->attention(&at, 0, 0, scratch);
+  aglm_attn_args at = {q, 2, k, v, 2, out, 2, n_kv, 1, 1, 2, 1.0f, AGLM_TYPE_F32, nullptr};
+  K->attention_group(&at, 0, 0, scratch);
   check(fabsf(out[0] - 1) < 1e-6f && fabsf(out[1] - 6) < 1e-5f, "%s attention hand case (1, 6): got (%g, %g)",
+        K->name, out[0], out[1]);
+  // The same through a row list: cache rows 3 and 1 of 4 (the others hold values that would change the result).
+  const float k4[8] = {9, 9, logf(3.0f), 0, 9, 9, 0, 0}, v4[8] = {-50, 50, 0, 8, 50, -50, 4, 0};
+  const int32_t rows[2] = {3, 1};
+  const int32_t *row_lists[1] = {rows};
+  aglm_attn_args ar = {q, 2, k4, v4, 2, out, 2, n_kv, 1, 1, 2, 1.0f, AGLM_TYPE_F32, row_lists};
+  K->attention_group(&ar, 0, 0, scratch);
+  check(fabsf(out[0] - 1) < 1e-6f && fabsf(out[1] - 6) < 1e-5f, "%s attention hand case through rows {3, 1}: got (%g, %g)",
         K->name, out[0], out[1]);
   // rope: 90 degrees; normal pairs (x0,x1), neox pairs (x0,x2),(x1,x3); dims past n_rot untouched
   float xn[6] = {1, 2, 3, 4, 5, 6}, xx[6] = {1, 2, 3, 4, 5, 6};
@@ -358,8 +367,8 @@ void test_ref_attention_definition() {
   std::vector<float> q = random_floats(r, hd, -2, 2), k = random_floats(r, n * hd, -2, 2),
                      v = random_floats(r, n * hd, -1, 1), out(hd), scratch(n);
   const int32_t n_kv[1] = {(int32_t)n};
-  aglm_attn_args at = {q.data(), hd, k.data(), v.data(), hd, out.data(), hd, n_kv, 1, 1, hd, 0.125f};
-  aglm_kernels_ref.attention(&at, 0, 0, scratch.data());
+  aglm_attn_args at = {q.data(), hd, k.data(), v.data(), hd, out.data(), hd, n_kv, 1, 1, hd, 0.125f, AGLM_TYPE_F32, nullptr};
+  aglm_ref::attention(&at, 0, 0, scratch.data());
   std::vector<double> s(n);
   double max = -1e300, sum = 0, worst = 0;
   for (int64_t j = 0; j < n; j++) {
@@ -779,41 +788,6 @@ void test_rope(const aglm_kernels *K) {
       ok = ok && x == y;
     }
   check(ok, "%s rope modes 0/2, head_dim 64/128/80, n_rot = head_dim and 32 (exact)", K->name);
-}
-
-// n_head = 8 query heads over n_head_kv KV heads; one token per n_kv value.
-double attention_compare(const aglm_kernels *K, rng &r, int64_t hd, int64_t n_head_kv) {
-  const std::vector<int32_t> n_kv = {0, 1, 2, 3, 5, 17, 64, 100, 255, 300};
-  const int64_t n_head = 8, nt = (int64_t)n_kv.size(), ctx = 300;
-  const int64_t q_stride = n_head * hd + 5, kv_stride = n_head_kv * hd + 3;
-  std::vector<float> q = random_floats(r, nt * q_stride, -2, 2), k = random_floats(r, ctx * kv_stride, -2, 2),
-                     v = random_floats(r, ctx * kv_stride, -1, 1), want(nt * q_stride, 3.0f), got(nt * q_stride, 3.0f),
-                     scratch(ctx);
-  aglm_attn_args a = {q.data(), q_stride, k.data(), v.data(), kv_stride, want.data(), q_stride, n_kv.data(),
-                      n_head, n_head_kv, hd, 1.0f / sqrtf((float)hd)};
-  double worst = 0;
-  for (int64_t t = 0; t < nt; t++)
-    for (int64_t h = 0; h < n_head; h++) {
-      a.out = want.data();
-      aglm_kernels_ref.attention(&a, t, h, scratch.data());
-      a.out = got.data();
-      K->attention(&a, t, h, scratch.data());
-    }
-  for (int64_t i = 0; i < nt * q_stride; i++) { // max|v| = 1; a plain compare (GCC 12 aarch64 -O3 ICEs on fmax here)
-    const double e = fabs((double)want[i] - got[i]) / 1e-5;
-    worst = e > worst ? e : worst;
-  }
-  return worst;
-}
-
-void test_attention(const aglm_kernels *K) {
-  rng r(53);
-  for (int64_t hd : {4, 36, 64, 128, 200})
-    for (int64_t n_head_kv : {8, 2, 1}) {
-      const double worst = attention_compare(K, r, hd, n_head_kv);
-      check(worst <= 1.0, "%s attention head_dim=%lld n_head=8 n_head_kv=%lld n_kv=0..300 (max err/tol %.3g)", K->name,
-            (long long)hd, (long long)n_head_kv, worst);
-    }
 }
 
 void test_silu_mul(const aglm_kernels *K) {
@@ -1293,45 +1267,59 @@ void test_variant_new_types(const aglm_kernels *K, rng &r) {
 }
 
 // attention_group (all heads of a KV group at once, F32 or F16 cache) against ref's per-head attention over the same
-// values (an F16 cache is compared with F32 keys/values rounded through F16), same 1e-5 * max|v| bound.
+// values (an F16 cache is compared with F32 keys/values rounded through F16), same 1e-5 * max|v| bound; the rows
+// 0..n_kv-1, and per-token row lists (distinct rows of the cache in a shuffled order, as a sequence's KV cells are).
 void test_attention_group(const aglm_kernels *K) {
   rng r(59);
   const std::vector<int32_t> n_kv = {0, 1, 2, 3, 5, 17, 64, 100, 255, 300};
-  for (int kv_type : {AGLM_TYPE_F32, AGLM_TYPE_F16})
-    for (int64_t hd : {4, 36, 64, 128})
-      for (int64_t n_head_kv : {8, 2, 1}) {
-        const int64_t n_head = 8, nt = (int64_t)n_kv.size(), ctx = 300, group = n_head / n_head_kv;
-        const int64_t q_stride = n_head * hd + 5, kv_stride = n_head_kv * hd + 3;
-        std::vector<float> q = random_floats(r, nt * q_stride, -2, 2), k = random_floats(r, ctx * kv_stride, -2, 2),
-                           v = random_floats(r, ctx * kv_stride, -1, 1), want(nt * q_stride, 3.0f),
-                           got(nt * q_stride, 3.0f), scratch(group * ctx);
-        std::vector<aglm_fp16_t> k16(k.size()), v16(v.size());
-        if (kv_type == AGLM_TYPE_F16) {
-          aglm_quantize_row(AGLM_TYPE_F16, k.data(), k16.data(), (int64_t)k.size());
-          aglm_quantize_row(AGLM_TYPE_F16, v.data(), v16.data(), (int64_t)v.size());
-          aglm_dequantize_row(AGLM_TYPE_F16, k16.data(), k.data(), (int64_t)k.size());
-          aglm_dequantize_row(AGLM_TYPE_F16, v16.data(), v.data(), (int64_t)v.size());
+  for (bool listed : {false, true})
+    for (int kv_type : {AGLM_TYPE_F32, AGLM_TYPE_F16})
+      for (int64_t hd : {4, 36, 64, 128})
+        for (int64_t n_head_kv : {8, 2, 1}) {
+          const int64_t n_head = 8, nt = (int64_t)n_kv.size(), ctx = 300 + 37, group = n_head / n_head_kv;
+          const int64_t q_stride = n_head * hd + 5, kv_stride = n_head_kv * hd + 3;
+          std::vector<float> q = random_floats(r, nt * q_stride, -2, 2), k = random_floats(r, ctx * kv_stride, -2, 2),
+                             v = random_floats(r, ctx * kv_stride, -1, 1), want(nt * q_stride, 3.0f),
+                             got(nt * q_stride, 3.0f), scratch(group * ctx);
+          std::vector<aglm_fp16_t> k16(k.size()), v16(v.size());
+          if (kv_type == AGLM_TYPE_F16) {
+            aglm_quantize_row(AGLM_TYPE_F16, k.data(), k16.data(), (int64_t)k.size());
+            aglm_quantize_row(AGLM_TYPE_F16, v.data(), v16.data(), (int64_t)v.size());
+            aglm_dequantize_row(AGLM_TYPE_F16, k16.data(), k.data(), (int64_t)k.size());
+            aglm_dequantize_row(AGLM_TYPE_F16, v16.data(), v.data(), (int64_t)v.size());
+          }
+          // Per token: a shuffled list of n_kv distinct rows of the ctx (Fisher-Yates over all rows, first n_kv kept).
+          std::vector<std::vector<int32_t>> lists(nt);
+          std::vector<const int32_t *> list_ptrs(nt);
+          for (int64_t t = 0; t < nt; t++) {
+            std::vector<int32_t> all(ctx);
+            for (int64_t i = 0; i < ctx; i++) all[i] = (int32_t)i;
+            for (int64_t i = ctx - 1; i > 0; i--) std::swap(all[i], all[r.range(0, (int)i)]);
+            lists[t].assign(all.begin(), all.begin() + n_kv[t]);
+            list_ptrs[t] = lists[t].data();
+          }
+          aglm_attn_args a = {q.data(), q_stride, k.data(), v.data(), kv_stride, want.data(), q_stride, n_kv.data(),
+                              n_head, n_head_kv, hd, 1.0f / sqrtf((float)hd), AGLM_TYPE_F32,
+                              listed ? list_ptrs.data() : nullptr};
+          for (int64_t t = 0; t < nt; t++)
+            for (int64_t h = 0; h < n_head; h++) aglm_ref::attention(&a, t, h, scratch.data());
+          a.out = got.data();
+          a.kv_type = kv_type;
+          if (kv_type == AGLM_TYPE_F16) {
+            a.k = (const float *)(const void *)k16.data();
+            a.v = (const float *)(const void *)v16.data();
+          }
+          for (int64_t t = 0; t < nt; t++)
+            for (int64_t g = 0; g < n_head_kv; g++) K->attention_group(&a, t, g, scratch.data());
+          double worst = 0;
+          for (int64_t i = 0; i < nt * q_stride; i++) {
+            const double e = fabs((double)want[i] - got[i]) / 1e-5;
+            worst = e > worst ? e : worst;
+          }
+          check(worst <= 1.0, "%s attention_group %s %s head_dim=%lld n_head=8 n_head_kv=%lld (max err/tol %.3g)",
+                K->name, kv_type == AGLM_TYPE_F16 ? "f16" : "f32", listed ? "row lists" : "rows 0..n", (long long)hd,
+                (long long)n_head_kv, worst);
         }
-        aglm_attn_args a = {q.data(), q_stride, k.data(), v.data(), kv_stride, want.data(), q_stride, n_kv.data(),
-                            n_head, n_head_kv, hd, 1.0f / sqrtf((float)hd)};
-        for (int64_t t = 0; t < nt; t++)
-          for (int64_t h = 0; h < n_head; h++) aglm_kernels_ref.attention(&a, t, h, scratch.data());
-        a.out = got.data();
-        a.kv_type = kv_type;
-        if (kv_type == AGLM_TYPE_F16) {
-          a.k = (const float *)(const void *)k16.data();
-          a.v = (const float *)(const void *)v16.data();
-        }
-        for (int64_t t = 0; t < nt; t++)
-          for (int64_t g = 0; g < n_head_kv; g++) K->attention_group(&a, t, g, scratch.data());
-        double worst = 0;
-        for (int64_t i = 0; i < nt * q_stride; i++) {
-          const double e = fabs((double)want[i] - got[i]) / 1e-5;
-          worst = e > worst ? e : worst;
-        }
-        check(worst <= 1.0, "%s attention_group %s head_dim=%lld n_head=8 n_head_kv=%lld (max err/tol %.3g)", K->name,
-              kv_type == AGLM_TYPE_F16 ? "f16" : "f32", (long long)hd, (long long)n_head_kv, worst);
-      }
 }
 
 void test_variant(const aglm_kernels *K) {
@@ -1351,7 +1339,6 @@ void test_variant(const aglm_kernels *K) {
   test_matmul_unsupported(K);
   test_rms_norm(K);
   test_rope(K);
-  test_attention(K);
   test_silu_mul(K);
   test_add_mul(K);
   test_layer_norm(K);

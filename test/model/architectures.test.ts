@@ -126,7 +126,12 @@ async function windowedLogits(path: string, tokens: number[], variant: string, k
     const model = await binding.Model.load({ path, variant, graph });
     const ctx = await model.createContext({ nCtx: 64, nBatch: batch, nThreads: 2, kvType });
     const out = alignedFloat32(tokens.length * hp.vocabSize);
-    await ctx.evaluate(new AlignedTokenBuffer().fill(tokens), tokens.length, 1, out);
+    const ids = new AlignedTokenBuffer().fill(tokens);
+    const seq = ctx.createSequence();
+    for (let done = 0; done < tokens.length; done += batch) {
+      const count = Math.min(batch, tokens.length - done);
+      await ctx.step([{ seq, tokens: ids, offset: done, count, out: 2, kind: 0, buffer: out, row: done }]);
+    }
     ctx.dispose();
     model.dispose();
     return out;

@@ -30,3 +30,16 @@ test('vocabOnly on a full model tokenizes like the full load', async () => {
   v.dispose();
   assert.throws(() => v.tokenize('x'), { code: 'DISPOSED' });
 });
+
+test('tokenize({ addSpecial: false }) adds no special token at all (BERT), addBos is its alias', async () => {
+  const path = join(repoRoot, 'test', 'fixtures', 'tokenizer', 'ggml-vocab-bert-bge.gguf');
+  await using model = await loadModel(path, { vocabOnly: true });
+  const plain = [...model.tokenize('hello world', { addSpecial: false })];
+  const full = [...model.tokenize('hello world')];
+  assert.equal(full.length, plain.length + 2, 'default: [CLS] ... [SEP]');
+  assert.deepEqual(full.slice(1, -1), plain);
+  assert.ok(!plain.includes(model.tokenizer.bos!) && !plain.includes(model.tokenizer.sep!));
+  assert.deepEqual([...model.tokenize('hello world', { addBos: false })], plain);
+  assert.deepEqual([...model.tokenize('hello world', { addBos: false, addSpecial: true })], full, 'addSpecial wins');
+  assert.throws(() => model.tokenize('x', { addSpecial: 'no' as never }), { code: 'INVALID_ARGUMENT', message: /addSpecial/ });
+});

@@ -1,94 +1,74 @@
-// The CPU backend's HAL table: picks a kernel variant for each program (best for this CPU, or the one asked for)
-// and runs sessions with the CPU executor.
+// The built-in CPU backend: every kernel variant of this build (ref, avx2, avx512, amx, neon), the best for this CPU
+// or the one asked for; its systemInfo report lists the CPU features, the variants and the choice.
 #include <cstdio>
-#include <cstring>
 #include <string>
 
-#include "backends/cpu/cpu-executor.h"
 #include "backends/cpu/cpu-features.h"
+#include "backends/cpu/cpu-hal.h"
 #include "backends/cpu/cpu-variants.h"
-#include "hal/backend.h"
-
-struct aglm_program {
-  std::unique_ptr<cpu_program> cpu;
-};
-struct aglm_session {
-  std::unique_ptr<cpu_session> cpu;
-};
 
 namespace {
 
-void put(char *buf, size_t len, const std::string &s) {
-  if (len) std::snprintf(buf, len, "%s", s.c_str());
-}
-
-int cpu_score(char *why, size_t len) {
+int32_t cpu_score(char *why, size_t len) {
   aglm_cpu_features f;
   aglm_cpu_probe(&f);
   char feats[512];
   aglm_cpu_features_string(&f, feats, sizeof feats);
-  put(why, len, std::string("always available; CPU ") + f.brand + " (" + feats + ")");
+  cpu_hal::put(why, len, std::string("always available; CPU ") + f.brand + " (" + feats + ")");
   return 1;
 }
 
-aglm_status cpu_program_create_i(const aglm_program_desc *desc, aglm_program **out, char *err, size_t err_len) {
-  const aglm_kernels *k = nullptr;
+int32_t cpu_select(const char *variant, const aglm_kernels **out, char *why, size_t len) {
+  return aglm_cpu_select(variant, out, why, len);
+}
+
+std::string json_string(const char *s) {
+  std::string o = "\"";
+  for (const char *c = s; *c; c++) {
+    if (*c == '"' || *c == '\\') o += '\\', o += *c;
+    else if ((unsigned char)*c < 0x20) {
+      char u[8];
+      std::snprintf(u, sizeof u, "\\u%04x", (unsigned)(unsigned char)*c);
+      o += u;
+    } else o += *c;
+  }
+  return o + "\"";
+}
+
+// {"cpu":{vendor,brand,features},"variants":[{name,score,note}],"choice":{variant|null,reason,code?}}
+size_t cpu_report(const char *variant, char *buf, size_t len) {
+  aglm_cpu_features f;
+  aglm_cpu_probe(&f);
+  char feats[512];
+  aglm_cpu_features_string(&f, feats, sizeof feats);
+  std::string j = "{\"cpu\":{\"vendor\":" + json_string(f.vendor) + ",\"brand\":" + json_string(f.brand) +
+                  ",\"features\":" + json_string(feats) + "},\"variants\":[";
+  for (int i = 0; i < aglm_cpu_variant_count(); i++) {
+    const aglm_cpu_variant *v = aglm_cpu_variant_at(i);
+    char note[256] = "";
+    if (v->note) v->note(&f, note, sizeof note);
+    j += std::string(i ? "," : "") + "{\"name\":" + json_string(v->name) + ",\"score\":" + std::to_string(v->score(&f)) +
+         ",\"note\":" + json_string(note) + "}";
+  }
   char why[512] = {0};
-  aglm_status st = aglm_cpu_select(desc->variant, &k, why, sizeof why);
-  if (st != AGLM_OK) {
-    put(err, err_len, why);
-    return st;
-  }
-  std::string description = why;
-  if (desc->variant && *desc->variant && desc->variant_source)
-    description += std::string(" (requested by ") + desc->variant_source + ")";
-  auto p = std::make_unique<aglm_program>();
-  aglm_result r = cpu_program_create(*desc, k, description, &p->cpu);
-  if (!r.is_ok()) {
-    put(err, err_len, r.message);
-    return r.status;
-  }
-  *out = p.release();
-  return AGLM_OK;
+  const aglm_kernels *k = nullptr;
+  const aglm_status st = aglm_cpu_select_for(&f, variant, &k, why, sizeof why);
+  j += std::string("],\"choice\":{\"variant\":") + (st == AGLM_OK ? json_string(k->name) : "null") + ",\"reason\":" + json_string(why);
+  if (st != AGLM_OK) j += std::string(",\"code\":") + json_string(aglm_status_code(st));
+  j += "}}";
+  if (buf && len) std::snprintf(buf, len, "%s", j.c_str());
+  return j.size() + 1;
 }
 
-void cpu_program_free_i(aglm_program *p) { delete p; }
-
-void cpu_program_describe_i(const aglm_program *p, char *buf, size_t len) { put(buf, len, p->cpu->description); }
-
-aglm_status cpu_session_create_i(aglm_program *p, const aglm_session_desc *desc, aglm_session **out, char *err,
-                                 size_t err_len) {
-  auto s = std::make_unique<aglm_session>();
-  aglm_result r = cpu_session_create(p->cpu.get(), *desc, &s->cpu);
-  if (!r.is_ok()) {
-    put(err, err_len, r.message);
-    return r.status;
-  }
-  *out = s.release();
-  return AGLM_OK;
-}
-
-void cpu_session_free_i(aglm_session *s) { delete s; }
-
-aglm_status cpu_session_decode_i(aglm_session *s, const aglm_batch *b, char *err, size_t err_len) {
-  aglm_result r = cpu_session_decode(s->cpu.get(), *b);
-  if (!r.is_ok()) put(err, err_len, r.message);
-  return r.status;
-}
-
-uint64_t cpu_session_memory_i(const aglm_session *s) { return s->cpu->bytes; }
+const cpu_backend_config kCpu = {"cpu", cpu_score, cpu_select, cpu_report, "the host CPU", nullptr};
 
 } // namespace
 
-extern const aglm_backend_i aglm_backend_cpu = {
-    /* api_version */ AGLM_BACKEND_API_VERSION,
-    /* name */ "cpu",
-    /* score */ cpu_score,
-    /* program_create */ cpu_program_create_i,
-    /* program_free */ cpu_program_free_i,
-    /* program_describe */ cpu_program_describe_i,
-    /* session_create */ cpu_session_create_i,
-    /* session_free */ cpu_session_free_i,
-    /* session_decode */ cpu_session_decode_i,
-    /* session_memory */ cpu_session_memory_i,
-};
+// The built-in backend's entry, called by the registry (hal/registry.cpp) like a module's.
+extern "C" const aglm_hal_backend *aglm_cpu_backend_entry(uint32_t api_version, char *why, size_t why_len) {
+  if (api_version != AGLM_HAL_API_VERSION) {
+    cpu_hal::put(why, why_len, "the built-in CPU backend implements HAL API version " + std::to_string(AGLM_HAL_API_VERSION));
+    return nullptr;
+  }
+  return cpu_hal::table<&kCpu>::get();
+}

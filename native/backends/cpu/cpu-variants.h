@@ -4,7 +4,7 @@
 #include <stddef.h>
 
 #include "backends/cpu/cpu-features.h"
-#include "core/status.h"
+#include "base/status.h"
 #include "kernels/kernels.h"
 
 struct aglm_cpu_variant {

@@ -12,7 +12,6 @@ void quantize_row_act(int act_type, const float *x, void *y, int64_t k);
 void matmul(const aglm_matmul_args *a, int64_t r0, int64_t r1);
 void dequantize_row(int type, const void *src, float *dst, int64_t k);
 void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
-void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch);
 // All query heads of KV head g for token t, K/V in F32 or F16 (neon-ops.cpp).
 void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scratch);
 void silu_mul(const float *gate, const float *up, float *y, int64_t n);

@@ -1,4 +1,4 @@
-// NEON kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention, attention_group, silu_mul,
+// NEON kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention_group, silu_mul,
 // add, mul, layer_norm, gelu.
 #include <arm_neon.h>
 #include <math.h>
@@ -101,31 +101,6 @@ double aglm_sumsq(const float *x, int64_t n) {
   return sum;
 }
 
-// scale * (q . k_j) for 4 keys at once (rows kv_stride floats apart); tail of head_dim % 4 zero-padded.
-void aglm_scores4(const float *q, const float *k, int64_t kv_stride, int64_t hd, float scale, float *s) {
-  float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
-  int64_t d = 0;
-  for (; d + 4 <= hd; d += 4) {
-    const float32x4_t qv = vld1q_f32(q + d);
-    AGLM_UNROLL
-    for (int j = 0; j < 4; j++) acc[j] = vfmaq_f32(acc[j], qv, vld1q_f32(k + j * kv_stride + d));
-  }
-  if (d < hd) {
-    const float32x4_t qv = aglm_f32_part(q + d, hd - d);
-    AGLM_UNROLL
-    for (int j = 0; j < 4; j++) acc[j] = vfmaq_f32(acc[j], qv, aglm_f32_part(k + j * kv_stride + d, hd - d));
-  }
-  vst1q_f32(s, vmulq_n_f32(aglm_hsum4x4(acc[0], acc[1], acc[2], acc[3]), scale));
-}
-
-float aglm_score1(const float *q, const float *k, int64_t hd, float scale) {
-  float32x4_t acc = vdupq_n_f32(0.0f);
-  int64_t d = 0;
-  for (; d + 4 <= hd; d += 4) acc = vfmaq_f32(acc, vld1q_f32(q + d), vld1q_f32(k + d));
-  if (d < hd) acc = vfmaq_f32(acc, aglm_f32_part(q + d, hd - d), aglm_f32_part(k + d, hd - d));
-  return vaddvq_f32(acc) * scale;
-}
-
 // p[j] = exp(p[j] - max) / sum over j < n, the sum taken in double.
 void aglm_softmax(float *p, int64_t n) {
   float32x4_t mv = vdupq_n_f32(-INFINITY);
@@ -154,31 +129,6 @@ void aglm_softmax(float *p, int64_t n) {
   for (; j < n; j++) p[j] *= inv;
 }
 
-// out[0, 16) = sum_j p[j] * v_j[0, 16): four accumulators, two keys per step.
-void aglm_weighted_sum16(const float *p, int64_t n, const float *v, int64_t kv_stride, float *out) {
-  float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
-  for (int64_t j = 0; j < n; j++) {
-    const float pj = p[j];
-    const float *vj = v + j * kv_stride;
-    AGLM_UNROLL
-    for (int i = 0; i < 4; i++) acc[i] = vfmaq_n_f32(acc[i], vld1q_f32(vj + 4 * i), pj);
-  }
-  AGLM_UNROLL
-  for (int i = 0; i < 4; i++) vst1q_f32(out + 4 * i, acc[i]);
-}
-
-// out[0, w) for w < 16: whole vectors, then a zero-padded partial one.
-void aglm_weighted_sum_part(const float *p, int64_t n, const float *v, int64_t kv_stride, float *out, int64_t w) {
-  const int64_t full = w / 4, rest = w % 4;
-  float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
-  for (int64_t j = 0; j < n; j++) {
-    const float *vj = v + j * kv_stride;
-    for (int64_t i = 0; i < full; i++) acc[i] = vfmaq_n_f32(acc[i], vld1q_f32(vj + 4 * i), p[j]);
-    if (rest) acc[full] = vfmaq_n_f32(acc[full], aglm_f32_part(vj + 4 * full, rest), p[j]);
-  }
-  for (int64_t i = 0; i < full; i++) vst1q_f32(out + 4 * i, acc[i]);
-  if (rest) aglm_f32_part_store(out + 4 * full, acc[full], rest);
-}
 
 // Elements [i, i + 4) of a cached row (F32 or F16), and [i, i + count) for count < 4 (the rest 0).
 inline float32x4_t aglm_kv4(const void *base, int64_t i, bool f16) {
@@ -263,7 +213,7 @@ void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scrat
   memset(out0, 0, (size_t)(group * hd) * sizeof(float));
   if (n <= 0) return;
   for (int64_t j = 0; j < n; j++) {
-    const int64_t row = j * a->kv_stride + kv_off;
+    const int64_t row = aglm_attn_row(a, t, j) * a->kv_stride + kv_off;
     for (int64_t h = 0; h < group; h++) {
       const float *q = q0 + h * hd;
       float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
@@ -287,7 +237,7 @@ void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scrat
         float *o = out0 + h * hd + d;
         float32x4_t acc = w == 4 ? vld1q_f32(o) : aglm_f32_part(o, w);
         for (int64_t i = 0; i < count; i++) {
-          const int64_t at = (j0 + i) * a->kv_stride + kv_off + d;
+          const int64_t at = aglm_attn_row(a, t, j0 + i) * a->kv_stride + kv_off + d;
           acc = vfmaq_n_f32(acc, w == 4 ? aglm_kv4(a->v, at, f16) : aglm_kv_part(a->v, at, w, f16), p[i]);
         }
         if (w == 4) vst1q_f32(o, acc);
@@ -328,27 +278,6 @@ void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
   for (; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
 
-void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch) {
-  const int64_t hd = a->head_dim;
-  const int64_t group = a->n_head_kv > 0 && a->n_head >= a->n_head_kv ? a->n_head / a->n_head_kv : 1;
-  const int64_t kv_off = (h / group) * hd;
-  const float *q = a->q + t * a->q_stride + h * hd;
-  float *out = a->out + t * a->out_stride + h * hd;
-  const int64_t n = a->n_kv[t];
-  if (n <= 0) {
-    memset(out, 0, (size_t)hd * sizeof(float));
-    return;
-  }
-  const float *k = a->k + kv_off;
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4) aglm_scores4(q, k + j * a->kv_stride, a->kv_stride, hd, a->scale, scratch + j);
-  for (; j < n; j++) scratch[j] = aglm_score1(q, k + j * a->kv_stride, hd, a->scale);
-  aglm_softmax(scratch, n);
-  const float *v = a->v + kv_off;
-  int64_t d = 0;
-  for (; d + 16 <= hd; d += 16) aglm_weighted_sum16(scratch, n, v + d, a->kv_stride, out + d);
-  if (d < hd) aglm_weighted_sum_part(scratch, n, v + d, a->kv_stride, out + d, hd - d);
-}
 
 void silu_mul(const float *gate, const float *up, float *y, int64_t n) {
   const float32x4_t one = vdupq_n_f32(1.0f);

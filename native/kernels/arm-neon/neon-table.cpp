@@ -14,7 +14,6 @@ extern "C" const aglm_kernels aglm_kernels_neon = {
     aglm_neon::dequantize_row,
     aglm_neon::rms_norm,
     aglm_ref::rope,
-    aglm_neon::attention,
     aglm_neon::silu_mul,
     aglm_neon::add,
     aglm_neon::mul,

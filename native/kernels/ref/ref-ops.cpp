@@ -23,12 +23,6 @@ void aglm_head_rope(float *x, int64_t n_rot, const float *cos_sin, int mode) {
   }
 }
 
-float aglm_dot(const float *a, const float *b, int64_t n) {
-  float s = 0.0f;
-  for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-  return s;
-}
-
 // In place: p[j] = exp(p[j] - max) / sum, the sum taken in double (as ggml does).
 void aglm_softmax(float *p, int64_t n) {
   float max = -INFINITY;
@@ -60,7 +54,14 @@ void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const floa
   for (int64_t h = 0; h < n_heads; h++) aglm_head_rope(x + h * head_dim, n_rot, cos_sin, mode);
 }
 
-// scores_j = scale * q.k_j, softmax, out = sum_j p_j v_j (j ascending, float). n_kv[t] <= 0 writes zeros.
+// One cached element of row `row`, column `col` of a K or V cache stored as F32 or F16.
+static inline float kv_at(const aglm_attn_args *a, const float *base, int64_t row, int64_t col) {
+  const int64_t i = row * a->kv_stride + col;
+  return a->kv_type == AGLM_TYPE_F16 ? aglm_fp16_to_fp32(((const aglm_fp16_t *)(const void *)base)[i]) : base[i];
+}
+
+// The definition, one (token t, head h): scores_j = scale * q.k_j over the token's rows, softmax, out = sum_j p_j v_j
+// (j ascending, float). n_kv[t] <= 0 writes zeros. scratch holds n_kv[t] floats.
 void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch) {
   const int64_t hd = a->head_dim;
   const int64_t group = a->n_head_kv > 0 && a->n_head >= a->n_head_kv ? a->n_head / a->n_head_kv : 1;
@@ -70,43 +71,23 @@ void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch) {
   const int64_t n_kv = a->n_kv[t];
   for (int64_t d = 0; d < hd; d++) out[d] = 0.0f;
   if (n_kv <= 0) return;
-  for (int64_t j = 0; j < n_kv; j++) scratch[j] = aglm_dot(q, a->k + j * a->kv_stride + kv_off, hd) * a->scale;
+  for (int64_t j = 0; j < n_kv; j++) {
+    const int64_t row = aglm_attn_row(a, t, j);
+    float dot = 0.0f;
+    for (int64_t d = 0; d < hd; d++) dot += q[d] * kv_at(a, a->k, row, kv_off + d);
+    scratch[j] = dot * a->scale;
+  }
   aglm_softmax(scratch, n_kv);
   for (int64_t j = 0; j < n_kv; j++) {
-    const float *v = a->v + j * a->kv_stride + kv_off;
-    for (int64_t d = 0; d < hd; d++) out[d] += scratch[j] * v[d];
+    const int64_t row = aglm_attn_row(a, t, j);
+    for (int64_t d = 0; d < hd; d++) out[d] += scratch[j] * kv_at(a, a->v, row, kv_off + d);
   }
-}
-
-// One cached element of row `row`, column `col` of a K or V cache stored as F32 or F16.
-static inline float kv_at(const aglm_attn_args *a, const float *base, int64_t row, int64_t col) {
-  const int64_t i = row * a->kv_stride + col;
-  return a->kv_type == AGLM_TYPE_F16 ? aglm_fp16_to_fp32(((const aglm_fp16_t *)(const void *)base)[i]) : base[i];
 }
 
 void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scratch) {
-  const int64_t hd = a->head_dim;
   const int64_t group = a->n_head_kv > 0 && a->n_head >= a->n_head_kv ? a->n_head / a->n_head_kv : 1;
-  const int64_t n_kv = a->n_kv[t];
-  const int64_t kv_off = g * hd;
-  for (int64_t h = 0; h < group; h++) {
-    float *out = a->out + t * a->out_stride + (g * group + h) * hd;
-    for (int64_t d = 0; d < hd; d++) out[d] = 0.0f;
-  }
-  if (n_kv <= 0) return;
-  for (int64_t h = 0; h < group; h++) {
-    const float *q = a->q + t * a->q_stride + (g * group + h) * hd;
-    float *s = scratch + h * n_kv;
-    for (int64_t j = 0; j < n_kv; j++) {
-      float dot = 0.0f;
-      for (int64_t d = 0; d < hd; d++) dot += q[d] * kv_at(a, a->k, j, kv_off + d);
-      s[j] = dot * a->scale;
-    }
-    aglm_softmax(s, n_kv);
-    float *out = a->out + t * a->out_stride + (g * group + h) * hd;
-    for (int64_t j = 0; j < n_kv; j++)
-      for (int64_t d = 0; d < hd; d++) out[d] += s[j] * kv_at(a, a->v, j, kv_off + d);
-  }
+  const int64_t n_kv = a->n_kv[t] > 0 ? a->n_kv[t] : 0;
+  for (int64_t h = 0; h < group; h++) attention(a, t, g * group + h, scratch + h * n_kv);
 }
 
 void silu_mul(const float *gate, const float *up, float *y, int64_t n) {

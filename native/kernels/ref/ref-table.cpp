@@ -10,7 +10,6 @@ extern "C" const aglm_kernels aglm_kernels_ref = {
     aglm_ref::dequantize_row,
     aglm_ref::rms_norm,
     aglm_ref::rope,
-    aglm_ref::attention,
     aglm_ref::silu_mul,
     aglm_ref::add,
     aglm_ref::mul,

@@ -1,4 +1,4 @@
-// AVX2 kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention, attention_group, silu_mul, add, mul.
+// AVX2 kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention_group, silu_mul, add, mul.
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -103,36 +103,6 @@ double aglm_sumsq(const float *x, int64_t n) {
   return sum;
 }
 
-// Dot products of q with 4 keys at once; masked tail for head_dim % 8.
-void aglm_scores4(const float *q, const float *k, int64_t kv_stride, int64_t hd, float scale, float *s) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  int64_t d = 0;
-  for (; d + 8 <= hd; d += 8) {
-    const __m256 qv = _mm256_loadu_ps(q + d);
-    AGLM_UNROLL
-    for (int j = 0; j < 4; j++) acc[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + j * kv_stride + d), acc[j]);
-  }
-  if (d < hd) {
-    const __m256i m = aglm_mask8(hd - d);
-    const __m256 qv = _mm256_maskload_ps(q + d, m);
-    AGLM_UNROLL
-    for (int j = 0; j < 4; j++) acc[j] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k + j * kv_stride + d, m), acc[j]);
-  }
-  AGLM_UNROLL
-  for (int j = 0; j < 4; j++) s[j] = aglm_hsum8(acc[j]) * scale;
-}
-
-float aglm_score1(const float *q, const float *k, int64_t hd, float scale) {
-  __m256 acc = _mm256_setzero_ps();
-  int64_t d = 0;
-  for (; d + 8 <= hd; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), acc);
-  if (d < hd) {
-    const __m256i m = aglm_mask8(hd - d);
-    acc = _mm256_fmadd_ps(_mm256_maskload_ps(q + d, m), _mm256_maskload_ps(k + d, m), acc);
-  }
-  return aglm_hsum8(acc) * scale;
-}
-
 // p[j] = exp(p[j] - max) / sum over j < n, the sum taken in double.
 void aglm_softmax(float *p, int64_t n) {
   __m256 mv = _mm256_set1_ps(-INFINITY);
@@ -154,26 +124,6 @@ void aglm_softmax(float *p, int64_t n) {
   const __m256 inv = _mm256_set1_ps((float)(1.0 / ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))));
   for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(p + j, _mm256_mul_ps(_mm256_loadu_ps(p + j), inv));
   for (; j < n; j++) p[j] *= _mm256_cvtss_f32(inv);
-}
-
-// out[0, w) = sum_j p[j] * v_j[0, w), w <= 32: four accumulators, masked loads for the partial ones.
-void aglm_weighted_sum32(const float *p, int64_t n, const float *v, int64_t kv_stride, float *out, int64_t w) {
-  __m256i m[4];
-  __m256 acc[4];
-  AGLM_UNROLL
-  for (int i = 0; i < 4; i++) {
-    const int64_t c = w - 8 * i;
-    m[i] = aglm_mask8(c < 0 ? 0 : c > 8 ? 8 : c);
-    acc[i] = _mm256_setzero_ps();
-  }
-  for (int64_t j = 0; j < n; j++) {
-    const __m256 pj = _mm256_broadcast_ss(p + j);
-    const float *vj = v + j * kv_stride;
-    AGLM_UNROLL
-    for (int i = 0; i < 4; i++) acc[i] = _mm256_fmadd_ps(pj, _mm256_maskload_ps(vj + 8 * i, m[i]), acc[i]);
-  }
-  AGLM_UNROLL
-  for (int i = 0; i < 4; i++) _mm256_maskstore_ps(out + 8 * i, m[i], acc[i]);
 }
 
 // Elements [i, i + 8) of a cached row (F32 or F16), and [i, i + count) for count < 8 (the rest 0).
@@ -205,7 +155,7 @@ void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scrat
   memset(out0, 0, (size_t)(group * hd) * sizeof(float));
   if (n <= 0) return;
   for (int64_t j = 0; j < n; j++) {
-    const int64_t row = j * a->kv_stride + kv_off;
+    const int64_t row = aglm_attn_row(a, t, j) * a->kv_stride + kv_off;
     for (int64_t h = 0; h < group; h++) {
       const float *q = q0 + h * hd;
       __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -231,7 +181,7 @@ void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scrat
         float *o = out0 + h * hd + d;
         __m256 acc = _mm256_maskload_ps(o, m);
         for (int64_t i = 0; i < count; i++) {
-          const int64_t at = (j0 + i) * a->kv_stride + kv_off + d;
+          const int64_t at = aglm_attn_row(a, t, j0 + i) * a->kv_stride + kv_off + d;
           acc = _mm256_fmadd_ps(_mm256_set1_ps(p[i]), w == 8 ? aglm_kv8(a->v, at, f16) : aglm_kv_part8(a->v, at, w, f16), acc);
         }
         _mm256_maskstore_ps(o, m, acc);
@@ -264,26 +214,6 @@ void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
   for (; i + 8 <= n; i += 8)
     _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), sv), _mm256_loadu_ps(w + i)));
   for (; i < n; i++) y[i] = (x[i] * scale) * w[i];
-}
-
-void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch) {
-  const int64_t hd = a->head_dim;
-  const int64_t group = a->n_head_kv > 0 && a->n_head >= a->n_head_kv ? a->n_head / a->n_head_kv : 1;
-  const int64_t kv_off = (h / group) * hd;
-  const float *q = a->q + t * a->q_stride + h * hd;
-  float *out = a->out + t * a->out_stride + h * hd;
-  const int64_t n = a->n_kv[t];
-  if (n <= 0) {
-    memset(out, 0, (size_t)hd * sizeof(float));
-    return;
-  }
-  const float *k = a->k + kv_off;
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4) aglm_scores4(q, k + j * a->kv_stride, a->kv_stride, hd, a->scale, scratch + j);
-  for (; j < n; j++) scratch[j] = aglm_score1(q, k + j * a->kv_stride, hd, a->scale);
-  aglm_softmax(scratch, n);
-  for (int64_t d = 0; d < hd; d += 32)
-    aglm_weighted_sum32(scratch, n, a->v + kv_off + d, a->kv_stride, out + d, hd - d < 32 ? hd - d : 32);
 }
 
 void silu_mul(const float *gate, const float *up, float *y, int64_t n) {

@@ -11,7 +11,6 @@ extern "C" const aglm_kernels aglm_kernels_avx2 = {
     aglm_avx2::dequantize_row,
     aglm_avx2::rms_norm,
     aglm_ref::rope,
-    aglm_avx2::attention,
     aglm_avx2::silu_mul,
     aglm_avx2::add,
     aglm_avx2::mul,

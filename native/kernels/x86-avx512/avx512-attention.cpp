@@ -75,7 +75,7 @@ void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scrat
   for (int64_t j0 = 0; j0 < n; j0 += 16) {
     const int64_t count = n - j0 < 16 ? n - j0 : 16;
     int64_t row[16];
-    for (int i = 0; i < 16; i++) row[i] = (j0 + (i < count ? i : count - 1)) * a->kv_stride + kv_off;
+    for (int i = 0; i < 16; i++) row[i] = aglm_attn_row(a, t, j0 + (i < count ? i : count - 1)) * a->kv_stride + kv_off;
     for (int64_t h = 0; h < group; h++) {
       const float *q = q0 + h * hd;
       __m512 acc[16];
@@ -97,6 +97,8 @@ void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scrat
   // read from memory once per group and then from L1 for the other heads.
   for (int64_t j0 = 0; j0 < n; j0 += 16) {
     const int64_t count = n - j0 < 16 ? n - j0 : 16;
+    int64_t row[16];
+    for (int64_t i = 0; i < count; i++) row[i] = aglm_attn_row(a, t, j0 + i) * a->kv_stride + kv_off;
     for (int64_t h = 0; h < group; h++) {
       const float *p = scratch + h * n + j0;
       for (int64_t d = 0; d < hd; d += 16) {
@@ -104,7 +106,7 @@ void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scrat
         float *o = out0 + h * hd + d;
         __m512 acc = _mm512_maskz_loadu_ps(m, o);
         for (int64_t i = 0; i < count; i++)
-          acc = _mm512_fmadd_ps(_mm512_set1_ps(p[i]), kv_load(a->v, (j0 + i) * a->kv_stride + kv_off + d, m, f16), acc);
+          acc = _mm512_fmadd_ps(_mm512_set1_ps(p[i]), kv_load(a->v, row[i] + d, m, f16), acc);
         _mm512_mask_storeu_ps(o, m, acc);
       }
     }

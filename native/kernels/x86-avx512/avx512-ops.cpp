@@ -1,4 +1,4 @@
-// AVX-512 kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, attention, silu_mul, add, mul.
+// AVX-512 kernels other than matmul: quantize_row_q8_0, dequantize_row, rms_norm, silu_mul, add, mul (attention_group: avx512-attention.cpp).
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -83,98 +83,6 @@ double aglm_sumsq(const float *x, int64_t n) {
   return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 }
 
-// The 4 horizontal sums of a0..a3 as one xmm (a tree of unpacks and shuffles instead of 4 full reductions).
-inline __m128 aglm_hsum4x16(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-  const __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1)); // a0 a1 a0 a1 per lane
-  const __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
-  const __m512 s = _mm512_add_ps(_mm512_shuffle_ps(s01, s23, _MM_SHUFFLE(1, 0, 1, 0)),
-                                 _mm512_shuffle_ps(s01, s23, _MM_SHUFFLE(3, 2, 3, 2))); // a0 a1 a2 a3 per lane
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
-  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
-
-// Dot products of q with 4 keys at once (masked tail for head_dim % 16), times scale.
-void aglm_scores4(const float *q, const float *k, int64_t kv_stride, int64_t hd, float scale, float *s) {
-  __m512 acc[4];
-  AGLM_UNROLL
-  for (int j = 0; j < 4; j++) acc[j] = _mm512_setzero_ps();
-  for (int64_t d = 0; d < hd; d += 16) {
-    const __mmask16 m = aglm_mask16(hd - d);
-    const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
-    AGLM_UNROLL
-    for (int j = 0; j < 4; j++) acc[j] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k + j * kv_stride + d), acc[j]);
-  }
-  _mm_storeu_ps(s, _mm_mul_ps(aglm_hsum4x16(acc[0], acc[1], acc[2], acc[3]), _mm_set1_ps(scale)));
-}
-
-float aglm_score1(const float *q, const float *k, int64_t hd, float scale) {
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t d = 0; d < hd; d += 16) {
-    const __mmask16 m = aglm_mask16(hd - d);
-    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), _mm512_maskz_loadu_ps(m, k + d), acc);
-  }
-  return _mm512_reduce_add_ps(acc) * scale;
-}
-
-// p[j] = exp(p[j] - max) / sum over j < n, the sum taken in double.
-void aglm_softmax(float *p, int64_t n) {
-  __m512 mv = _mm512_set1_ps(-INFINITY);
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 m = aglm_mask16(n - j);
-    mv = _mm512_mask_max_ps(mv, m, mv, _mm512_maskz_loadu_ps(m, p + j));
-  }
-  const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
-  __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 m = aglm_mask16(n - j);
-    const __m512 e = _mm512_maskz_mov_ps(m, aglm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + j), max)));
-    _mm512_mask_storeu_ps(p + j, m, e);
-    s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-    s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-  }
-  const __m512 inv = _mm512_set1_ps((float)(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(s0, s1))));
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 m = aglm_mask16(n - j);
-    _mm512_mask_storeu_ps(p + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, p + j), inv));
-  }
-}
-
-// out[0, w) = sum_j p[j] * v_j[0, w) for w <= 16 * NV: NV accumulators stay in registers over all j.
-template <int NV>
-void aglm_weighted_sum(const float *p, int64_t n, const float *v, int64_t kv_stride, float *out, int64_t w) {
-  __mmask16 m[NV];
-  __m512 acc[NV];
-  AGLM_UNROLL
-  for (int i = 0; i < NV; i++) {
-    m[i] = aglm_mask16(w - 16 * i);
-    acc[i] = _mm512_setzero_ps();
-  }
-  for (int64_t j = 0; j < n; j++) {
-    const __m512 pj = _mm512_set1_ps(p[j]);
-    const float *vj = v + j * kv_stride;
-    AGLM_UNROLL
-    for (int i = 0; i < NV; i++) acc[i] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[i], vj + 16 * i), acc[i]);
-  }
-  AGLM_UNROLL
-  for (int i = 0; i < NV; i++) _mm512_mask_storeu_ps(out + 16 * i, m[i], acc[i]);
-}
-
-// Splits head_dim into chunks of up to 128 values (8 registers) and runs the matching weighted sum.
-void aglm_weighted_sum_head(const float *p, int64_t n, const float *v, int64_t kv_stride, float *out, int64_t hd) {
-  for (int64_t d = 0; d < hd; d += 128) {
-    const int64_t w = hd - d < 128 ? hd - d : 128;
-    switch ((w + 15) / 16) {
-    case 1: aglm_weighted_sum<1>(p, n, v + d, kv_stride, out + d, w); break;
-    case 2: aglm_weighted_sum<2>(p, n, v + d, kv_stride, out + d, w); break;
-    case 3: aglm_weighted_sum<3>(p, n, v + d, kv_stride, out + d, w); break;
-    case 4: aglm_weighted_sum<4>(p, n, v + d, kv_stride, out + d, w); break;
-    case 5: aglm_weighted_sum<5>(p, n, v + d, kv_stride, out + d, w); break;
-    case 6: aglm_weighted_sum<6>(p, n, v + d, kv_stride, out + d, w); break;
-    case 7: aglm_weighted_sum<7>(p, n, v + d, kv_stride, out + d, w); break;
-    default: aglm_weighted_sum<8>(p, n, v + d, kv_stride, out + d, w); break;
-    }
-  }
-}
 
 } // namespace
 
@@ -204,25 +112,6 @@ void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
     const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), scale);
     _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i)));
   }
-}
-
-void attention(const aglm_attn_args *a, int64_t t, int64_t h, float *scratch) {
-  const int64_t hd = a->head_dim;
-  const int64_t group = a->n_head_kv > 0 && a->n_head >= a->n_head_kv ? a->n_head / a->n_head_kv : 1;
-  const int64_t kv_off = (h / group) * hd;
-  const float *q = a->q + t * a->q_stride + h * hd;
-  float *out = a->out + t * a->out_stride + h * hd;
-  const int64_t n = a->n_kv[t];
-  if (n <= 0) {
-    memset(out, 0, (size_t)hd * sizeof(float));
-    return;
-  }
-  const float *k = a->k + kv_off;
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4) aglm_scores4(q, k + j * a->kv_stride, a->kv_stride, hd, a->scale, scratch + j);
-  for (; j < n; j++) scratch[j] = aglm_score1(q, k + j * a->kv_stride, hd, a->scale);
-  aglm_softmax(scratch, n);
-  aglm_weighted_sum_head(scratch, n, a->v + kv_off, a->kv_stride, out, hd);
 }
 
 void silu_mul(const float *gate, const float *up, float *y, int64_t n) {

@@ -11,7 +11,6 @@ extern "C" const aglm_kernels aglm_kernels_avx512 = {
     aglm_avx512::dequantize_row,
     aglm_avx512::rms_norm,
     aglm_ref::rope,
-    aglm_avx512::attention,
     aglm_avx512::silu_mul,
     aglm_avx512::add,
     aglm_avx512::mul,

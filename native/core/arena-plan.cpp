@@ -1,10 +1,10 @@
 // Arena planning: values are placed in definition order at the lowest offset that does not overlap any value
 // still alive (defined before and used at or after this op). The graph output (and hidden output) stay alive to the end.
-#include "core/planner.h"
+#include "core/arena-plan.h"
 
 #include <algorithm>
 
-#include "core/aligned.h"
+#include "base/aligned.h"
 
 aglm_arena_plan aglm_plan_arena(const aglm_graph &g, int64_t max_rows) {
   const size_t nv = g.values.size();

@@ -1,5 +1,5 @@
 // Names of the status codes, as the TS layer's AglmError codes spell them.
-#include "core/status.h"
+#include "base/status.h"
 
 const char *aglm_status_code(aglm_status s) {
   switch (s) {
@@ -16,6 +16,7 @@ const char *aglm_status_code(aglm_status s) {
     case AGLM_ERR_INTERNAL: return "NATIVE_ERROR";
     case AGLM_ERR_DISPOSED: return "DISPOSED";
     case AGLM_ERR_BUSY: return "BUSY";
+    case AGLM_ERR_NO_SEQUENCE_LEFT: return "NO_SEQUENCE_LEFT";
   }
   return "NATIVE_ERROR";
 }

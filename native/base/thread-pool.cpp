@@ -2,7 +2,7 @@
 // microseconds apart) and then sleeps on a condition variable, so an idle context costs no CPU. The pool never has
 // more threads than the caller asked for (the caller itself is thread 0), so spinning never competes with more
 // runnable threads than there are workers.
-#include "core/thread-pool.h"
+#include "base/thread-pool.h"
 
 #include <chrono>
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/status.h"
+#include "base/status.h"
 
 // Tells the OS that the whole pages inside [base + offset, base + offset + size) of a mapping will not be read
 // again (their data was converted into an owned copy), so they stop counting against the process's memory.

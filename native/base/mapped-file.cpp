@@ -1,5 +1,5 @@
 // Memory-maps a model file read-only (POSIX mmap or Win32 file mapping).
-#include "core/mapped-file.h"
+#include "base/mapped-file.h"
 
 #include <cerrno>
 #include <cstring>
