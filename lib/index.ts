@@ -19,3 +19,7 @@ export { AglmError, isAglmError, ERROR_CODES, type ErrorCode } from './errors.js
 export { quantizeModel, QUANTIZE_TYPES, type QuantizeType, type QuantizeOptions, type QuantizeReport } from './tools/quantize.js';
 export { readGguf, writeGguf, GgmlType, GgufValueType } from './gguf/index.js';
 export type { GgufFile, GgufMetadata, GgufEntry, GgufValue, GgufTensorInfo, GgufWriteSpec } from './gguf/index.js';
+export { createServer, type ServerOptions, type OpenAiHandler } from './server/http.js';
+export { ServingEngine, type EngineOptions, type GenerationResult, type ChoiceResult, type RunOptions } from './server/engine.js';
+export { ApiError } from './server/api-error.js';
+export { startGrpcServer, loadServiceDefinition, PROTO_PATH, type GrpcServerOptions } from './server/grpc.js';

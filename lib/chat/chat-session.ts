@@ -77,7 +77,7 @@ export interface ChatSessionInit {
 }
 
 /** Strips the start of a stream while it matches `prefix` (the template's reply lead, e.g. '\n'). */
-class LeadStripper {
+export class LeadStripper {
   #left: string;
   /** What was stripped: the start of `prefix` that the stream began with. */
   stripped = '';

@@ -9,6 +9,7 @@ import { benchCommand, BENCH_USAGE } from './bench-command.js';
 import { perplexityCommand } from './perplexity-command.js';
 import { embedCommand, EMBED_USAGE } from './embed-command.js';
 import { chatCommand, CHAT_USAGE } from './chat-command.js';
+import { serveCommand, SERVE_USAGE } from './serve-command.js';
 import { num, samplingOptions, SAMPLING_FLAGS } from './sampling-flags.js';
 
 const USAGE = `Usage:
@@ -22,7 +23,7 @@ ${CHAT_USAGE}  open-autoglm info [--json]
       (q4_k, q5_k: its Q4_K_S, Q5_K_S), with its per-tensor rules; the others use one type for every matrix.
   open-autoglm perplexity [--model FILE] --text FILE [--ctx N] [--precision P] [--json]
       The model's perplexity on a text (llama.cpp's method: chunks of N tokens, second halves scored).
-${EMBED_USAGE}${BENCH_USAGE}`;
+${EMBED_USAGE}${SERVE_USAGE}${BENCH_USAGE}`;
 
 interface Io {
   out: (s: string) => void;
@@ -94,7 +95,10 @@ function infoCommand(args: string[], io: Io): number {
   io.out(`CPU: ${info.cpu.brand} (${info.cpu.vendor})\n`);
   io.out(`CPU features: ${info.cpu.features.join(' ') || '(none detected)'}\n`);
   io.out('Backends:\n');
-  for (const b of info.backends) io.out(`  ${b.name.padEnd(8)} ${b.available ? 'available' : 'unavailable'} (score ${b.score}): ${b.reason}\n`);
+  for (const b of info.backends) {
+    io.out(`  ${b.name.padEnd(8)} ${b.state.padEnd(8)} (score ${b.score})${b.path ? ` ${b.path}` : ' built in'}: ${b.reason}\n`);
+  }
+  io.out(`Backend modules are looked for in: ${info.backendSearchPath.join(', ') || '(nowhere)'}\n`);
   io.out('CPU kernel variants:\n');
   for (const v of info.cpuVariants) {
     io.out(`  ${v.name.padEnd(8)} ${v.available ? 'runs here' : 'not on this CPU'} (score ${v.score})${v.note ? `: ${v.note}` : ''}\n`);
@@ -139,6 +143,8 @@ export async function main(args: string[], io: Io = defaultIo): Promise<number> 
         return await perplexityCommand(rest, io);
       case 'embed':
         return await embedCommand(rest, io);
+      case 'serve':
+        return await serveCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

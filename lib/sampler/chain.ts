@@ -1,4 +1,4 @@
-// The sampler: penalties -> top-k -> top-p -> min-p -> temperature -> softmax draw, over a reusable scratch buffer.
+// The sampler: logit bias -> penalties -> top-k -> top-p -> min-p -> temperature -> softmax draw, over a reusable scratch buffer.
 import { invalidArgument } from '../errors.js';
 import { Candidates } from './candidates.js';
 import { drawToken } from './dist.js';
@@ -28,6 +28,9 @@ export class Sampler {
     this.#penalties = { repeat: o.repeatPenalty, frequency: o.frequencyPenalty, presence: o.presencePenalty };
     this.#window = new PenaltyWindow(o.penaltyWindow);
     this.#candidates = new Candidates(vocabSize);
+    for (const id of o.logitBias.keys()) {
+      if (id >= vocabSize) throw invalidArgument('logitBias', `token ids from 0 to ${vocabSize - 1}`, id);
+    }
     this.#seed = o.seed ?? randomSeed();
     this.#rng = new Rng(this.#seed);
   }
@@ -57,6 +60,7 @@ export class Sampler {
     const c = this.#candidates;
     const o = this.options;
     c.load(logits);
+    for (const [id, bias] of o.logitBias) c.vals[id] += bias;
     if (penaltiesActive(this.#penalties)) applyPenalties(c.vals, this.#window.counts, this.#penalties);
     if (o.temperature === 0) return argmax(c);
     applyTopK(c, o.topK);

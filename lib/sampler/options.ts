@@ -20,12 +20,20 @@ export interface SamplerOptions {
   penaltyWindow?: number;
   /** Seed for the random draw: a non-negative integer (up to 2^53 - 1). Omitted: a random seed. */
   seed?: number;
+  /**
+   * Added to the logits of these token ids before anything else (OpenAI's logit_bias): a map or an object keyed by
+   * token id. -Infinity bans a token; +Infinity forces it where it is the only such token.
+   */
+  logitBias?: ReadonlyMap<number, number> | Readonly<Record<number, number>>;
 }
 
-/** Options with every default filled in; `seed` stays undefined when none was given. */
-export type ResolvedSamplerOptions = Required<Omit<SamplerOptions, 'seed'>> & { seed: number | undefined };
+/** Options with every default filled in; `seed` stays undefined when none was given, `logitBias` empty. */
+export type ResolvedSamplerOptions = Required<Omit<SamplerOptions, 'seed' | 'logitBias'>> & {
+  seed: number | undefined;
+  logitBias: ReadonlyMap<number, number>;
+};
 
-export const SAMPLER_DEFAULTS: Readonly<Required<Omit<SamplerOptions, 'seed'>>> = Object.freeze({
+export const SAMPLER_DEFAULTS: Readonly<Required<Omit<SamplerOptions, 'seed' | 'logitBias'>>> = Object.freeze({
   temperature: 0.8,
   topK: 40,
   topP: 0.95,
@@ -39,7 +47,7 @@ export const SAMPLER_DEFAULTS: Readonly<Required<Omit<SamplerOptions, 'seed'>>> 
 type Check = { expected: string; ok: (v: number) => boolean };
 
 const isFiniteNumber = (v: number) => Number.isFinite(v);
-const CHECKS: Record<keyof SamplerOptions, Check> = {
+const CHECKS: Record<Exclude<keyof SamplerOptions, 'logitBias'>, Check> = {
   temperature: { expected: 'a finite number >= 0', ok: (v) => isFiniteNumber(v) && v >= 0 },
   topK: { expected: 'an integer >= 0', ok: (v) => Number.isSafeInteger(v) && v >= 0 },
   topP: { expected: 'a number from 0 to 1', ok: (v) => v >= 0 && v <= 1 },
@@ -51,7 +59,7 @@ const CHECKS: Record<keyof SamplerOptions, Check> = {
   seed: { expected: 'an integer from 0 to 2^53 - 1', ok: (v) => Number.isSafeInteger(v) && v >= 0 },
 };
 
-function option(o: Record<string, unknown>, key: keyof SamplerOptions): number | undefined {
+function option(o: Record<string, unknown>, key: Exclude<keyof SamplerOptions, 'logitBias'>): number | undefined {
   const v = o[key];
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !CHECKS[key].ok(v)) throw invalidArgument(key, CHECKS[key].expected, v);
@@ -63,12 +71,30 @@ function option(o: Record<string, unknown>, key: keyof SamplerOptions): number |
  * Keys that are not sampler options are ignored, so a larger options object can be passed as is.
  */
 export function validateSamplerOptions(o: unknown): ResolvedSamplerOptions {
-  if (o === undefined) return { ...SAMPLER_DEFAULTS, seed: undefined };
+  if (o === undefined) return { ...SAMPLER_DEFAULTS, seed: undefined, logitBias: new Map() };
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw invalidArgument('sampler options', 'an object', o);
   const rec = o as Record<string, unknown>;
-  const out: ResolvedSamplerOptions = { ...SAMPLER_DEFAULTS, seed: option(rec, 'seed') };
+  const out: ResolvedSamplerOptions = { ...SAMPLER_DEFAULTS, seed: option(rec, 'seed'), logitBias: logitBias(rec.logitBias) };
   for (const key of Object.keys(SAMPLER_DEFAULTS) as (keyof typeof SAMPLER_DEFAULTS)[]) {
     out[key] = option(rec, key) ?? SAMPLER_DEFAULTS[key];
+  }
+  return out;
+}
+
+/** logitBias as a map of integer token ids to non-NaN biases (ids are checked against the vocabulary by the Sampler). */
+function logitBias(v: unknown): ReadonlyMap<number, number> {
+  if (v === undefined) return new Map();
+  const entries: [unknown, unknown][] =
+    v instanceof Map ? [...v.entries()] : v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v) : [];
+  if (entries.length === 0 && !(v instanceof Map) && (v === null || typeof v !== 'object' || Array.isArray(v))) {
+    throw invalidArgument('logitBias', 'a Map or an object of token id -> bias', v);
+  }
+  const out = new Map<number, number>();
+  for (const [k, b] of entries) {
+    const id = typeof k === 'string' && /^(0|[1-9][0-9]*)$/.test(k) ? Number(k) : k;
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw invalidArgument('logitBias', 'token ids as keys', k);
+    if (typeof b !== 'number' || Number.isNaN(b)) throw invalidArgument(`logitBias[${id}]`, 'a number', b);
+    out.set(id, b);
   }
   return out;
 }

@@ -43,7 +43,7 @@ function randomPrompts(model: Model, n: number): number[][] {
 
 async function batchedEqualsAlone(model: Model, prompts: (string | number[])[], label: string): Promise<void> {
   const opts = { maxTokens: 64, temperature: 0 };
-  const alone = [];
+  const alone: Awaited<ReturnType<Model['complete']>>[] = [];
   for (const p of prompts) alone.push(await model.complete(p, opts));
   await using ctx = model.createContext({ contextSize: prompts.length * 96, sequences: prompts.length });
   const seqs = prompts.map(() => ctx.createSequence());
@@ -174,7 +174,7 @@ test('aborting one sequence mid-generation leaves the others exactly as they wou
   const path = await randomModel(t);
   await using model = await loadModel(path);
   const prompts = randomPrompts(model, 4);
-  const alone = [];
+  const alone: Awaited<ReturnType<Model['complete']>>[] = [];
   for (const p of prompts) alone.push(await model.complete(p, { maxTokens: 48, temperature: 0 }));
   await using ctx = model.createContext({ contextSize: 512, sequences: 4 });
   const seqs = prompts.map(() => ctx.createSequence());

@@ -16,7 +16,7 @@ function rejects(fn: () => unknown, message?: string): void {
 }
 
 test('defaults fill every option; the seed stays undefined when omitted', () => {
-  assert.deepEqual(validateSamplerOptions(undefined), { ...SAMPLER_DEFAULTS, seed: undefined });
+  assert.deepEqual(validateSamplerOptions(undefined), { ...SAMPLER_DEFAULTS, seed: undefined, logitBias: new Map() });
   assert.deepEqual(validateSamplerOptions({}), {
     temperature: 0.8,
     topK: 40,
@@ -27,6 +27,7 @@ test('defaults fill every option; the seed stays undefined when omitted', () => 
     presencePenalty: 0,
     penaltyWindow: 64,
     seed: undefined,
+    logitBias: new Map(),
   });
   assert.equal(validateSamplerOptions({ seed: 7, temperature: 0 }).seed, 7);
   assert.equal(validateSamplerOptions({ topP: undefined }).topP, 0.95);

@@ -110,3 +110,15 @@ test('-Infinity logits are never drawn; all -Infinity falls back to the lowest i
   assert.equal(counts[0] + counts[2], 0);
   assert.equal(s.sample(new Float32Array(4).fill(-Infinity)), 0);
 });
+
+test('logitBias moves, bans and forces tokens before the chain (and is checked)', () => {
+  const logits = Float32Array.of(0, 5, 1, 2);
+  assert.equal(new Sampler({ temperature: 0, logitBias: { 3: 4 } }, 4).sample(logits), 3);
+  assert.equal(new Sampler({ temperature: 0, logitBias: new Map([[1, -Infinity]]) }, 4).sample(logits), 3);
+  const forced = new Sampler({ temperature: 1, seed: 5, logitBias: { 0: 100 } }, 4);
+  for (let i = 0; i < 20; i++) assert.equal(forced.sample(logits), 0);
+  assert.throws(() => new Sampler({ logitBias: { 4: 1 } }, 4), { code: 'INVALID_ARGUMENT', message: /logitBias/ });
+  assert.throws(() => new Sampler({ logitBias: { x: 1 } as never }, 4), { code: 'INVALID_ARGUMENT' });
+  assert.throws(() => new Sampler({ logitBias: { 1: 'a' } as never }, 4), { code: 'INVALID_ARGUMENT' });
+  assert.throws(() => new Sampler({ logitBias: [1] as never }, 4), { code: 'INVALID_ARGUMENT' });
+});

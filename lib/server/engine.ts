@@ -1,0 +1,427 @@
+// The serving engine: one model, one context whose KV cell pool is shared by `parallel` sequences, and the admission in
+// front of it (a bounded queue of requests waiting for a sequence). Chat, completion and embedding requests run here
+// whatever carries them (HTTP with SSE, gRPC, batch files); each generation runs on sequences of the shared context,
+// so requests are batched into the same steps. Cancelling a request (client gone, shutdown) stops its sequence at
+// once, also during prompt processing, and frees its cells.
+import { basename } from 'node:path';
+import { LeadStripper } from '../chat/chat-session.js';
+import { AglmError } from '../errors.js';
+import type { Context } from '../model/context.js';
+import { generate, type StopReason } from '../model/generate.js';
+import type { Model } from '../model/model.js';
+import type { Sequence } from '../model/sequence.js';
+import { checkObject, optInt, optOneOf } from '../validate.js';
+import { ApiError, badRequest, toApiError } from './api-error.js';
+import { MetricsRegistry, type Counter, type Histogram } from './metrics.js';
+import type { ChatRequestSpec, CompletionRequestSpec, EmbeddingRequestSpec, SamplingSpec } from './requests.js';
+
+export interface EngineOptions {
+  /** Sequences generating at once (requests, or choices of a request with n > 1). Default 4. */
+  parallel?: number;
+  /** KV cells the sequences share (any one may use them all). Default: the model's default context size. */
+  contextSize?: number;
+  /** Most tokens per step. Default 512. */
+  batchSize?: number;
+  threads?: number;
+  kvCacheType?: 'f32' | 'f16';
+  /** Requests that may wait for a sequence; more are refused with 503 and Retry-After. Default 64. */
+  maxQueue?: number;
+  /** The model id clients name (/v1/models). Default: the file name without .gguf. */
+  modelName?: string;
+}
+
+export type FinishReason = 'stop' | 'length';
+
+export interface ChoiceResult {
+  index: number;
+  text: string;
+  tokens: number[];
+  finishReason: FinishReason;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+/** llama.cpp's timings: prompt processing and generation, with rates. */
+export interface Timings {
+  promptN: number;
+  promptMs: number;
+  promptPerSecond: number;
+  predictedN: number;
+  predictedMs: number;
+  predictedPerSecond: number;
+}
+
+export interface GenerationResult {
+  choices: ChoiceResult[];
+  usage: Usage;
+  timings: Timings;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Each piece of text as it is generated (may be empty while a character or a stop string is pending). */
+  onText?: (index: number, text: string) => void;
+  /** A choice ended (streaming writes its finish_reason). */
+  onFinish?: (index: number, reason: FinishReason) => void;
+}
+
+interface Lease {
+  release(): void;
+}
+
+interface Waiter {
+  n: number;
+  resolve: (lease: Lease) => void;
+  reject: (e: unknown) => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+function finishReason(r: StopReason): FinishReason {
+  return r === 'eos' || r === 'stop' ? 'stop' : 'length';
+}
+
+export class ServingEngine {
+  readonly model: Model;
+  readonly name: string;
+  readonly parallel: number;
+  readonly maxQueue: number;
+  readonly context: Context;
+  readonly metrics = new MetricsRegistry();
+  readonly created = Math.floor(Date.now() / 1000);
+  readonly requests: Counter;
+  readonly #promptTokens: Counter;
+  readonly #generatedTokens: Counter;
+  readonly #ttft: Histogram;
+  readonly #itl: Histogram;
+  #free: number;
+  readonly #waiting: Waiter[] = [];
+  readonly #running = new Set<AbortController>();
+  #closing: AglmError | undefined;
+
+  constructor(model: Model, options?: EngineOptions) {
+    const o = checkObject<EngineOptions>('server options', options);
+    this.model = model;
+    this.parallel = optInt('parallel', o.parallel, 1, 1024, 4);
+    this.maxQueue = optInt('maxQueue', o.maxQueue, 0, 1 << 20, 64);
+    if (o.modelName !== undefined && (typeof o.modelName !== 'string' || o.modelName.length === 0)) {
+      throw new AglmError('INVALID_ARGUMENT', `Expected a non-empty string for modelName but received ${String(o.modelName)}`);
+    }
+    this.name = o.modelName ?? basename(model.path).replace(/\.gguf$/i, '');
+    this.context = model.createContext({
+      contextSize: o.contextSize,
+      sequences: this.parallel,
+      batchSize: o.batchSize,
+      threads: o.threads,
+      kvCacheType: optOneOf('kvCacheType', o.kvCacheType, ['f32', 'f16'] as const, 'f32'),
+    });
+    this.#free = this.parallel;
+    const m = this.metrics;
+    this.requests = m.counter('aglm_requests_total', 'Requests answered, by endpoint and HTTP status.');
+    this.#promptTokens = m.counter('aglm_prompt_tokens_total', 'Prompt tokens processed.');
+    this.#generatedTokens = m.counter('aglm_generated_tokens_total', 'Tokens generated.');
+    m.gauge('aglm_queue_depth', 'Requests waiting for a sequence.', () => this.queueDepth);
+    m.gauge('aglm_active_sequences', 'Sequences in use.', () => (this.context.disposed ? 0 : this.context.activeSequences));
+    m.gauge('aglm_kv_cells_used', 'KV cells held by sequences.', () => (this.context.disposed ? 0 : this.context.cellsUsed));
+    m.gauge('aglm_kv_cells_total', 'KV cells of the shared context.', () => this.context.contextSize);
+    m.gauge('aglm_requests_in_flight', 'Requests being generated.', () => this.#running.size);
+    this.#ttft = m.histogram('aglm_time_to_first_token_seconds', 'From a request arriving to its first generated token.', SECONDS_BUCKETS);
+    this.#itl = m.histogram('aglm_inter_token_latency_seconds', 'Between consecutive tokens of a choice.', SECONDS_BUCKETS);
+  }
+
+  get contextSize(): number {
+    return this.context.contextSize;
+  }
+
+  get queueDepth(): number {
+    return this.#waiting.length;
+  }
+
+  get activeSequences(): number {
+    return this.context.disposed ? 0 : this.context.activeSequences;
+  }
+
+  /** A chat completion: the messages rendered with the model's chat template, each choice ending at the end of turn. */
+  async chat(spec: ChatRequestSpec, options: RunOptions = {}): Promise<GenerationResult> {
+    const template = this.model.chatTemplate;
+    let prompt: Uint32Array;
+    try {
+      prompt = template.tokenize(spec.messages, { addGenerationPrompt: true });
+    } catch (e) {
+      throw toApiError(e);
+    }
+    const lead = template.replyFrame(spec.messages).lead;
+    const stopTokens = new Set(template.endOfTurnTokens(spec.messages));
+    return this.#generation([prompt], spec, options, { lead, stopTokens });
+  }
+
+  /** A text completion of one or more prompts (text or token ids), n choices each. */
+  async complete(spec: CompletionRequestSpec, options: RunOptions = {}): Promise<GenerationResult> {
+    const prompts = spec.prompts.map((p) => (typeof p === 'string' ? this.model.tokenize(p) : Uint32Array.from(p)));
+    return this.#generation(prompts, spec, options, { lead: '', stopTokens: undefined });
+  }
+
+  /** Embeddings as model.embed computes them (each input in a context of its own), one sequence of the pool's room. */
+  async embed(spec: EmbeddingRequestSpec, options: { signal?: AbortSignal } = {}): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
+    const texts = spec.inputs.map((i) => (typeof i === 'string' ? i : this.model.detokenize(i)));
+    const lease = await this.#acquire(1, options.signal);
+    const run = this.#track(options.signal);
+    try {
+      const promptTokens = spec.inputs.reduce((n, i) => n + (typeof i === 'string' ? this.model.tokenize(i).length : i.length), 0);
+      const vectors = await this.model.embed(texts, { signal: run.signal });
+      this.#promptTokens.inc({}, promptTokens);
+      return { vectors, promptTokens };
+    } catch (e) {
+      throw toApiError(e);
+    } finally {
+      this.#untrack(run);
+      lease.release();
+    }
+  }
+
+  tokenize(content: string, addSpecial: boolean, parseSpecial: boolean): number[] {
+    return Array.from(this.model.tokenize(content, { addSpecial, special: parseSpecial }));
+  }
+
+  detokenize(tokens: number[]): string {
+    return this.model.detokenize(tokens);
+  }
+
+  /** A token's text, for /tokenize's with_pieces. */
+  piece(id: number): string {
+    return this.model.detokenize([id], { special: true });
+  }
+
+  /**
+   * Stops admitting requests; those waiting fail at once. In-flight ones may finish until `deadlineMs` has passed;
+   * then they are cancelled. Resolves when none is left.
+   */
+  async close(deadlineMs = 10_000): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = new AglmError('DISPOSED', 'The server is shutting down');
+      for (const w of [...this.#waiting]) this.#rejectWaiter(w, new ApiError(503, 'server_error', 'The server is shutting down', { code: 'shutting_down' }));
+    }
+    const until = Date.now() + deadlineMs;
+    while (this.#running.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    for (const c of this.#running) c.abort(this.#closing);
+    while (this.#running.size > 0) await new Promise((r) => setTimeout(r, 5));
+    this.context.dispose();
+  }
+
+  // ---- admission --------------------------------------------------------------------------------------------
+
+  #acquire(n: number, signal: AbortSignal | undefined): Promise<Lease> {
+    if (this.#closing) return Promise.reject(new ApiError(503, 'server_error', 'The server is shutting down', { code: 'shutting_down' }));
+    if (n > this.parallel) return Promise.reject(badRequest(`n is ${n}; this server generates at most ${this.parallel} at once`, 'n'));
+    if (signal?.aborted) return Promise.reject(toApiError(new AglmError('ABORTED', 'aborted')));
+    if (this.#waiting.length === 0 && this.#free >= n) return Promise.resolve(this.#take(n));
+    if (this.#waiting.length >= this.maxQueue) {
+      return Promise.reject(
+        new ApiError(503, 'overloaded_error', `The server is busy: ${this.parallel} sequences in use and ${this.#waiting.length} requests waiting`, {
+          code: 'overloaded',
+          retryAfter: 1,
+        }),
+      );
+    }
+    return new Promise<Lease>((resolve, reject) => {
+      const w: Waiter = { n, resolve, reject, signal };
+      if (signal) {
+        w.onAbort = () => this.#rejectWaiter(w, toApiError(new AglmError('ABORTED', 'aborted', { cause: signal.reason })));
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      this.#waiting.push(w);
+    });
+  }
+
+  #take(n: number): Lease {
+    this.#free -= n;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#free += n;
+        this.#wake();
+      },
+    };
+  }
+
+  #wake(): void {
+    while (this.#waiting.length > 0 && this.#free >= this.#waiting[0].n) {
+      const w = this.#waiting.shift()!;
+      if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
+      w.resolve(this.#take(w.n));
+    }
+  }
+
+  #rejectWaiter(w: Waiter, e: unknown): void {
+    const i = this.#waiting.indexOf(w);
+    if (i < 0) return;
+    this.#waiting.splice(i, 1);
+    if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
+    w.reject(e);
+  }
+
+  /** A controller for one run: aborted by the caller's signal or by shutdown. */
+  #track(signal: AbortSignal | undefined): AbortController {
+    const c = new AbortController();
+    if (signal) {
+      if (signal.aborted) c.abort(signal.reason);
+      else signal.addEventListener('abort', () => c.abort(signal.reason), { once: true, signal: c.signal });
+    }
+    this.#running.add(c);
+    return c;
+  }
+
+  #untrack(c: AbortController): void {
+    this.#running.delete(c);
+    if (!c.signal.aborted) c.abort(); // drops the listener on the caller's signal
+  }
+
+  // ---- generation ------------------------------------------------------------------------------------------
+
+  async #generation(
+    prompts: Uint32Array[],
+    spec: { n: number; sampling: SamplingSpec },
+    options: RunOptions,
+    chat: { lead: string; stopTokens: ReadonlySet<number> | undefined },
+  ): Promise<GenerationResult> {
+    const arrived = performance.now();
+    for (const p of prompts) {
+      if (p.length === 0) throw badRequest('The prompt has no tokens', 'prompt');
+      if (p.length >= this.contextSize) {
+        throw badRequest(
+          `This model's context holds ${this.contextSize} tokens, but the prompt has ${p.length} tokens (with at least 1 to generate)`,
+          'messages',
+          'context_length_exceeded',
+        );
+      }
+    }
+    const n = spec.n * prompts.length;
+    const lease = await this.#acquire(n, options.signal);
+    const run = this.#track(options.signal);
+    const choices: ChoiceResult[] = [];
+    let firstToken = 0;
+    const t0 = performance.now();
+    try {
+      await Promise.all(
+        prompts.map(async (prompt, p) => {
+          const got = await this.#choices(prompt, spec.n, p * spec.n, spec.sampling, chat, run.signal, options, () => {
+            if (firstToken === 0) {
+              firstToken = performance.now();
+              this.#ttft.observe((firstToken - arrived) / 1000);
+            }
+          });
+          choices.push(...got);
+        }),
+      );
+    } catch (e) {
+      if (e instanceof AglmError && e.code === 'ABORTED' && this.#closing && !options.signal?.aborted) {
+        throw new ApiError(503, 'server_error', 'The server shut down before the request finished', { code: 'shutting_down', cause: e });
+      }
+      if (e instanceof AglmError && e.code === 'CONTEXT_FULL') {
+        // The pool was full of other sequences' cells (a sequence's own limit was checked above): try again later.
+        throw new ApiError(503, 'overloaded_error', `The server's KV cells are all in use: ${e.message}`, { code: 'kv_cache_full', retryAfter: 1, cause: e });
+      }
+      throw toApiError(e);
+    } finally {
+      this.#untrack(run);
+      lease.release();
+    }
+    const t1 = performance.now();
+    choices.sort((a, b) => a.index - b.index);
+    const promptTokens = prompts.reduce((s, p) => s + p.length, 0);
+    const completionTokens = choices.reduce((s, c) => s + c.tokens.length, 0);
+    this.#promptTokens.inc({}, promptTokens);
+    this.#generatedTokens.inc({}, completionTokens);
+    const promptMs = (firstToken || t1) - t0;
+    const predictedMs = firstToken ? t1 - firstToken : 0;
+    return {
+      choices,
+      usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
+      timings: {
+        promptN: promptTokens,
+        promptMs,
+        promptPerSecond: promptMs > 0 ? (promptTokens * 1000) / promptMs : 0,
+        predictedN: completionTokens,
+        predictedMs,
+        predictedPerSecond: predictedMs > 0 ? (completionTokens * 1000) / predictedMs : 0,
+      },
+    };
+  }
+
+  /**
+   * n choices of one prompt. With n > 1 the prompt (but its last token) is evaluated once and its cells shared by
+   * forks; each choice then draws its own tokens (seed + i when a seed was given).
+   */
+  async #choices(
+    prompt: Uint32Array,
+    n: number,
+    base: number,
+    sampling: SamplingSpec,
+    chat: { lead: string; stopTokens: ReadonlySet<number> | undefined },
+    signal: AbortSignal,
+    options: RunOptions,
+    onFirstToken: () => void,
+  ): Promise<ChoiceResult[]> {
+    const seqs: Sequence[] = [this.context.createSequence()];
+    try {
+      const shared = n > 1 && prompt.length > 1 ? prompt.subarray(0, prompt.length - 1) : undefined;
+      if (shared) {
+        await seqs[0].evaluateInto(shared, 'none', null, signal);
+        while (seqs.length < n) seqs.push(seqs[0].fork());
+      } else {
+        while (seqs.length < n) seqs.push(this.context.createSequence());
+      }
+      const { maxTokens, stop, ...sampler } = sampling;
+      return await Promise.all(
+        seqs.map(async (seq, i) => {
+          const index = base + i;
+          const gen = generate(
+            this.model,
+            shared ? prompt.subarray(prompt.length - 1) : prompt,
+            {
+              ...sampler,
+              seed: sampler.seed === undefined ? undefined : (sampler.seed + i) % Number.MAX_SAFE_INTEGER,
+              maxTokens: maxTokens ?? this.contextSize,
+              stop,
+              signal,
+              sequence: seq,
+            },
+            { history: shared, stopTokens: chat.stopTokens },
+          );
+          const lead = new LeadStripper(chat.lead);
+          let text = '';
+          const tokens: number[] = [];
+          let last = 0;
+          for (;;) {
+            const r = await gen.next();
+            if (r.done) {
+              const reason = finishReason(r.value.stopReason);
+              options.onFinish?.(index, reason);
+              return { index, text, tokens, finishReason: reason };
+            }
+            if (r.value.token >= 0) {
+              const now = performance.now();
+              if (tokens.length === 0) onFirstToken();
+              else this.#itl.observe((now - last) / 1000);
+              last = now;
+              tokens.push(r.value.token);
+            }
+            const piece = lead.push(r.value.text);
+            text += piece;
+            options.onText?.(index, piece);
+          }
+        }),
+      );
+    } finally {
+      for (const s of seqs) s.dispose();
+    }
+  }
+}

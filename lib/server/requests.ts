@@ -1,0 +1,232 @@
+// OpenAI request bodies checked and turned into what the serving engine runs: /v1/chat/completions, /v1/completions,
+// /v1/embeddings, and llama.cpp's /tokenize and /detokenize. Every rejection is a 400 naming the parameter. Unknown
+// parameters are ignored, as OpenAI's clients send more than any one server knows.
+import type { ChatMessage } from '../chat/index.js';
+import type { SamplerOptions } from '../sampler/index.js';
+import { ApiError, badParam, badRequest } from './api-error.js';
+
+export interface SamplingSpec extends SamplerOptions {
+  /** Most tokens to generate; undefined: until the end of generation or a full context. */
+  maxTokens: number | undefined;
+  stop: string[];
+}
+
+interface Common {
+  /** Choices per prompt. */
+  n: number;
+  stream: boolean;
+  /** stream_options.include_usage: a last chunk with the usage and no choices. */
+  includeUsage: boolean;
+  sampling: SamplingSpec;
+}
+
+export interface ChatRequestSpec extends Common {
+  messages: ChatMessage[];
+}
+
+export interface CompletionRequestSpec extends Common {
+  /** One or more prompts: text, or token ids. */
+  prompts: (string | number[])[];
+}
+
+export interface EmbeddingRequestSpec {
+  inputs: (string | number[])[];
+  encoding: 'float' | 'base64';
+}
+
+type Body = Record<string, unknown>;
+
+export function requireObject(body: unknown): Body {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('The request body must be a JSON object', undefined, 'invalid_json');
+  return body as Body;
+}
+
+/** The model a request names, checked against the one served (absent: the served one). */
+export function checkModel(body: Body, served: string): void {
+  const m = body.model;
+  if (m === undefined || m === null) return;
+  if (typeof m !== 'string') throw badParam('model', 'a string', m);
+  if (m !== served) {
+    throw new ApiError(404, 'invalid_request_error', `The model '${m}' does not exist; this server serves '${served}'`, {
+      param: 'model',
+      code: 'model_not_found',
+    });
+  }
+}
+
+function num(body: Body, key: string, min: number, max: number, integer = false): number | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    throw badParam(key, `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`, v);
+  }
+  return v;
+}
+
+function bool(body: Body, key: string): boolean | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw badParam(key, 'a boolean', v);
+  return v;
+}
+
+function sampling(body: Body, vocabSize: number): SamplingSpec {
+  const maxTokens = num(body, 'max_completion_tokens', 1, 1 << 24, true) ?? num(body, 'max_tokens', 1, 1 << 24, true);
+  const stopRaw = body.stop;
+  let stop: string[] = [];
+  if (typeof stopRaw === 'string') stop = [stopRaw];
+  else if (Array.isArray(stopRaw) && stopRaw.length <= 16 && stopRaw.every((s) => typeof s === 'string')) stop = stopRaw as string[];
+  else if (stopRaw !== undefined && stopRaw !== null) throw badParam('stop', 'a string or an array of up to 16 strings', stopRaw);
+  const spec: SamplingSpec = { maxTokens, stop: stop.filter((s) => s.length > 0) };
+  const set = <K extends keyof SamplerOptions>(k: K, v: SamplerOptions[K] | undefined) => {
+    if (v !== undefined) spec[k] = v as SamplingSpec[K];
+  };
+  // OpenAI's default temperature and top_p are 1 (plain sampling); top_k and min_p are off unless asked for.
+  spec.temperature = num(body, 'temperature', 0, 2) ?? 1;
+  spec.topP = num(body, 'top_p', 0, 1) ?? 1;
+  spec.topK = num(body, 'top_k', 0, 1 << 24, true) ?? 0;
+  spec.minP = num(body, 'min_p', 0, 1) ?? 0;
+  set('repeatPenalty', num(body, 'repeat_penalty', 0.01, 10));
+  set('presencePenalty', num(body, 'presence_penalty', -2, 2));
+  set('frequencyPenalty', num(body, 'frequency_penalty', -2, 2));
+  set('seed', num(body, 'seed', 0, Number.MAX_SAFE_INTEGER, true));
+  const bias = body.logit_bias;
+  if (bias !== undefined && bias !== null) {
+    if (typeof bias !== 'object' || Array.isArray(bias)) throw badParam('logit_bias', 'an object of token id -> bias', bias);
+    const map = new Map<number, number>();
+    for (const [k, v] of Object.entries(bias)) {
+      const id = Number(k);
+      if (!/^(0|[1-9][0-9]*)$/.test(k) || id >= vocabSize) throw badParam('logit_bias', `token ids from 0 to ${vocabSize - 1} as keys`, k);
+      if (typeof v !== 'number' || !(v >= -100 && v <= 100)) throw badParam(`logit_bias.${k}`, 'a number from -100 to 100', v);
+      map.set(id, v <= -100 ? -Infinity : v);
+    }
+    spec.logitBias = map;
+  }
+  if (body.logprobs === true || (body.logprobs !== undefined && body.logprobs !== null && body.logprobs !== false)) {
+    throw badRequest('logprobs are not supported by this server', 'logprobs', 'unsupported_parameter');
+  }
+  return spec;
+}
+
+function common(body: Body, vocabSize: number, maxChoices: number): Common {
+  const n = num(body, 'n', 1, maxChoices, true) ?? 1;
+  const stream = bool(body, 'stream') ?? false;
+  const so = body.stream_options;
+  let includeUsage = false;
+  if (so !== undefined && so !== null) {
+    if (typeof so !== 'object' || Array.isArray(so)) throw badParam('stream_options', 'an object', so);
+    includeUsage = bool(so as Body, 'include_usage') ?? false;
+  }
+  return { n, stream, includeUsage, sampling: sampling(body, vocabSize) };
+}
+
+/** A message's content: a string, or OpenAI's list of parts, of which this server reads the text ones. */
+function messageContent(content: unknown, path: string): string {
+  if (typeof content === 'string') return content;
+  if (content === null) return '';
+  if (!Array.isArray(content)) throw badParam(`${path}.content`, 'a string or an array of content parts', content);
+  let text = '';
+  content.forEach((part, i) => {
+    const p = part as Body | null;
+    if (p === null || typeof p !== 'object') throw badParam(`${path}.content[${i}]`, 'a content part object', part);
+    if (p.type === 'text') {
+      if (typeof p.text !== 'string') throw badParam(`${path}.content[${i}].text`, 'a string', p.text);
+      text += p.text;
+    } else if (p.type === 'image_url' || p.type === 'input_image' || p.type === 'image') {
+      throw badRequest('This model cannot read images', `${path}.content[${i}]`, 'unsupported_content');
+    } else {
+      throw badParam(`${path}.content[${i}].type`, "'text'", p.type);
+    }
+  });
+  return text;
+}
+
+export function parseChatRequest(raw: unknown, served: string, vocabSize: number, maxChoices: number): ChatRequestSpec {
+  const body = requireObject(raw);
+  checkModel(body, served);
+  const messages = body.messages;
+  if (!Array.isArray(messages) || messages.length === 0) throw badParam('messages', 'a non-empty array of messages', messages);
+  const out: ChatMessage[] = messages.map((m, i) => {
+    const msg = m as Body | null;
+    if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) throw badParam(`messages[${i}]`, 'a message object', m);
+    const role = msg.role === 'developer' ? 'system' : msg.role;
+    if (typeof role !== 'string' || !['system', 'user', 'assistant', 'tool'].includes(role)) {
+      throw badParam(`messages[${i}].role`, "one of 'system', 'developer', 'user', 'assistant', 'tool'", msg.role);
+    }
+    return { role, content: messageContent(msg.content, `messages[${i}]`) };
+  });
+  if (body.tools !== undefined && body.tools !== null && !(Array.isArray(body.tools) && body.tools.length === 0)) {
+    throw badRequest('Tool calls are not supported by this server yet', 'tools', 'unsupported_parameter');
+  }
+  const rf = body.response_format as Body | undefined | null;
+  if (rf !== undefined && rf !== null && (typeof rf !== 'object' || rf.type !== 'text')) {
+    throw badRequest('response_format other than text is not supported by this server yet', 'response_format', 'unsupported_parameter');
+  }
+  return { ...common(body, vocabSize, maxChoices), messages: out };
+}
+
+function tokenList(v: unknown): v is number[] {
+  return Array.isArray(v) && v.length > 0 && v.every((t) => typeof t === 'number');
+}
+
+function checkTokenIds(ids: number[], param: string, vocabSize: number): number[] {
+  ids.forEach((t, i) => {
+    if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw badParam(`${param}[${i}]`, `a token id from 0 to ${vocabSize - 1}`, t);
+  });
+  return ids;
+}
+
+/** Prompts given as a string, token ids, or an array of either. */
+function prompts(v: unknown, param: string, vocabSize: number): (string | number[])[] {
+  if (typeof v === 'string') return [v];
+  if (tokenList(v)) return [checkTokenIds(v, param, vocabSize)];
+  if (Array.isArray(v) && v.length > 0 && v.length <= 256) {
+    return v.map((p, i) => {
+      if (typeof p === 'string') return p;
+      if (tokenList(p)) return checkTokenIds(p, `${param}[${i}]`, vocabSize);
+      throw badParam(`${param}[${i}]`, 'a string or an array of token ids', p);
+    });
+  }
+  throw badParam(param, 'a string, an array of token ids, or an array of up to 256 of either', v);
+}
+
+export function parseCompletionRequest(raw: unknown, served: string, vocabSize: number, maxChoices: number): CompletionRequestSpec {
+  const body = requireObject(raw);
+  checkModel(body, served);
+  if (body.echo === true) throw badRequest('echo is not supported by this server', 'echo', 'unsupported_parameter');
+  if (body.suffix !== undefined && body.suffix !== null) throw badRequest('suffix is not supported by this server', 'suffix', 'unsupported_parameter');
+  const spec = { ...common(body, vocabSize, maxChoices), prompts: prompts(body.prompt, 'prompt', vocabSize) };
+  // OpenAI's legacy completions default to 16 tokens.
+  spec.sampling.maxTokens ??= 16;
+  if (spec.prompts.length * spec.n > maxChoices) {
+    throw badRequest(`prompts x n is ${spec.prompts.length * spec.n}; this server generates at most ${maxChoices} at once`, 'n');
+  }
+  return spec;
+}
+
+export function parseEmbeddingRequest(raw: unknown, served: string, vocabSize: number): EmbeddingRequestSpec {
+  const body = requireObject(raw);
+  checkModel(body, served);
+  const format = body.encoding_format ?? 'float';
+  if (format !== 'float' && format !== 'base64') throw badParam('encoding_format', "'float' or 'base64'", format);
+  if (body.dimensions !== undefined && body.dimensions !== null) throw badRequest('dimensions is not supported by this server', 'dimensions', 'unsupported_parameter');
+  return { inputs: prompts(body.input, 'input', vocabSize), encoding: format };
+}
+
+export function parseTokenizeRequest(raw: unknown): { content: string; addSpecial: boolean; parseSpecial: boolean; withPieces: boolean } {
+  const body = requireObject(raw);
+  if (typeof body.content !== 'string') throw badParam('content', 'a string', body.content);
+  return {
+    content: body.content,
+    addSpecial: bool(body, 'add_special') ?? false,
+    parseSpecial: bool(body, 'parse_special') ?? false,
+    withPieces: bool(body, 'with_pieces') ?? false,
+  };
+}
+
+export function parseDetokenizeRequest(raw: unknown, vocabSize: number): number[] {
+  const body = requireObject(raw);
+  const t = body.tokens;
+  if (!Array.isArray(t) || !t.every((x) => typeof x === 'number')) throw badParam('tokens', 'an array of token ids', t);
+  return checkTokenIds(t, 'tokens', vocabSize);
+}
