@@ -155,6 +155,10 @@ typedef struct aglm_kernels {
   // x / (1 + exp(-2 sqrt(2/pi) x (1 + 0.044715 x^2))) (the same function, without the cancellation of 1 + tanh for
   // negative x); y may alias x.
   void (*gelu)(const float *x, float *y, int64_t n);
+  // Optional, with repack: row `row` of a matrix of `rows` rows repacked by this table's repack(), dequantized to k
+  // floats exactly as dequantize_row dequantizes the GGUF row (null: a weight that is also gathered by rows, like a
+  // tied embedding table, keeps the GGUF layout).
+  void (*unpack_row)(int w_type, const void *packed, int64_t rows, int64_t k, int64_t row, float *dst);
 } aglm_kernels;
 
 // The variant tables. Only those compiled for the target architecture exist (see native/kernels/CMakeLists.txt).

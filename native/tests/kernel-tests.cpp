@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -1358,6 +1359,9 @@ const aglm_kernels avx512_without_vnni = [] {
   aglm_kernels k = aglm_kernels_avx512;
   k.name = "avx512-no-vnni";
   k.matmul = avx512_bw_matmul;
+  k.repack_size = nullptr; // without VNNI the avx512 table keeps the GGUF layout
+  k.repack = nullptr;
+  k.unpack_row = nullptr;
   return k;
 }();
 
@@ -1484,11 +1488,41 @@ void test_packed_unit_scales(const packed_path &path, int type, rng &r) {
         type_name(type));
 }
 
-void test_packed_path(const packed_path &path) {
+void test_packed_path(const packed_path &path, bool quant_only = false) {
   rng r(71);
-  for (int type : {AGLM_TYPE_F16, AGLM_TYPE_BF16, AGLM_TYPE_Q8_0, AGLM_TYPE_Q4_0}) test_packed_type(path, type, r);
+  for (int type : {AGLM_TYPE_F16, AGLM_TYPE_BF16, AGLM_TYPE_Q8_0, AGLM_TYPE_Q4_0}) {
+    if (quant_only && type != AGLM_TYPE_Q8_0 && type != AGLM_TYPE_Q4_0) continue;
+    test_packed_type(path, type, r);
+  }
   test_packed_unit_scales(path, AGLM_TYPE_Q8_0, r);
   test_packed_unit_scales(path, AGLM_TYPE_Q4_0, r);
+}
+
+// unpack_row of a repacked matrix equals dequantize_row of the GGUF row, bit for bit, for every row (the last panel
+// padded), so a tied token table can be gathered from its repacked copy.
+void test_unpack_row(const aglm_kernels *K, std::initializer_list<int> types) {
+  rng r(73);
+  bool ok = K->unpack_row != nullptr;
+  int checked = 0;
+  for (int type : types)
+    for (int64_t k : {32, 96, 320})
+      for (int64_t m : {1, 16, 37}) {
+        matmul_case c;
+        c.type = type, c.n = 1, c.k = k, c.m = m, c.ys = m;
+        matmul_case_fill(c, r, false);
+        std::vector<uint8_t> rows(aglm_row_bytes(type, k) * m), keep(K->repack_size(type, m, k) + 64, 0xAA);
+        for (int64_t i = 0; i < m; i++) memcpy(rows.data() + i * aglm_row_bytes(type, k), c.w.data() + i * c.wrb, aglm_row_bytes(type, k));
+        uint8_t *dst = keep.data() + (64 - (uintptr_t)keep.data() % 64) % 64;
+        K->repack(type, rows.data(), dst, m, k);
+        std::vector<float> want(k), got(k, 7.0f);
+        for (int64_t i = 0; ok && i < m; i++) {
+          aglm_kernels_ref.dequantize_row(type, rows.data() + i * aglm_row_bytes(type, k), want.data(), k);
+          K->unpack_row(type, dst, m, k, i, got.data());
+          ok = memcmp(want.data(), got.data(), k * sizeof(float)) == 0;
+          checked++;
+        }
+      }
+  check(ok && checked > 0, "%s unpack_row of repacked matrices equals dequantize_row (%d rows, bit-exact)", K->name, checked);
 }
 
 void test_amx_repack_members(const aglm_kernels *K) {
@@ -1498,10 +1532,15 @@ void test_amx_repack_members(const aglm_kernels *K) {
             K->repack_size(AGLM_TYPE_Q4_0, 16, 2048) == 16 * 18 * 64 &&
             K->repack_size(AGLM_TYPE_F16, 16, 33) == 16 * 64 * 2 &&
             K->repack_size(AGLM_TYPE_BF16, 32, 64) == 32 * 64 * 2;
-  for (const aglm_kernels *other : {&aglm_kernels_ref, &aglm_kernels_avx2, &aglm_kernels_avx512})
-    ok = ok && !other->repack_size && !other->repack;
+  for (const aglm_kernels *other : {&aglm_kernels_ref, &aglm_kernels_avx2})
+    ok = ok && !other->repack_size && !other->repack && !other->unpack_row;
+  // avx512 (with VNNI): Q8_0 / Q4_0 only, the same panels.
+  const aglm_kernels *a = &aglm_kernels_avx512;
+  ok = ok && a->repack_size && a->repack_size(AGLM_TYPE_Q8_0, 17, 64) == 2 * 2 * 544 &&
+       a->repack_size(AGLM_TYPE_Q4_0, 16, 2048) == 16 * 18 * 64 && a->repack_size(AGLM_TYPE_F16, 16, 64) == 0 &&
+       a->repack_size(AGLM_TYPE_F32, 16, 64) == 0 && a->repack_size(AGLM_TYPE_Q4_K, 16, 256) == 0;
   check(ok, "%s repack_size: Q8_0/Q4_0 (k %% 32 == 0), F16, BF16 packed in 16-row panels; F32 and others 0; "
-        "ref/avx2/avx512 keep the GGUF layout (null)", K->name);
+        "avx512 (VNNI) packs Q8_0/Q4_0 alike; ref/avx2 keep the GGUF layout (null)", K->name);
 }
 #endif
 
@@ -1591,6 +1630,9 @@ int main() {
   // do (the amx variant itself needs AMX); the real tiles are tested with the amx variant below.
   if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.os_saves_avx512 && f.avx512vnni && f.avx512bf16) {
     test_amx_repack_members(&aglm_kernels_amx);
+    test_packed_path({"avx512 (panels)", aglm_kernels_avx512.matmul, INT64_MAX}, true);
+    test_unpack_row(&aglm_kernels_avx512, {AGLM_TYPE_Q8_0, AGLM_TYPE_Q4_0});
+    test_unpack_row(&aglm_kernels_amx, {AGLM_TYPE_Q8_0, AGLM_TYPE_Q4_0, AGLM_TYPE_F16, AGLM_TYPE_BF16});
     test_packed_path({"amx-avx512", amx_avx512_matmul, INT64_MAX});
     test_packed_path({"amx-tiles-emulated", aglm_amx_test::matmul_tiles_emulated, 0});
     check(aglm_amx_test::emulated_faults() == 0, "amx-tiles-emulated: tile shapes and configuration valid (%d faults)",

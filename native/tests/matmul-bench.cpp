@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -76,6 +77,7 @@ struct bench_case {
 
 void case_make(bench_case &c, int copies) {
   const bool quant = c.type == AGLM_TYPE_Q8_0 || c.type == AGLM_TYPE_Q4_0;
+  const bool packable = c.type != AGLM_TYPE_F32;
   c.row = aglm_row_bytes(c.type, c.k);
   c.xrow = quant ? aglm_row_bytes(AGLM_TYPE_Q8_0, c.k) : (size_t)c.k * 4;
   std::vector<float> f(c.k);
@@ -88,8 +90,8 @@ void case_make(bench_case &c, int copies) {
     aligned_bytes *w = i == 0 ? w0 : new aligned_bytes(c.row * c.m);
     if (i) memcpy(w->p, w0->p, c.row * c.m);
     c.w.push_back(w);
-    aligned_bytes *p = new aligned_bytes(aglm_amx::repack_size(c.type, c.m, c.k));
-    aglm_amx::repack(c.type, w->p, p->p, c.m, c.k);
+    aligned_bytes *p = new aligned_bytes(packable ? aglm_amx::repack_size(c.type, c.m, c.k) : 64);
+    if (packable) aglm_amx::repack(c.type, w->p, p->p, c.m, c.k);
     c.wp.push_back(p);
   }
   c.x = new aligned_bytes(c.xrow * c.n);
@@ -146,7 +148,7 @@ double rel_diff(const bench_case &c, matmul_fn fn) {
 
 int main(int argc, char **argv) {
   const int threads = argc > 1 ? atoi(argv[1]) : 1, reps = argc > 2 ? atoi(argv[2]) : 7;
-  const char *only = argc > 3 ? argv[3] : ""; // "pp" or "tg" runs only that half
+  const char *only = argc > 3 ? argv[3] : ""; // "pp", "tg" or "bd" runs only that part
   aglm_cpu_features f;
   aglm_cpu_probe(&f);
   if (!(f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni && f.avx512bf16 && f.os_saves_avx512)) {
@@ -158,6 +160,38 @@ int main(int argc, char **argv) {
          amx ? "yes" : "not on this CPU");
   const int types[] = {AGLM_TYPE_Q8_0, AGLM_TYPE_Q4_0, AGLM_TYPE_F16, AGLM_TYPE_BF16};
   const int64_t shapes[][2] = {{2048, 2048}, {2048, 5632}, {5632, 2048}};
+  if (!strcmp(only, "bd")) {
+    // Batched decode: n = 1..16 tokens over matrices that miss the caches; time per call relative to n = 1 (a
+    // memory-bound kernel stays near 1 until its arithmetic catches up with the weight stream).
+    printf("\nbatched decode: ms per call, avx512|amx-packed (6 copies, > L3)\n%-5s %-11s", "type", "k x m");
+    const int ns[] = {1, 2, 3, 4, 6, 8, 12, 16};
+    for (int n : ns) printf(" %11s", (std::string("n=") + std::to_string(n)).c_str());
+    printf("\n");
+    const int btypes[] = {AGLM_TYPE_Q4_0, AGLM_TYPE_Q8_0, AGLM_TYPE_F16, AGLM_TYPE_F32};
+    const int64_t bshapes[][2] = {{2048, 5632}, {5632, 2048}};
+    for (int type : btypes)
+      for (const auto &s : bshapes) {
+        printf("%-5s %5lldx%-5lld", type == AGLM_TYPE_F32 ? "F32" : tname(type), (long long)s[0], (long long)s[1]);
+        double t1 = 0;
+        for (int n : ns) {
+          bench_case c;
+          c.type = type, c.n = n, c.k = s[0], c.m = s[1];
+          case_make(c, type == AGLM_TYPE_F32 ? 3 : 6);
+          const matmul_fn fns[2] = {aglm_kernels_avx512.matmul, amx_avx512};
+          const bool packed[2] = {false, true};
+          double t[2];
+          const bool pk = type != AGLM_TYPE_F32;
+          time_fns(c, pk ? 2 : 1, fns, packed, threads, reps * 3, t);
+          if (n == 1) t1 = t[0];
+          if (pk) printf(" %5.2f|%5.2f", t[0] * 1e3, t[1] * 1e3);
+          else printf(" %5.2f|  -  ", t[0] * 1e3);
+          fflush(stdout);
+          case_free(c);
+        }
+        printf("\n");
+      }
+    return 0;
+  }
   printf("\nprefill n=512: GOP/s (2 n k m / s)\n%-5s %-11s %10s %12s %10s %12s\n", "type", "k x m", "avx512",
          "amx-avx512", "amx-tiles", "max|d|/max|y|");
   for (int type : types)

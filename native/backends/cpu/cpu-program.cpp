@@ -56,8 +56,8 @@ status_t convert_vectors(const aglm_hal_program_desc *desc, cpu_program *p, std:
 
 // Where the kernel table has a layout of its own for a matmul weight (repack_size > 0), repacks it once into an owned
 // 64-byte aligned buffer (weights spread over threads) and releases the core's copy, so peak memory is not file + copy.
-// Only weights nothing but matmul reads are repacked (a token embedding table shared with the output keeps the file
-// layout).
+// Weights that embed / embed_positions also gather rows of (a token table tied to the output) are repacked only when
+// the table can read rows back (unpack_row); weights read in other ways keep the file layout.
 status_t repack_weights(const aglm_hal_program_desc *desc, cpu_program *p, std::string *err) {
   const aglm_kernels *k = p->kernels;
   if (!k->repack_size || !k->repack) return AGLM_OK;
@@ -67,7 +67,8 @@ status_t repack_weights(const aglm_hal_program_desc *desc, cpu_program *p, std::
   std::vector<job> jobs;
   for (size_t i = 0; i < p->weights.size(); i++) {
     const aglm_hal_weight &w = p->weights[i];
-    if (w.uses != AGLM_WEIGHT_MATMUL) continue;
+    const uint32_t readable = k->unpack_row ? AGLM_WEIGHT_MATMUL | AGLM_WEIGHT_ROWS : AGLM_WEIGHT_MATMUL;
+    if (!(w.uses & AGLM_WEIGHT_MATMUL) || (w.uses & ~readable)) continue;
     const size_t bytes = k->repack_size(w.type, w.ne[1] * w.ne[2] * w.ne[3], w.ne[0]);
     if (bytes > 0) jobs.push_back({i, bytes});
   }

@@ -33,9 +33,11 @@ void op_gather(cpu_session *s, const aglm_hal_op &op, const int32_t *index, cons
   const aglm_hal_weight &w = p->weights[op.w[0]];
   const size_t row_bytes = aglm_row_bytes(w.type, w.ne[0]);
   float *out = value_ptr(s, op.out);
+  const bool packed = p->wpacked[op.w[0]] != 0; // repacked for matmul as well (a tied output): read through the table
   for (int64_t t = 0; t < n; t++) {
     const int64_t r = index ? index[t] : (int64_t)tokens[t];
-    p->kernels->dequantize_row(w.type, (const char *)p->wdata[op.w[0]] + r * row_bytes, out + t * w.ne[0], w.ne[0]);
+    if (packed) p->kernels->unpack_row(w.type, p->wdata[op.w[0]], w.ne[1], w.ne[0], r, out + t * w.ne[0]);
+    else p->kernels->dequantize_row(w.type, (const char *)p->wdata[op.w[0]] + r * row_bytes, out + t * w.ne[0], w.ne[0]);
   }
 }
 

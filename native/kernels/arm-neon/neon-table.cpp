@@ -23,4 +23,5 @@ extern "C" const aglm_kernels aglm_kernels_neon = {
     aglm_neon::attention_group,
     aglm_neon::layer_norm,
     aglm_neon::gelu,
+    nullptr, // unpack_row: no repacked weights
 };

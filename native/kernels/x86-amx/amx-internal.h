@@ -1,6 +1,7 @@
 // Entry points shared by the amx translation units; declarations and layout constants only.
 //
-// The packed weight layout (written once at load by repack(), read by both the AVX-512 and the AMX matmul):
+// The packed weight layout (written once at load by repack(), read by both the AVX-512 and the AMX matmul; Q8_0 and
+// Q4_0 are the avx512 table's panels, x86-avx512/avx512-panel.h):
 // rows are grouped in panels of 16 (the last one padded with zero rows), and a panel is one contiguous stretch, so
 // decoding reads each thread's rows as a single linear stream like the GGUF layout does.
 //   Q8_0: per panel, nb = k/32 blocks of 512 bytes, then the nb x 16 fp16 scales, then zeros up to a multiple of 64.
@@ -31,6 +32,8 @@ const int64_t tile_min_tokens = 16;
 
 size_t repack_size(int w_type, int64_t rows, int64_t k);
 void repack(int w_type, const void *src, void *dst, int64_t rows, int64_t k);
+// A packed row dequantized (the table's unpack_row).
+void unpack_row(int w_type, const void *packed, int64_t rows, int64_t k, int64_t row, float *dst);
 
 // Bytes of one packed panel (16 rows) of w_type and k (0 for a type that is not packed).
 size_t panel_bytes(int w_type, int64_t k);

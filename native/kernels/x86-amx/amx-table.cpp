@@ -77,6 +77,7 @@ aglm_kernels aglm_amx_table() {
   k.matmul = aglm_amx::matmul;
   k.repack_size = aglm_amx::repack_size;
   k.repack = aglm_amx::repack;
+  k.unpack_row = aglm_amx::unpack_row;
   return k;
 }
 

@@ -9,6 +9,8 @@ void quantize_row_q8_0(const float *x, void *y, int64_t k);
 // Q8_0, Q8_1, Q8_K activation rows (avx512-act.cpp), bit-identical to aglm_ref::quantize_row_act.
 void quantize_row_act(int act_type, const float *x, void *y, int64_t k);
 void matmul(const aglm_matmul_args *a, int64_t r0, int64_t r1);
+// Q8_0/Q4_0 in 16-row panels where AVX512_VNNI is present (avx512-panel.h), 0 (the GGUF layout) otherwise.
+size_t repack_size(int w_type, int64_t rows, int64_t k);
 void dequantize_row(int type, const void *src, float *dst, int64_t k);
 void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
 // All query heads of KV head g for token t, K/V in F32 or F16 (avx512-attention.cpp).

@@ -1,4 +1,5 @@
-// AVX-512 matmul: float weights (F32/F16/BF16) by FMA (rows one after another when decoding, 4-row x 4-token tiles
+// AVX-512 matmul: Q8_0/Q4_0 weights repacked into 16-row panels (avx512-panel.h) where VNNI is present; else, in
+// the GGUF layout: float weights (F32/F16/BF16) by FMA (rows one after another when decoding, 4-row x 4-token tiles
 // over L2-sized token chunks for prefill); the quantized types go to the VNNI or AVX512BW objects after a one-time
 // cpuid check (Q8_0/Q4_0: avx512-matmul-q*.cpp; Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K: avx512-matmul-ext*.cpp).
 #include <immintrin.h>
@@ -13,6 +14,7 @@
 
 #include "kernels/x86-avx512/avx512-internal.h"
 #include "kernels/x86-avx512/avx512-math.h"
+#include "kernels/x86-avx512/avx512-panel.h"
 
 namespace {
 
@@ -226,7 +228,15 @@ bool aglm_vnni_present() {
 
 namespace aglm_avx512 {
 
+bool panel_q_enabled() { return aglm_vnni_present(); }
+
+size_t repack_size(int w_type, int64_t rows, int64_t k) { return panel_q_enabled() ? repack_size_q(w_type, rows, k) : 0; }
+
 void matmul(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
+  if (a->w_packed) { // only Q8_0 / Q4_0 are repacked (repack_size), only where VNNI runs
+    if (a->w_type == AGLM_TYPE_Q8_0 || a->w_type == AGLM_TYPE_Q4_0) matmul_panel_q(a, r0, r1);
+    return;
+  }
   switch (a->w_type) {
   case AGLM_TYPE_F32: aglm_float_run<aglm_f32_load>(a, r0, r1); return;
   case AGLM_TYPE_F16: aglm_float_run<aglm_f16_load>(a, r0, r1); return;
