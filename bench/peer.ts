@@ -207,3 +207,104 @@ export async function peerBench(
     await model.dispose();
   }
 }
+
+/**
+ * The peer's side of runBatchedBench (lib/tools/bench.ts), measured the same way: S sequences of one context
+ * (`context.getSequence()`), each evaluating its prompt first (untimed, with a greedy first token), then all
+ * generating `genTokens` greedy tokens at once through the `evaluate` generator (node-llama-cpp batches concurrent
+ * sequences of a context into shared llama_decode calls); and the first token of a new request of `ttftPromptTokens`
+ * while S - 1 others decode.
+ */
+export async function peerBatchedBench(
+  llama: PeerLlama,
+  o: {
+    modelPath: string;
+    sequences: number[];
+    genTokens: number;
+    prompts: (s: number) => number[];
+    ttftPrompt?: number[];
+    threads: number;
+    repetitions?: number;
+    beforeSample?: (test: string) => void;
+    onSample?: (test: string, value: number) => void;
+  },
+): Promise<{ tests: { test: string; value: BenchStat }[] }> {
+  const model = await llama.loadModel({ modelPath: o.modelPath });
+  const greedyLast = (tokens: number[]) =>
+    tokens.map((t, i) => (i === tokens.length - 1 ? ([t, { generateNext: { token: true, options: { temperature: 0 } } }] as [number, object]) : t)) as Parameters<
+      PeerSequence['controlledEvaluate']
+    >[0];
+  const firstToken = async (seq: PeerSequence, prompt: number[]) => {
+    const out = await seq.controlledEvaluate(greedyLast(prompt));
+    const t = out[prompt.length - 1]?.next.token;
+    if (typeof t !== 'number') throw new Error('node-llama-cpp produced no token after the prompt');
+    return t;
+  };
+  const decode = async (seq: PeerSequence, first: number, n: number, stop?: () => boolean, onToken?: (k: number) => void) => {
+    let k = 0;
+    for await (const token of seq.evaluate([first], { temperature: 0, yieldEogToken: true })) {
+      void token;
+      onToken?.(k);
+      if (++k >= n || stop?.()) break;
+    }
+  };
+  const tests: { test: string; value: BenchStat }[] = [];
+  try {
+    const promptN = o.prompts(0).length;
+    { // warm-up
+      const ctx = await model.createContext({ contextSize: 64, threads: o.threads, batchSize: 64, sequences: 1 });
+      await firstToken(ctx.getSequence(), benchTokensForWarmup(o.prompts));
+      await ctx.dispose();
+    }
+    for (const S of o.sequences) {
+      const samples: number[] = [];
+      for (let r = 0; r < (o.repetitions ?? 1); r++) {
+        const contextSize = S * (promptN + o.genTokens + 8);
+        const ctx = await model.createContext({ contextSize, threads: o.threads, batchSize: Math.min(512, contextSize), sequences: S });
+        const seqs = Array.from({ length: S }, () => ctx.getSequence());
+        const firsts = await Promise.all(seqs.map((s, i) => firstToken(s, o.prompts(i))));
+        o.beforeSample?.(`bd${S}`);
+        const t0 = performance.now();
+        await Promise.all(seqs.map((s, i) => decode(s, firsts[i], o.genTokens)));
+        const tps = (S * o.genTokens) / ((performance.now() - t0) / 1000);
+        samples.push(tps);
+        o.onSample?.(`bd${S}`, tps);
+        await ctx.dispose();
+      }
+      tests.push({ test: `bd${S}`, value: benchStat(samples) });
+    }
+    if (o.ttftPrompt && o.ttftPrompt.length > 0) {
+      const S = Math.max(...o.sequences);
+      const samples: number[] = [];
+      for (let r = 0; r < (o.repetitions ?? 1); r++) {
+        const contextSize = S * (promptN + 4 * o.genTokens) + o.ttftPrompt.length + 8;
+        const ctx = await model.createContext({ contextSize, threads: o.threads, batchSize: Math.min(512, contextSize), sequences: S });
+        const seqs = Array.from({ length: S }, () => ctx.getSequence());
+        let stop = false;
+        let started = 0;
+        const decoding = seqs.slice(0, S - 1).map(async (s, i) => {
+          const first = await firstToken(s, o.prompts(i));
+          await decode(s, first, 4 * o.genTokens, () => stop, (k) => k === 8 && started++);
+        });
+        while (started < S - 1) await new Promise((res) => setTimeout(res, 5));
+        o.beforeSample?.('ttft');
+        const t0 = performance.now();
+        await firstToken(seqs[S - 1], o.ttftPrompt);
+        const ms = performance.now() - t0;
+        stop = true;
+        await Promise.all(decoding);
+        samples.push(ms);
+        o.onSample?.('ttft', ms);
+        await ctx.dispose();
+      }
+      tests.push({ test: 'ttft', value: benchStat(samples) });
+    }
+    return { tests };
+  } finally {
+    await model.dispose();
+  }
+}
+
+function benchTokensForWarmup(prompts: (s: number) => number[]): number[] {
+  return [...prompts(100), ...prompts(101), ...prompts(102), ...prompts(103)].slice(0, 32);
+}

@@ -2,6 +2,8 @@
 // the same thread counts, in the same run. Each measurement is its own child process (bench/worker.ts), ours and
 // the peer's alternating, so peak RSS is per engine and slow drifts of the machine hit both. Writes BENCHMARKS.md.
 //   npm run bench -- [--quick] [--only tinyllama|110m] [--reps N] [--threads 2,1] [--no-peer] [--no-write] [--out FILE]
+//                    [--batched | --no-batched]   (only / without the many-sequences section: Q4_0 files, 2 threads,
+//                    aggregate decode t/s of 1, 2, 4 and 8 sequences at once and the time to a new request's first token)
 //   npm run bench -- --tokenize [--model FILE ...] [--text FILE] [-r REPS] [--no-peer] [--json]   (tokenizer speed)
 // (--quick: the 110M files, 2 threads, 2 repetitions, and BENCHMARKS.md is left alone)
 import { spawn } from 'node:child_process';
@@ -35,8 +37,13 @@ const { values: args } = parseArgs({
     'no-peer': { type: 'boolean' },
     'no-write': { type: 'boolean' },
     out: { type: 'string' },
+    batched: { type: 'boolean' },
+    'no-batched': { type: 'boolean' },
   },
 });
+const BATCHED_COUNTS = [1, 2, 4, 8];
+const BATCHED_GEN = 64;
+const BATCHED_TTFT = 256;
 
 const PP = Number(args.pp);
 const TG = Number(args.tg);
@@ -73,11 +80,12 @@ async function waitQuiet(): Promise<number> {
   return load;
 }
 
-function runWorker(engine: 'ours' | 'peer', model: string, threads: number): Promise<WorkerResult> {
+function runWorker(engine: 'ours' | 'peer', model: string, threads: number, batched = false): Promise<WorkerResult> {
+  const extra = batched ? ['--batched', BATCHED_COUNTS.join(','), '--gen', String(BATCHED_GEN), '--ttft', String(BATCHED_TTFT)] : [];
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(repoRoot, 'bench', 'worker.ts'), '--engine', engine, '--model', model, '--threads', String(threads),
-      '--pp', String(PP), '--tg', String(TG), '--reps', '1', '--peer-dir', DEFAULT_PEER_DIR],
+      '--pp', String(PP), '--tg', String(TG), '--reps', '1', '--peer-dir', DEFAULT_PEER_DIR, ...extra],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -113,14 +121,14 @@ async function probeBandwidth(threads: number): Promise<number> {
 }
 
 /** One measurement, again (once, within RETRY_BUDGET_MS in all) when other processes used the CPU meanwhile. */
-async function measure(engine: 'ours' | 'peer', model: string, threads: number): Promise<WorkerResult> {
+async function measure(engine: 'ours' | 'peer', model: string, threads: number, batched = false): Promise<WorkerResult> {
   let best: WorkerResult | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
     if (attempt > 0 && retriedMs > RETRY_BUDGET_MS) break;
     await waitQuiet();
     const s0 = performance.now();
     const bwBefore = await probeBandwidth(threads);
-    const r = await runWorker(engine, model, threads);
+    const r = await runWorker(engine, model, threads, batched);
     r.bandwidth = (bwBefore + (await probeBandwidth(threads))) / 2;
     if (attempt > 0) retriedMs += performance.now() - s0;
     if (r.error) {
@@ -213,6 +221,29 @@ function table(rows: Row[]): string {
   return lines.join('\n') + '\n';
 }
 
+/** The many-sequences table: aggregate decode t/s per sequence count, the 8-vs-1 scaling, and the new request's TTFT. */
+function batchedTable(rows: Row[]): string {
+  const head = ['file', 'threads'];
+  for (const S of BATCHED_COUNTS) head.push(`${S} seq ours`, 'peer', 'ratio');
+  head.push(`${Math.max(...BATCHED_COUNTS)} vs 1 ours`, 'peer', `TTFT ms ours`, 'peer', 'ratio');
+  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i < 1 ? '---' : '---:')).join(' | ')} |`];
+  for (const r of rows) {
+    const v = (rs: WorkerResult[], test: string) => estimate(rs, test).value;
+    const cells = [basename(r.spec.file), String(r.threads)];
+    for (const S of BATCHED_COUNTS) {
+      const o = v(r.ours, `bd${S}`), p = v(r.peer, `bd${S}`);
+      cells.push(f1(o), f1(p), ratio(o, p));
+    }
+    const top = Math.max(...BATCHED_COUNTS);
+    cells.push(ratio(v(r.ours, `bd${top}`), v(r.ours, 'bd1')), ratio(v(r.peer, `bd${top}`), v(r.peer, 'bd1')));
+    // TTFT: lower is better; the ratio is peer / ours so that above 1 is faster, like the others.
+    const to = median(r.ours.flatMap((w) => w.samples.ttft ?? [])), tp = median(r.peer.flatMap((w) => w.samples.ttft ?? []));
+    cells.push(f1(to), f1(tp), ratio(tp, to));
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
 function autoNote(rows: Row[]): string {
   const out: string[] = [];
   for (const test of [`pp${PP}`, `tg${TG}`]) {
@@ -246,7 +277,7 @@ async function main(): Promise<void> {
   log(`open-autoglm bench: ${brand}, ${availableParallelism()} cores; pp${PP}/tg${TG}, threads ${THREADS.join(',')}, ${REPS} repetitions\n`);
 
   // 1. Model files.
-  const specs = FAMILIES.flatMap((f) => TYPES.map((t) => modelSpec(modelsDir, f, t)));
+  const specs = FAMILIES.flatMap((f) => (args.batched ? (['Q4_0'] as BenchTypeName[]) : TYPES).map((t) => modelSpec(modelsDir, f, t)));
   for (const s of specs) await ensureModel(s, log);
 
   // 2. The peer.
@@ -275,7 +306,8 @@ async function main(): Promise<void> {
 
   // 4. Alternating measurements.
   const rows: Row[] = [];
-  for (const spec of specs) {
+  const batchedRows: Row[] = [];
+  for (const spec of args.batched ? [] : specs) {
     const minfo = describeModelFile(spec.file, await readGguf(spec.file));
     for (const threads of THREADS) {
       const row: Row = { spec, info: minfo, threads, ours: [], peer: [], bandwidth: bandwidth[threads] };
@@ -297,16 +329,45 @@ async function main(): Promise<void> {
     }
   }
 
+  // 4b. Many sequences at once: the Q4_0 files, 2 threads.
+  if (!args['no-batched']) {
+    for (const spec of specs.filter((x) => x.type === 'Q4_0')) {
+      const minfo = describeModelFile(spec.file, await readGguf(spec.file));
+      const threads = 2;
+      const row: Row = { spec, info: minfo, threads, ours: [], peer: [], bandwidth: bandwidth[threads] ?? NaN };
+      for (let rep = 0; rep < REPS; rep++) {
+        const order: ('ours' | 'peer')[] = rep % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
+        for (const engine of order) {
+          if (engine === 'peer' && !peerOk) continue;
+          const r = await measure(engine, spec.file, threads, true);
+          row[engine].push(r);
+          if (!r.error) log(`${basename(spec.file)} ×${threads} ${engine.padEnd(4)} ` + Object.entries(r.tps).map(([k, v]) => `${k} ${v.toFixed(1)}`).join('  ') + '\n');
+        }
+      }
+      batchedRows.push(row);
+    }
+  }
+
   // 5. Report.
   const minutes = (performance.now() - t0) / 60000;
-  const ourBackend = rows.flatMap((r) => r.ours).find((r) => !r.error)?.backend ?? '';
-  const tableText = table(rows);
-  const note = autoNote(rows);
-  process.stdout.write('\n' + tableText + '\n' + note);
+  const ourBackend = [...rows, ...batchedRows].flatMap((r) => r.ours).find((r) => !r.error)?.backend ?? '';
+  const tableText = rows.length ? table(rows) : '';
+  const note = rows.length ? autoNote(rows) : '';
+  const batchedText = batchedRows.length
+    ? `Many sequences at once (${BATCHED_COUNTS.join(', ')}): aggregate tokens/s of that many sequences each generating ${BATCHED_GEN} greedy ` +
+      `tokens on one context after its own 8-token prompt (the peer: one context with that many \`getSequence()\` sequences), medians of ` +
+      `${REPS} alternating runs; "8 vs 1" = the 8-sequence aggregate over the 1-sequence speed; TTFT = milliseconds from a new ` +
+      `${BATCHED_TTFT}-token request to its first token while ${Math.max(...BATCHED_COUNTS) - 1} sequences decode (ratio: peer / ours, above 1 is faster).\n\n` +
+      batchedTable(batchedRows)
+    : '';
+  process.stdout.write('\n' + tableText + '\n' + note + (batchedText ? '\n' + batchedText : ''));
   const resultsDir = join(repoRoot, '.bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  writeFileSync(join(resultsDir, `${stamp}.json`), JSON.stringify({ bandwidth, rows: rows.map((r) => ({ ...r, spec: { ...r.spec, shape: undefined } })) }, null, 1));
+  writeFileSync(
+    join(resultsDir, `${stamp}.json`),
+    JSON.stringify({ bandwidth, rows: [...rows, ...batchedRows].map((r) => ({ ...r, spec: { ...r.spec, shape: undefined } })) }, null, 1),
+  );
 
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const section =
@@ -318,7 +379,7 @@ async function main(): Promise<void> {
     `process, over the samples during which other processes used at most ${QUIET} core; ratio = ours / peer; peak RSS = ` +
     `VmHWM of that process (mapped model pages included). Total time ${minutes.toFixed(1)} min` +
     `${waitedMs > 1000 ? `, ${(waitedMs / 1000).toFixed(0)} s of it waiting for other processes to leave the cores` : ''}.\n\n` +
-    tableText + '\n' + note + (peerNote ? `- ${peerNote}\n` : '') + '\n';
+    tableText + '\n' + note + (peerNote ? `- ${peerNote}\n` : '') + (batchedText ? '\n' + batchedText : '') + '\n';
   if (args['no-write'] || (args.quick && !args.out)) return;
   const path = args.out ?? join(repoRoot, 'BENCHMARKS.md');
   const marker = '<!-- runs: newest first; bench/run.ts inserts each run below this line -->\n';

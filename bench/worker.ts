@@ -2,11 +2,13 @@
 // ppN and tgN, and prints one JSON line. Used by bench/run.ts.
 //   tsx bench/worker.ts --engine ours|peer --model FILE --threads N [--pp 512] [--tg 128] [--reps 1] [--peer-dir DIR]
 //                       [--peer-fa on|off|auto]  (llama.cpp's flash attention; default: node-llama-cpp's default)
+//   tsx bench/worker.ts ... --batched 1,2,4,8 [--gen 64] [--ttft 256]   (aggregate decode t/s of S sequences at once,
+//                       as bdS, and the first token of a new request while the others decode, as ttft in ms)
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readGguf } from '../lib/gguf/index.js';
-import { benchTokens, describeModelFile, runBench } from '../lib/tools/bench.js';
-import { DEFAULT_PEER_DIR, loadPeer, peerBench } from './peer.js';
+import { batchedPrompt, benchTokens, describeModelFile, runBatchedBench, runBench } from '../lib/tools/bench.js';
+import { DEFAULT_PEER_DIR, loadPeer, peerBatchedBench, peerBench } from './peer.js';
 import { ForeignLoad } from './load.js';
 
 export interface WorkerResult {
@@ -44,6 +46,9 @@ async function main(): Promise<void> {
       reps: { type: 'string', default: '1' },
       'peer-dir': { type: 'string', default: DEFAULT_PEER_DIR },
       'peer-fa': { type: 'string', default: 'default' },
+      batched: { type: 'string' },
+      gen: { type: 'string', default: '64' },
+      ttft: { type: 'string', default: '256' },
     },
   });
   const engine = values.engine as 'ours' | 'peer';
@@ -55,7 +60,33 @@ async function main(): Promise<void> {
   const load = new ForeignLoad();
   const beforeSample = () => load.start();
   const onSample = (test: string) => (out.foreignLoad[test] ??= []).push(load.stop());
-  if (engine === 'ours') {
+  if (values.batched) {
+    const counts = values.batched.split(',').map(Number);
+    const gen = Number(values.gen), ttft = Number(values.ttft);
+    const record = (test: string, value: number) => ((out.samples[test] ??= []).push(value), (out.tps[test] = value));
+    if (engine === 'ours') {
+      const r = await runBatchedBench({ modelPath, sequences: counts, genTokens: gen, ttftPromptTokens: ttft, threads, repetitions: reps, beforeSample, onSample: (t, v) => (onSample(t), record(t, v)) });
+      out.backend = r.backendDescription;
+    } else {
+      const gguf = await readGguf(modelPath);
+      const info = describeModelFile(modelPath, gguf);
+      const bos = gguf.metadata.optNumber('tokenizer.ggml.bos_token_id');
+      const llama = await loadPeer(values['peer-dir']);
+      await peerBatchedBench(llama, {
+        modelPath,
+        sequences: counts,
+        genTokens: gen,
+        prompts: (s) => batchedPrompt(s, 8, info.vocabSize, bos),
+        ttftPrompt: ttft > 0 ? batchedPrompt(Math.max(...counts), ttft, info.vocabSize, bos) : undefined,
+        threads,
+        repetitions: reps,
+        beforeSample,
+        onSample: (t, v) => (onSample(t), record(t, v)),
+      });
+      out.backend = `node-llama-cpp ${JSON.parse(readFileSync(`${values['peer-dir']}/node_modules/node-llama-cpp/package.json`, 'utf8')).version} CPU`;
+      await llama.dispose();
+    }
+  } else if (engine === 'ours') {
     const r = await runBench({ modelPath, promptTokens: pp, genTokens: tg, threads, repetitions: reps, beforeSample, onSample });
     for (const t of r.tests) {
       out.tps[t.test] = t.tokensPerSecond.mean;

@@ -214,3 +214,115 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     model.dispose();
   }
 }
+
+export interface BatchedBenchOptions {
+  modelPath: string;
+  /** Sequence counts to measure, each in a context of its own. Default [1, 2, 4, 8]. */
+  sequences?: number[];
+  /** Tokens each sequence generates (timed). Default 64. */
+  genTokens?: number;
+  /** Prompt tokens of each sequence before the timed generation (different per sequence). Default 8. */
+  promptTokens?: number;
+  threads?: number;
+  cpuVariant?: CpuVariant;
+  /**
+   * Also time the first token of a new request of this many prompt tokens while sequences - 1 others decode (for the
+   * largest sequence count; 0 skips it). Default 256.
+   */
+  ttftPromptTokens?: number;
+  repetitions?: number;
+  beforeSample?: (test: string) => void;
+  onSample?: (test: string, value: number) => void;
+}
+
+export interface BatchedBenchResult {
+  backendDescription: string;
+  threads: number;
+  /** 'bd<S>' -> aggregate generated tokens/s of S sequences decoding at once; 'ttft' -> ms. */
+  tests: { test: string; value: BenchStat }[];
+}
+
+/** The fixed prompt of sequence `s` (distinct per sequence, the same in every engine). */
+export function batchedPrompt(s: number, n: number, vocabSize: number, bos?: number): number[] {
+  return benchTokens(n, vocabSize, bos, 1000 + 7919 * s);
+}
+
+/**
+ * Aggregate decoding speed of S sequences generating at once on one context (each weight read once per step for all
+ * of them): every sequence first evaluates its own prompt (untimed), then all generate `genTokens` greedy tokens
+ * concurrently; the value is S * genTokens / the time until the last one is done. With `ttftPromptTokens`, the time
+ * to the first token of a new request while the other sequences keep decoding.
+ */
+export async function runBatchedBench(options: BatchedBenchOptions): Promise<BatchedBenchResult> {
+  const counts = options.sequences ?? [1, 2, 4, 8];
+  const gen = intOption('genTokens', options.genTokens, 1, 64);
+  const promptN = intOption('promptTokens', options.promptTokens, 1, 8);
+  const ttftN = intOption('ttftPromptTokens', options.ttftPromptTokens, 0, 256);
+  const reps = intOption('repetitions', options.repetitions, 1, 1);
+  const model = await loadModel(options.modelPath, { cpuVariant: options.cpuVariant });
+  const bos = model.tokenizer.bos;
+  const tests: BatchedBenchResult['tests'] = [];
+  let threads = 0;
+  try {
+    // Warm-up: page in every weight.
+    {
+      const ctx = model.createContext({ contextSize: 64, threads: options.threads });
+      threads = ctx.threads;
+      await ctx.evaluate(benchTokens(32, model.vocabSize, bos), { logits: 'last' });
+      ctx.dispose();
+    }
+    for (const S of counts) {
+      const samples: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        const ctx = model.createContext({ contextSize: S * (promptN + gen + 8), sequences: S, threads: options.threads });
+        const seqs = Array.from({ length: S }, () => ctx.createSequence());
+        const firsts = await Promise.all(seqs.map(async (s, i) => argmaxOf(await s.evaluate(batchedPrompt(i, promptN, model.vocabSize, bos)))));
+        options.beforeSample?.(`bd${S}`);
+        const t0 = performance.now();
+        await Promise.all(
+          seqs.map(async (s, i) => {
+            let t = firsts[i];
+            for (let k = 0; k < gen; k++) t = argmaxOf(await s.evaluate([t]));
+          }),
+        );
+        const tps = (S * gen) / ((performance.now() - t0) / 1000);
+        samples.push(tps);
+        options.onSample?.(`bd${S}`, tps);
+        ctx.dispose();
+      }
+      tests.push({ test: `bd${S}`, value: benchStat(samples) });
+    }
+    if (ttftN > 0) {
+      const S = Math.max(...counts);
+      const samples: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        const ctx = model.createContext({ contextSize: S * (promptN + 4 * gen) + ttftN + 8, sequences: S, threads: options.threads });
+        const seqs = Array.from({ length: S }, () => ctx.createSequence());
+        const prompt = batchedPrompt(S, ttftN, model.vocabSize, bos);
+        let stop = false;
+        let started = 0;
+        const decoding = seqs.slice(0, S - 1).map(async (s, i) => {
+          let t = argmaxOf(await s.evaluate(batchedPrompt(i, promptN, model.vocabSize, bos)));
+          for (let k = 0; k < 4 * gen && !stop; k++) {
+            t = argmaxOf(await s.evaluate([t]));
+            if (k === 8) started++;
+          }
+        });
+        while (started < S - 1) await new Promise((res) => setTimeout(res, 5));
+        options.beforeSample?.('ttft');
+        const t0 = performance.now();
+        argmaxOf(await seqs[S - 1].evaluate(prompt));
+        const ms = performance.now() - t0;
+        stop = true;
+        await Promise.all(decoding);
+        samples.push(ms);
+        options.onSample?.('ttft', ms);
+        ctx.dispose();
+      }
+      tests.push({ test: 'ttft', value: benchStat(samples) });
+    }
+    return { backendDescription: model.backend.description, threads, tests };
+  } finally {
+    model.dispose();
+  }
+}
