@@ -23,3 +23,4 @@ export { createServer, type ServerOptions, type OpenAiHandler } from './server/h
 export { ServingEngine, type EngineOptions, type GenerationResult, type ChoiceResult, type RunOptions } from './server/engine.js';
 export { ApiError } from './server/api-error.js';
 export { startGrpcServer, loadServiceDefinition, PROTO_PATH, type GrpcServerOptions } from './server/grpc.js';
+export { runBatch, BATCH_URLS, type BatchRequestLine, type BatchResultLine, type BatchLineError, type BatchOptions, type BatchProgress, type BatchInput } from './batch/index.js';

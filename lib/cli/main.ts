@@ -1,5 +1,5 @@
 // The open-autoglm command line: run (stream a completion), chat (interactive), info (systemInfo), quantize (rewrite a
-// model's types), perplexity, bench.
+// model's types), perplexity, embed, serve (the OpenAI-compatible server), batch (OpenAI batch files), bench.
 import { parseArgs } from 'node:util';
 import { AglmError } from '../errors.js';
 import { loadModel, type CpuVariant } from '../model/model.js';
@@ -10,6 +10,7 @@ import { perplexityCommand } from './perplexity-command.js';
 import { embedCommand, EMBED_USAGE } from './embed-command.js';
 import { chatCommand, CHAT_USAGE } from './chat-command.js';
 import { serveCommand, SERVE_USAGE } from './serve-command.js';
+import { batchCommand, BATCH_USAGE } from './batch-command.js';
 import { num, samplingOptions, SAMPLING_FLAGS } from './sampling-flags.js';
 
 const USAGE = `Usage:
@@ -23,7 +24,7 @@ ${CHAT_USAGE}  open-autoglm info [--json]
       (q4_k, q5_k: its Q4_K_S, Q5_K_S), with its per-tensor rules; the others use one type for every matrix.
   open-autoglm perplexity [--model FILE] --text FILE [--ctx N] [--precision P] [--json]
       The model's perplexity on a text (llama.cpp's method: chunks of N tokens, second halves scored).
-${EMBED_USAGE}${SERVE_USAGE}${BENCH_USAGE}`;
+${EMBED_USAGE}${SERVE_USAGE}${BATCH_USAGE}${BENCH_USAGE}`;
 
 interface Io {
   out: (s: string) => void;
@@ -145,6 +146,8 @@ export async function main(args: string[], io: Io = defaultIo): Promise<number> 
         return await embedCommand(rest, io);
       case 'serve':
         return await serveCommand(rest, io);
+      case 'batch':
+        return await batchCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':
