@@ -1,12 +1,17 @@
 // Runs every test file under test/ with Node's test runner (TypeScript through tsx).
-// Usage: node scripts/test.mjs [path-substring ...]  (no arguments: all tests)
+// Usage: node scripts/test.mjs [--unit] [path-substring ...]  (no arguments: all tests)
+//   --unit: the fast tier (npm run test:unit): everything but the slow files listed in SLOW (the peer comparisons,
+//   the arm64 cross build under qemu, the packed-tarball install, the native kernel tests, the 60 s server load test,
+//   the batch kill-and-resume run), about a minute.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const filters = process.argv.slice(2);
+const unit = process.argv.includes('--unit');
+const filters = process.argv.slice(2).filter((a) => a !== '--unit');
+const SLOW = ['test/peer/', 'test/package/', 'test/native/arm64', 'test/native/kernels', 'test/server/load', 'test/batch/cli-batch'];
 
 function walk(dir) {
   const out = [];
@@ -20,7 +25,8 @@ function walk(dir) {
 
 const files = walk(join(root, 'test'))
   .map((f) => relative(root, f))
-  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .filter((f) => !unit || !SLOW.some((s) => f.replaceAll('\\', '/').startsWith(s)));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
