@@ -22,5 +22,5 @@ export type { GgufFile, GgufMetadata, GgufEntry, GgufValue, GgufTensorInfo, Gguf
 export { createServer, type ServerOptions, type OpenAiHandler } from './server/http.js';
 export { ServingEngine, type EngineOptions, type GenerationResult, type ChoiceResult, type RunOptions } from './server/engine.js';
 export { ApiError } from './server/api-error.js';
-export { startGrpcServer, loadServiceDefinition, PROTO_PATH, type GrpcServerOptions } from './server/grpc.js';
+export { startGrpcServer, loadServiceDefinition, PROTO_PATH, type GrpcServerOptions, type GrpcServer } from './server/grpc.js';
 export { runBatch, BATCH_URLS, type BatchRequestLine, type BatchResultLine, type BatchLineError, type BatchOptions, type BatchProgress, type BatchInput } from './batch/index.js';

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { AglmError } from '../errors.js';
 import { loadModel, type CpuVariant } from '../model/model.js';
+import type { GrpcServer } from '../server/grpc.js';
 import { createServer } from '../server/http.js';
 import type { BenchIo } from './bench-command.js';
 
@@ -60,19 +61,13 @@ export async function serveCommand(args: string[], io: BenchIo): Promise<number>
     apiKey: values['api-key'],
   });
   const server = createHttpServer({ keepAliveTimeout: 65_000 }, handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  io.err(`open-autoglm: listening on http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port} (loading the model)\n`);
-  let grpc: { port: number; close(): Promise<void> } | undefined;
+  let grpc: GrpcServer | undefined;
   let stopping: Promise<number> | undefined;
   const stop = (signal: string): Promise<number> => {
     stopping ??= (async () => {
       io.err(`open-autoglm: ${signal}: shutting down (in-flight requests have ${shutdownMs / 1000} s)\n`);
       server.close();
-      await Promise.all([handler.close({ deadlineMs: shutdownMs }), grpc?.close()]);
+      await Promise.all([handler.close({ deadlineMs: shutdownMs }), grpc?.close({ deadlineMs: shutdownMs })]);
       server.closeAllConnections();
       const model = await modelPromise.catch(() => undefined);
       model?.dispose();
@@ -80,21 +75,34 @@ export async function serveCommand(args: string[], io: BenchIo): Promise<number>
     })();
     return stopping;
   };
+  // The signal handlers go in before anything is printed: a supervisor may signal as soon as it sees the first line.
   const done = new Promise<number>((resolve) => {
     const on = (sig: NodeJS.Signals) => () => void stop(sig).then(resolve);
     process.once('SIGTERM', on('SIGTERM'));
     process.once('SIGINT', on('SIGINT'));
   });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  io.err(`open-autoglm: listening on http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port} (loading the model)\n`);
   try {
     const engine = await handler.ready;
     const model = engine.model;
     io.err(`open-autoglm: serving ${engine.name} (${model.architecture}, ${model.backend.description}), ${engine.parallel} sequences over ${engine.contextSize} KV cells\n`);
-    if (grpcPort !== undefined) {
+    if (grpcPort !== undefined && !stopping) {
       const { startGrpcServer } = await import('../server/grpc.js');
-      grpc = await startGrpcServer(engine, { host, port: grpcPort, apiKey: values['api-key'] });
-      io.err(`open-autoglm: gRPC on ${host}:${grpc.port}\n`);
+      const started = await startGrpcServer(engine, { host, port: grpcPort, apiKey: values['api-key'] });
+      // A signal that came while it started: the shutdown under way did not see it, so close it here.
+      if (stopping) await started.close({ deadlineMs: 0 });
+      else {
+        grpc = started;
+        io.err(`open-autoglm: gRPC on ${host}:${grpc.port}\n`);
+      }
     }
   } catch (e) {
+    if (stopping) return stopping;
     server.close();
     server.closeAllConnections();
     throw e;

@@ -158,13 +158,13 @@ export class ServingEngine {
     }
     const lead = template.replyFrame(spec.messages).lead;
     const stopTokens = new Set(template.endOfTurnTokens(spec.messages));
-    return this.#generation([prompt], spec, options, { lead, stopTokens });
+    return this.#generation([prompt], spec, options, { lead, stopTokens, param: 'messages' });
   }
 
   /** A text completion of one or more prompts (text or token ids), n choices each. */
   async complete(spec: CompletionRequestSpec, options: RunOptions = {}): Promise<GenerationResult> {
     const prompts = spec.prompts.map((p) => (typeof p === 'string' ? this.model.tokenize(p) : Uint32Array.from(p)));
-    return this.#generation(prompts, spec, options, { lead: '', stopTokens: undefined });
+    return this.#generation(prompts, spec, options, { lead: '', stopTokens: undefined, param: 'prompt' });
   }
 
   /** Embeddings as model.embed computes them (each input in a context of its own), one sequence of the pool's room. */
@@ -290,15 +290,15 @@ export class ServingEngine {
     prompts: Uint32Array[],
     spec: { n: number; sampling: SamplingSpec },
     options: RunOptions,
-    chat: { lead: string; stopTokens: ReadonlySet<number> | undefined },
+    chat: { lead: string; stopTokens: ReadonlySet<number> | undefined; param: 'messages' | 'prompt' },
   ): Promise<GenerationResult> {
     const arrived = performance.now();
     for (const p of prompts) {
-      if (p.length === 0) throw badRequest('The prompt has no tokens', 'prompt');
+      if (p.length === 0) throw badRequest('The prompt has no tokens', chat.param);
       if (p.length >= this.contextSize) {
         throw badRequest(
           `This model's context holds ${this.contextSize} tokens, but the prompt has ${p.length} tokens (with at least 1 to generate)`,
-          'messages',
+          chat.param,
           'context_length_exceeded',
         );
       }

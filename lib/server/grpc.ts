@@ -105,11 +105,21 @@ export interface GrpcServerOptions {
   apiKey?: string;
 }
 
-export async function startGrpcServer(engine: ServingEngine, options: GrpcServerOptions): Promise<{ port: number; close(): Promise<void> }> {
+export interface GrpcServer {
+  /** The port bound (the one asked for, or the free one chosen for port 0). */
+  readonly port: number;
+  /**
+   * Stops accepting calls and resolves when none is left. Calls in flight may finish; with `deadlineMs`, those still
+   * running then are cancelled (UNAVAILABLE). Without it they end on their own or when the engine's close() cancels them.
+   */
+  close(options?: { deadlineMs?: number }): Promise<void>;
+}
+
+export async function startGrpcServer(engine: ServingEngine, options: GrpcServerOptions): Promise<GrpcServer> {
   const { grpc, service } = await loadServiceDefinition();
   const keyHash = options.apiKey ? createHash('sha256').update(options.apiKey).digest() : undefined;
   let closing = false;
-  // Calls in flight, so shutdown can cancel those still running after the engine's deadline.
+  // Calls in flight, so close({ deadlineMs }) can cancel those still running at its deadline.
   const calls = new Set<AbortController>();
 
   type Call = import('@grpc/grpc-js').ServerUnaryCall<Record<string, unknown>, unknown> | import('@grpc/grpc-js').ServerWritableStream<Record<string, unknown>, unknown>;
@@ -127,6 +137,10 @@ export async function startGrpcServer(engine: ServingEngine, options: GrpcServer
     calls.add(c);
     return c;
   };
+  // Calls cancelled by close()'s deadline are UNAVAILABLE (the server shut down), not CANCELLED (the client gave up).
+  const shutdownError = new ApiError(503, 'server_error', 'The server shut down before the call finished', { code: 'shutting_down' });
+  const failure = (c: AbortController | undefined, e: unknown): ApiError =>
+    c?.signal.aborted && c.signal.reason === shutdownError ? shutdownError : toApiError(e);
   const fail = (e: unknown) => {
     const api = toApiError(e);
     return Object.assign(new Error(api.message), { code: statusOf(grpc, api), details: api.message });
@@ -153,8 +167,9 @@ export async function startGrpcServer(engine: ServingEngine, options: GrpcServer
           callback(null, res);
         },
         (e) => {
-          count(endpoint, toApiError(e).status);
-          callback(fail(e));
+          const api = failure(c, e);
+          count(endpoint, api.status);
+          callback(fail(api));
         },
       ).finally(() => c && calls.delete(c));
     };
@@ -184,8 +199,12 @@ export async function startGrpcServer(engine: ServingEngine, options: GrpcServer
           call.end();
         },
         (e) => {
-          count(endpoint, toApiError(e).status);
-          call.destroy(fail(e));
+          const api = failure(c, e);
+          count(endpoint, api.status);
+          // A server-streaming call's status is sent by its 'error' listener (grpc-js), which ends the call after the
+          // chunks already written; destroy(err) would tear the stream down without ever sending a status, leaving the
+          // client waiting and tryShutdown() hanging.
+          call.emit('error', fail(api));
         },
       ).finally(() => c && calls.delete(c));
     };
@@ -224,10 +243,25 @@ export async function startGrpcServer(engine: ServingEngine, options: GrpcServer
   );
   return {
     port,
-    close: async () => {
+    close: async (closeOptions = {}) => {
       closing = true;
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      for (const c of calls) c.abort(new AglmError('ABORTED', 'The server is shutting down'));
+      // tryShutdown stops accepting calls and resolves once those in flight have ended: without a deadline they may
+      // run to their end (or until the engine's own close() cancels them); at the deadline they are cancelled (their
+      // clients get UNAVAILABLE) and their sequences freed, and a second later whatever is left is cut.
+      const shut = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const deadline = closeOptions.deadlineMs;
+      let timer: NodeJS.Timeout | undefined;
+      if (deadline !== undefined) {
+        timer = setTimeout(() => {
+          for (const c of calls) c.abort(shutdownError);
+          timer = setTimeout(() => server.forceShutdown(), 1000);
+        }, deadline);
+      }
+      try {
+        await shut;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

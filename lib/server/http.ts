@@ -15,6 +15,7 @@ import {
   embeddingsJson,
   modelJson,
   requestId,
+  timingsJson,
   usageChunkJson,
   type ResponseMeta,
 } from './openai-format.js';
@@ -67,28 +68,38 @@ function sendError(res: ServerResponse, e: ApiError): void {
   sendJson(res, e.status, e.toJSON(), headers);
 }
 
-/** Reads a JSON body: at most `limit` bytes (413), valid UTF-8 (400), valid JSON (400). */
-function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+/**
+ * Reads a JSON body: at most `limit` bytes (413), valid UTF-8 (400), valid JSON (400). A body over the limit is not
+ * kept: the 413 goes out with `Connection: close`, and the connection closes once it is sent (the socket must stay
+ * open until then, or the client sees a reset instead of the answer).
+ */
+function readJson(req: IncomingMessage, res: ServerResponse, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
+    const tooLarge = (message: string) => {
+      res.setHeader('connection', 'close');
+      req.resume(); // what else arrives is dropped until the connection closes
+      reject(new ApiError(413, 'invalid_request_error', message, { code: 'request_too_large' }));
+    };
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
-      reject(new ApiError(413, 'invalid_request_error', `The request body is ${declared} bytes; the limit is ${limit}`, { code: 'request_too_large' }));
-      req.resume();
+      tooLarge(`The request body is ${declared} bytes; the limit is ${limit}`);
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
+      if (size > limit) return;
       size += c.length;
       if (size > limit) {
-        reject(new ApiError(413, 'invalid_request_error', `The request body exceeds the limit of ${limit} bytes`, { code: 'request_too_large' }));
-        req.destroy();
+        chunks.length = 0;
+        tooLarge(`The request body exceeds the limit of ${limit} bytes`);
         return;
       }
       chunks.push(c);
     });
     req.on('error', reject);
     req.on('end', () => {
+      if (size > limit) return;
       let text: string;
       try {
         text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
@@ -109,9 +120,23 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   });
 }
 
-/** The label a request is counted under in /metrics. */
+const ENDPOINTS = new Set([
+  '/health',
+  '/metrics',
+  '/v1/models',
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/tokenize',
+  '/detokenize',
+  '/v1/tokenize',
+  '/v1/detokenize',
+]);
+
+/** The label a request is counted under in /metrics; any other path is 'other' (a label per path would grow unbounded). */
 function endpointOf(path: string): string {
-  return /^\/v1\/models\/./.test(path) ? '/v1/models/:id' : path;
+  if (/^\/v1\/models\/./.test(path)) return '/v1/models/:id';
+  return ENDPOINTS.has(path) ? path : 'other';
 }
 
 /** An SSE stream that sends its headers only once there is something to send (so admission errors can still be a 503). */
@@ -190,7 +215,7 @@ export function createServer(model: Model | Promise<Model>, options?: ServerOpti
     if (!authorized(req)) throw new ApiError(401, 'authentication_error', 'Missing or wrong API key (Authorization: Bearer <key>)', { code: 'invalid_api_key' });
     const post = (fn: (body: unknown, e: ServingEngine) => Promise<void>) => async () => {
       if (method !== 'POST') throw new ApiError(405, 'invalid_request_error', `${method} is not allowed on ${path}; use POST`, { code: 'method_not_allowed' });
-      const body = await readJson(req, limit);
+      const body = await readJson(req, res, limit);
       await fn(body, usable());
     };
     const usable = (): ServingEngine => {
@@ -233,7 +258,12 @@ export function createServer(model: Model | Promise<Model>, options?: ServerOpti
     const model = /^\/v1\/models\/(.+)$/.exec(path);
     if (model) {
       const e = usable();
-      const id = decodeURIComponent(model[1]);
+      let id = model[1];
+      try {
+        id = decodeURIComponent(id);
+      } catch {
+        // not valid percent-encoding: no model has that id either
+      }
       if (id !== e.name) throw new ApiError(404, 'invalid_request_error', `The model '${id}' does not exist`, { code: 'model_not_found', param: 'model' });
       return sendJson(res, 200, modelJson(e.name, e.created));
     }
@@ -265,6 +295,10 @@ export function createServer(model: Model | Promise<Model>, options?: ServerOpti
       opened.add(i);
       return true;
     };
+    // The last finish chunk waits for the result, to carry the timings (as llama.cpp's last chunk does; a chunk with a
+    // choice, so clients that read choices[0] of every chunk are fine). The usage comes in its own last chunk when
+    // stream_options.include_usage asks for it, as OpenAI sends it.
+    let held: Record<string, unknown> | undefined;
     try {
       const r = await start({
         signal,
@@ -272,9 +306,13 @@ export function createServer(model: Model | Promise<Model>, options?: ServerOpti
           const role = open(i);
           if (text.length > 0 || role) sse.data(chunkJson(kind, meta, i, { text, role }));
         },
-        onFinish: (i, finish) => sse.data(chunkJson(kind, meta, i, { role: open(i), finish, ...(kind === 'chat' ? {} : { text: '' }) })),
+        onFinish: (i, finish) => {
+          if (held) sse.data(held);
+          held = chunkJson(kind, meta, i, { role: open(i), finish, ...(kind === 'chat' ? {} : { text: '' }) }) as Record<string, unknown>;
+        },
       });
-      sse.data(usageChunkJson(kind, meta, r, spec.includeUsage));
+      if (held) sse.data({ ...held, timings: timingsJson(r.timings) });
+      if (spec.includeUsage) sse.data(usageChunkJson(kind, meta, r));
       sse.done();
     } catch (err) {
       sse.stop();

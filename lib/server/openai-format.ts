@@ -85,15 +85,18 @@ export function chunkJson(
   };
 }
 
-/** The last chunk of a stream: no choices, the usage (stream_options.include_usage) and the timings. */
-export function usageChunkJson(kind: 'chat' | 'completion', meta: ResponseMeta, r: GenerationResult, includeUsage: boolean): object {
+/**
+ * The last chunk of a stream when stream_options.include_usage asks for it (only then, as OpenAI: clients read
+ * choices[0] of every other chunk): no choices, the usage, and the timings.
+ */
+export function usageChunkJson(kind: 'chat' | 'completion', meta: ResponseMeta, r: GenerationResult): object {
   return {
     id: meta.id,
     object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
     created: meta.created,
     model: meta.model,
     choices: [],
-    ...(includeUsage ? { usage: usageJson(r.usage) } : {}),
+    usage: usageJson(r.usage),
     timings: timingsJson(r.timings),
   };
 }
