@@ -1,6 +1,18 @@
-// Kernel lab (not a test): Q4_0/Q8_0 matmul variants over the 16-row panel layout (x86-amx/amx-internal.h) for
-// batched decoding, timed against avx512 (GGUF rows) and the amx packed kernel in one process, variants alternating.
+// Kernel lab (not a test): Q4_0/Q8_0 matmul variants over the 16-row panel layout (x86-avx512/avx512-panel.h) for
+// decoding and batched decoding, timed against the avx512 kernels on the GGUF layout in one process, the variants
+// taking turns over enough copies of the matrix to miss the caches.
 //   aglm-qlab [threads] [reps]
+// What it found (Zen 4, one thread, ms per call; the numbers move by 10-20 % between runs on this VM, the order does
+// not):
+//   v1 (one panel x up to 8 tokens) and v2 (two panels x up to 4 tokens): v2 wins from n = 2 on; at n = 8 it takes
+//     0.85-0.98 ms on 2048x5632 / 5632x2048 Q4_0 against 1.5-2.1 for the GGUF tiles (2.3x the n = 1 time instead of
+//     4-5x). v2 graduated as avx512-matmul-panel.cpp.
+//   v3 (P panels, S chains per panel and token), n = 1: P = 4 beats P = 2 by 20-25 % (VPDPBUSD latency: more
+//     independent chains); S = 2 helps a little more. The library runs 4 panels (S = 2) for one or two tokens.
+//   v4 (each block's scales stored after its data, one stream per panel): 5-10 % on k = 768 shapes at n = 1, within
+//     noise elsewhere; prefetching the next panels at the start of a group: no gain. Not adopted (the amx tiles read
+//     the scales where they are).
+// On k = 768 with many rows (the 110M shape's FFN) Q8_0 decoding at n = 1 stays 0-20 % behind the GGUF row kernel.
 #include <immintrin.h>
 #include <math.h>
 #include <stdio.h>
@@ -197,6 +209,179 @@ void run_v(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
   }
 }
 
+
+// V3: P panels x T tokens with S accumulator chains per (panel, token) (the library kernel, generalised).
+template <bool Q8, int P, int T, int S>
+INL void v3_tile(const char *const *panel, int64_t nb, const xq *const *xs, __m512 (&out)[P][T]) {
+  const int64_t data = Q8 ? 512 : 256;
+  const __m512i low = _mm512_set1_epi8(0x0f), flip = _mm512_set1_epi8((char)0x80);
+  __m512 f[P][T];
+  UNROLL for (int p = 0; p < P; p++) UNROLL for (int t = 0; t < T; t++) f[p][t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    __m512i acc[S][P][T];
+    UNROLL for (int p = 0; p < P; p++) UNROLL for (int t = 0; t < T; t++) {
+      acc[0][p][t] = _mm512_set1_epi32(xs[t][b].bias);
+      UNROLL for (int u = 1; u < S; u++) acc[u][p][t] = _mm512_setzero_si512();
+    }
+    if (Q8) {
+      UNROLL for (int g = 0; g < 8; g++) {
+        __m512i w[P];
+        UNROLL for (int p = 0; p < P; p++) w[p] = _mm512_xor_si512(_mm512_load_si512((const void *)(panel[p] + b * data + g * 64)), flip);
+        UNROLL for (int t = 0; t < T; t++) {
+          const __m512i bx = _mm512_set1_epi32(xs[t][b].q[g]);
+          UNROLL for (int p = 0; p < P; p++) acc[g % S][p][t] = _mm512_dpbusd_epi32(acc[g % S][p][t], w[p], bx);
+        }
+      }
+    } else {
+      UNROLL for (int i = 0; i < 4; i++) {
+        __m512i lo[P], hi[P];
+        UNROLL for (int p = 0; p < P; p++) {
+          const __m512i v = _mm512_load_si512((const void *)(panel[p] + b * data + i * 64));
+          lo[p] = _mm512_and_si512(v, low);
+          hi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        }
+        UNROLL for (int t = 0; t < T; t++) {
+          const __m512i bl = _mm512_set1_epi32(xs[t][b].q[i]), bh = _mm512_set1_epi32(xs[t][b].q[4 + i]);
+          UNROLL for (int p = 0; p < P; p++) {
+            acc[(2 * i) % S][p][t] = _mm512_dpbusd_epi32(acc[(2 * i) % S][p][t], lo[p], bl);
+            acc[(2 * i + 1) % S][p][t] = _mm512_dpbusd_epi32(acc[(2 * i + 1) % S][p][t], hi[p], bh);
+          }
+        }
+      }
+    }
+    UNROLL for (int p = 0; p < P; p++) {
+      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(panel[p] + nb * data + b * 32)));
+      UNROLL for (int t = 0; t < T; t++) {
+        __m512i sum = acc[0][p][t];
+        UNROLL for (int u = 1; u < S; u++) sum = _mm512_add_epi32(sum, acc[u][p][t]);
+        f[p][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(xs[t][b].d)), f[p][t]);
+      }
+    }
+  }
+  UNROLL for (int p = 0; p < P; p++) UNROLL for (int t = 0; t < T; t++) out[p][t] = f[p][t];
+}
+
+template <bool Q8, int P, int S>
+void v3_range1(const aglm_matmul_args *a, const xq *xs, int64_t nb, int64_t p0, int64_t p1) {
+  const size_t pb = aglm_amx::panel_bytes(a->w_type, a->k);
+  const xq *xr[1] = {xs};
+  int64_t p = p0;
+  for (; p + P <= p1; p += P) {
+    const char *panel[P];
+    UNROLL for (int i = 0; i < P; i++) panel[i] = (const char *)a->w + (p + i) * pb;
+    __m512 out[P][1];
+    v3_tile<Q8, P, 1, S>(panel, nb, xr, out);
+    UNROLL for (int i = 0; i < P; i++) _mm512_storeu_ps(a->y + (p + i) * 16, out[i][0]);
+  }
+  for (; p < p1; p++) {
+    const char *panel[1] = {(const char *)a->w + p * pb};
+    __m512 out[1][1];
+    v3_tile<Q8, 1, 1, 2>(panel, nb, xr, out);
+    _mm512_storeu_ps(a->y + p * 16, out[0][0]);
+  }
+}
+
+// n = 1 only: P panels, S chains.
+template <int P, int S>
+void run_v3(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
+  const int64_t nb = a->k / 32;
+  static thread_local std::vector<xq> xs;
+  xs.resize((size_t)nb);
+  const bool q8 = a->w_type == AGLM_TYPE_Q8_0;
+  prep_x((const char *)a->x, nb, q8 ? 128 : 8, xs.data());
+  if (q8) v3_range1<true, P, S>(a, xs.data(), nb, r0 / 16, r1 / 16);
+  else v3_range1<false, P, S>(a, xs.data(), nb, r0 / 16, r1 / 16);
+}
+
+
+// V4: scales interleaved after each block's data (block stride data + 32), one stream per panel.
+template <bool Q8, int P, int S>
+INL void v4_tile(const char *const *panel, int64_t nb, const xq *x, __m512 (&out)[P]) {
+  const int64_t data = Q8 ? 512 : 256, stride = data + 32;
+  const __m512i low = _mm512_set1_epi8(0x0f), flip = _mm512_set1_epi8((char)0x80);
+  __m512 f[P];
+  UNROLL for (int p = 0; p < P; p++) f[p] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    __m512i acc[S][P];
+    UNROLL for (int p = 0; p < P; p++) {
+      acc[0][p] = _mm512_set1_epi32(x[b].bias);
+      UNROLL for (int u = 1; u < S; u++) acc[u][p] = _mm512_setzero_si512();
+    }
+    if (Q8) {
+      UNROLL for (int g = 0; g < 8; g++) {
+        const __m512i bx = _mm512_set1_epi32(x[b].q[g]);
+        UNROLL for (int p = 0; p < P; p++)
+          acc[g % S][p] = _mm512_dpbusd_epi32(acc[g % S][p], _mm512_xor_si512(_mm512_load_si512((const void *)(panel[p] + b * stride + g * 64)), flip), bx);
+      }
+    } else {
+      UNROLL for (int i = 0; i < 4; i++) {
+        const __m512i bl = _mm512_set1_epi32(x[b].q[i]), bh = _mm512_set1_epi32(x[b].q[4 + i]);
+        UNROLL for (int p = 0; p < P; p++) {
+          const __m512i v = _mm512_load_si512((const void *)(panel[p] + b * stride + i * 64));
+          acc[(2 * i) % S][p] = _mm512_dpbusd_epi32(acc[(2 * i) % S][p], _mm512_and_si512(v, low), bl);
+          acc[(2 * i + 1) % S][p] = _mm512_dpbusd_epi32(acc[(2 * i + 1) % S][p], _mm512_and_si512(_mm512_srli_epi16(v, 4), low), bh);
+        }
+      }
+    }
+    const __m512 xd = _mm512_set1_ps(x[b].d);
+    UNROLL for (int p = 0; p < P; p++) {
+      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(panel[p] + b * stride + data)));
+      __m512i sum = acc[0][p];
+      UNROLL for (int u = 1; u < S; u++) sum = _mm512_add_epi32(sum, acc[u][p]);
+      f[p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, xd), f[p]);
+    }
+  }
+  UNROLL for (int p = 0; p < P; p++) out[p] = f[p];
+}
+
+int g_prefetch = 0; // cache lines of each next panel to prefetch at the start of a group
+// The interleaved copy of a packed matrix (made once per case in main).
+std::vector<std::vector<char>> g_inter;
+int g_inter_copy = 0;
+
+template <int P, int S>
+void run_v4(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
+  const int64_t nb = a->k / 32;
+  static thread_local std::vector<xq> xs;
+  xs.resize((size_t)nb);
+  const bool q8 = a->w_type == AGLM_TYPE_Q8_0;
+  prep_x((const char *)a->x, nb, q8 ? 128 : 8, xs.data());
+  const size_t pb = aglm_amx::panel_bytes(a->w_type, a->k);
+  const char *base = g_inter[g_inter_copy].data();
+  for (int64_t p = r0 / 16; p + P <= r1 / 16; p += P) {
+    const char *panel[P];
+    UNROLL for (int i = 0; i < P; i++) panel[i] = base + (p + i) * pb;
+    if (g_prefetch && p + 2 * P <= r1 / 16)
+      for (int i = 0; i < P; i++)
+        for (int l = 0; l < g_prefetch; l++) _mm_prefetch(base + (p + P + i) * pb + l * 64, _MM_HINT_T0);
+    __m512 out[P];
+    if (q8) v4_tile<true, P, S>(panel, nb, xs.data(), out);
+    else v4_tile<false, P, S>(panel, nb, xs.data(), out);
+    UNROLL for (int i = 0; i < P; i++) _mm512_storeu_ps(a->y + (p + i) * 16, out[i]);
+  }
+}
+
+template <int L>
+void pf(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
+  g_prefetch = L;
+  run_v4<4, 2>(a, r0, r1);
+  g_prefetch = 0;
+}
+
+// Panels with each block's 16 scales moved right after the block's data.
+void interleave(int type, const char *packed, char *dst, int64_t rows, int64_t k) {
+  const size_t pb = aglm_amx::panel_bytes(type, k), data = type == AGLM_TYPE_Q8_0 ? 512 : 256;
+  const int64_t nb = k / 32;
+  for (int64_t p = 0; p < (rows + 15) / 16; p++) {
+    const char *s = packed + p * pb;
+    char *d = dst + p * pb;
+    for (int64_t b = 0; b < nb; b++) {
+      memcpy(d + b * (data + 32), s + b * data, data);
+      memcpy(d + b * (data + 32) + data, s + nb * data + b * 32, 32);
+    }
+  }
+}
+
 // ---- harness ------------------------------------------------------------------------------------------------------
 
 uint64_t g_state = 88172645463325252ull;
@@ -223,16 +408,18 @@ double run_threads(matmul_fn fn, const aglm_matmul_args &a, int threads) {
 }
 
 void amx_packed(const aglm_matmul_args *a, int64_t r0, int64_t r1) { aglm_amx::matmul_packed(a, r0, r1); }
+// The avx512 kernels on the GGUF layout (the table sends w_packed = 0 there).
+void gguf_layout(const aglm_matmul_args *a, int64_t r0, int64_t r1) { aglm_kernels_avx512.matmul(a, r0, r1); }
 
 } // namespace
 
 int main(int argc, char **argv) {
   const int threads = argc > 1 ? atoi(argv[1]) : 1, reps = argc > 2 ? atoi(argv[2]) : 9;
   const int types[] = {AGLM_TYPE_Q4_0, AGLM_TYPE_Q8_0};
-  const int64_t shapes[][2] = {{2048, 5632}, {5632, 2048}};
+  const int64_t shapes[][2] = {{2048, 5632}, {5632, 2048}, {768, 2048}};
   const int ns[] = {1, 2, 4, 8};
-  const char *names[] = {"avx512", "amx-pk", "v1", "v2"};
-  const matmul_fn fns[] = {aglm_kernels_avx512.matmul, amx_packed, run_v<1>, run_v<2>};
+  const char *names[] = {"avx512-gguf", "avx512-panels", "v2", "v4-P4S2"};
+  const matmul_fn fns[] = {gguf_layout, aglm_kernels_avx512.matmul, run_v<2>, run_v4<4, 2>};
   const bool packed[] = {false, true, true, true};
   const int nf = 4, copies = 24;
   printf("%d thread(s), median of %d, ms per call\n", threads, reps);
@@ -258,7 +445,13 @@ int main(int argc, char **argv) {
           aglm_kernels_ref.quantize_row_q8_0(f.data(), x.data() + t * xrow, k);
         }
         std::vector<std::vector<float>> y(nf, std::vector<float>(n * m));
+        g_inter.assign(copies, std::vector<char>());
+        for (int c = 0; c < copies; c++) {
+          g_inter[c].resize(wp[c].size());
+          interleave(type, wp[c].data(), g_inter[c].data(), m, k);
+        }
         auto args = [&](int fi, int c) {
+          g_inter_copy = c;
           aglm_matmul_args a{};
           a.w = packed[fi] ? (const void *)wp[c].data() : (const void *)w[c].data();
           a.w_row_bytes = row, a.w_type = type, a.x = x.data(), a.x_row_bytes = xrow, a.y = y[fi].data(), a.y_stride = m;
