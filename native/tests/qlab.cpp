@@ -341,6 +341,7 @@ int g_inter_copy = 0;
 
 template <int P, int S>
 void run_v4(const aglm_matmul_args *a, int64_t r0, int64_t r1) {
+  if (a->n != 1) return run_v<2>(a, r0, r1); // v4 covers one token only
   const int64_t nb = a->k / 32;
   static thread_local std::vector<xq> xs;
   xs.resize((size_t)nb);
