@@ -3,7 +3,7 @@
 import { POOLING_TYPES } from '../arch/bert.js';
 import { AglmError, invalidArgument } from '../errors.js';
 import type { GgufMetadata } from '../gguf/index.js';
-import { checkObject, optBoolean, optOneOf, optSignal } from '../validate.js';
+import { checkObject, checkTokens, optBoolean, optOneOf, optSignal } from '../validate.js';
 import type { Context, ContextOptions } from './context.js';
 
 export const EMBED_POOLINGS = ['mean', 'cls', 'last'] as const;
@@ -28,6 +28,7 @@ export interface EmbedModel {
   readonly contextLength: number;
   readonly hparams: { readonly [key: string]: number | string | boolean };
   readonly metadata: GgufMetadata;
+  readonly vocabSize: number;
   tokenize(text: string): Uint32Array;
   createContext(options?: ContextOptions): Context;
 }
@@ -56,10 +57,14 @@ function l2Normalize(v: Float32Array): Float32Array {
   return v;
 }
 
-export async function embedTexts(model: EmbedModel, texts: string | readonly string[], options?: EmbedOptions): Promise<Float32Array[]> {
+/** What embed() takes: a text, or an array of texts and token-id arrays (ids are embedded as they are). */
+export type EmbedInput = string | readonly (string | ArrayLike<number>)[];
+
+export async function embedTexts(model: EmbedModel, texts: EmbedInput, options?: EmbedOptions): Promise<Float32Array[]> {
   const list = typeof texts === 'string' ? [texts] : texts;
-  if (!Array.isArray(list) || list.length === 0 || list.some((t) => typeof t !== 'string')) {
-    throw invalidArgument('texts', 'a string or a non-empty array of strings', texts);
+  const isIds = (t: unknown) => t instanceof Uint32Array || t instanceof Int32Array || (Array.isArray(t) && t.every((x) => typeof x === 'number'));
+  if (!Array.isArray(list) || list.length === 0 || list.some((t) => typeof t !== 'string' && !isIds(t))) {
+    throw invalidArgument('texts', 'a string or a non-empty array of strings or token-id arrays', texts);
   }
   const o = checkObject<EmbedOptions>('embed options', options);
   const pooling = optOneOf('pooling', o.pooling, EMBED_POOLINGS, defaultPooling(model));
@@ -68,7 +73,7 @@ export async function embedTexts(model: EmbedModel, texts: string | readonly str
   if (model.hiddenSize === 0) throw new AglmError('INVALID_ARGUMENT', `The ${model.architecture} architecture does not expose hidden states to embed`);
   const encoder = model.hparams.causal === false;
   const tokenized = list.map((text, i) => {
-    const ids = model.tokenize(text);
+    const ids = typeof text === 'string' ? model.tokenize(text) : checkTokens(`texts[${i}]`, text, model.vocabSize);
     if (ids.length === 0) throw new AglmError('INVALID_ARGUMENT', `Text ${i} has no tokens (an empty text without BOS) to embed`);
     if (ids.length > model.contextLength) {
       throw new AglmError('CONTEXT_FULL', `Text ${i} has ${ids.length} tokens; the model embeds at most ${model.contextLength} (its context length)`);

@@ -14,7 +14,7 @@ import { PRECISIONS } from '../backends/weight-types.js';
 import { checkObject, optBoolean, optInt, optOneOf, optSignal } from '../validate.js';
 import { Context, type ContextOptions } from './context.js';
 import { Sequence } from './sequence.js';
-import { embedTexts, type EmbedOptions } from './embed.js';
+import { embedTexts, type EmbedInput, type EmbedOptions } from './embed.js';
 import { complete, generate, type CompletionResult, type GenerateChunk, type GenerateOptions } from './generate.js';
 import { ChatSession, resolveChatTemplate, type ApplyChatTemplateOptions, type ChatMessage, type ChatSessionOptions, type ChatTemplate } from '../chat/index.js';
 
@@ -187,12 +187,12 @@ export class Model {
   }
 
   /**
-   * One embedding per text (a Float32Array of hiddenSize values): the hidden states after the final norm (bert: the
+   * One embedding per text or token-id array (a Float32Array of hiddenSize values): the hidden states after the final norm (bert: the
    * last layer's), pooled over the text's tokens ('mean', 'cls': the first token, 'last') and L2-normalised unless
    * `normalize: false`. Default pooling: the file's `<arch>.pooling_type` when it names one of those, else 'mean' for
    * encoders and 'last' for causal decoders. Each text is evaluated alone in a context of its own.
    */
-  embed(texts: string | readonly string[], options?: EmbedOptions): Promise<Float32Array[]> {
+  embed(texts: EmbedInput, options?: EmbedOptions): Promise<Float32Array[]> {
     this.#nativeModel();
     return embedTexts(this, texts, options);
   }

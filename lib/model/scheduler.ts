@@ -1,6 +1,8 @@
 // The step scheduler of a context: every sequence's pending evaluation goes into a queue, and each step takes, in one
 // forward pass, the next tokens of every queued request that fits: decode tokens first (one token each, so nobody's
 // generation waits on a long prompt), then prompt chunks in arrival order with the rest of the batch (chunked prefill).
+// A request that needs more KV cells than are free waits while others make progress; when none can, the one whose
+// sequence holds the most cells fails with CONTEXT_FULL.
 // A step runs on a native worker; the next one starts after the step's continuations (sampling, the next token of
 // each generation) have run, so sequences that are ready join it. Aborting or disposing a request in a running step
 // stops that step (it is rolled back natively) and the other requests in it simply run again in the next one.
@@ -12,6 +14,8 @@ import { fromNative, type NativeContext, type NativeStepPart } from '../native.j
 export interface ScheduledSequence {
   /** The native sequence id (created before the request is queued). */
   readonly nativeId: number;
+  /** Positions the sequence holds. */
+  readonly position: number;
   /** Called with the sequence's new length after a step evaluated some of its tokens, or after a rollback. */
   moved(position: number): void;
 }
@@ -149,17 +153,14 @@ export class StepScheduler {
     const order = [...this.#queue].sort((a, b) => Number(a.tokens.length - a.done > 1) - Number(b.tokens.length - b.done > 1));
     const parts: NativeStepPart[] = [];
     const reqs: StepRequest[] = [];
+    const starved: StepRequest[] = [];
     for (const req of order) {
       if (room === 0) break;
       const left = req.tokens.length - req.done;
       if (left > cells) {
-        this.#fail(
-          req,
-          new AglmError(
-            'CONTEXT_FULL',
-            `The context's KV cells are all in use (${info.nCells - cells} of ${info.nCells}); this sequence needs ${left} more`,
-          ),
-        );
+        // Not enough free cells now. It waits while the others make progress (one of them may finish and free
+        // cells); if nobody can go on, one of the waiting requests fails (below).
+        starved.push(req);
         continue;
       }
       if (req.whole && left > room) {
@@ -185,6 +186,20 @@ export class StepScheduler {
       room -= count;
       cells -= count;
     }
+    if (parts.length === 0 && starved.length > 0) {
+      // The pool is full and no request can take a step: the one whose sequence holds the most cells fails with
+      // CONTEXT_FULL (its owner disposing it frees the most room), the others wait: the scheduler plans again after
+      // the failure's continuations have run, and fails another only if still none can go on.
+      const victim = starved.reduce((a, b) => (b.sequence.position > a.sequence.position ? b : a));
+      const left = victim.tokens.length - victim.done;
+      this.#fail(
+        victim,
+        new AglmError(
+          'CONTEXT_FULL',
+          `The context's KV cells are all in use (${info.cellsUsed} of ${info.nCells}); this sequence needs ${left} more`,
+        ),
+      );
+    }
     return { parts, reqs };
   }
 
@@ -201,6 +216,7 @@ export class StepScheduler {
     if (this.#running || this.#queue.length === 0) return this.#kick();
     let plan = this.#plan(native);
     let promise: Promise<void> | undefined;
+    // (No parts: a request failed for want of cells; #kick plans again once that failure's continuations have run.)
     while (plan.parts.length > 0) {
       try {
         promise = native.step(plan.parts);

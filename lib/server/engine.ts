@@ -75,6 +75,8 @@ interface Lease {
 
 interface Waiter {
   n: number;
+  /** KV cells the request reserves (see #generation). */
+  cells: number;
   resolve: (lease: Lease) => void;
   reject: (e: unknown) => void;
   signal?: AbortSignal;
@@ -101,6 +103,8 @@ export class ServingEngine {
   readonly #ttft: Histogram;
   readonly #itl: Histogram;
   #free: number;
+  /** KV cells reserved by the requests running (prompt plus max_tokens per choice). */
+  #reserved = 0;
   readonly #waiting: Waiter[] = [];
   readonly #running = new Set<AbortController>();
   #closing: AglmError | undefined;
@@ -130,6 +134,7 @@ export class ServingEngine {
     m.gauge('aglm_active_sequences', 'Sequences in use.', () => (this.context.disposed ? 0 : this.context.activeSequences));
     m.gauge('aglm_kv_cells_used', 'KV cells held by sequences.', () => (this.context.disposed ? 0 : this.context.cellsUsed));
     m.gauge('aglm_kv_cells_total', 'KV cells of the shared context.', () => this.context.contextSize);
+    m.gauge('aglm_kv_cells_reserved', 'KV cells the running requests reserved (prompt plus max_tokens per choice).', () => this.#reserved);
     m.gauge('aglm_requests_in_flight', 'Requests being generated.', () => this.#running.size);
     this.#ttft = m.histogram('aglm_time_to_first_token_seconds', 'From a request arriving to its first generated token.', SECONDS_BUCKETS);
     this.#itl = m.histogram('aglm_inter_token_latency_seconds', 'Between consecutive tokens of a choice.', SECONDS_BUCKETS);
@@ -169,12 +174,11 @@ export class ServingEngine {
 
   /** Embeddings as model.embed computes them (each input in a context of its own), one sequence of the pool's room. */
   async embed(spec: EmbeddingRequestSpec, options: { signal?: AbortSignal } = {}): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
-    const texts = spec.inputs.map((i) => (typeof i === 'string' ? i : this.model.detokenize(i)));
-    const lease = await this.#acquire(1, options.signal);
+    const lease = await this.#acquire(1, 0, options.signal);
     const run = this.#track(options.signal);
     try {
       const promptTokens = spec.inputs.reduce((n, i) => n + (typeof i === 'string' ? this.model.tokenize(i).length : i.length), 0);
-      const vectors = await this.model.embed(texts, { signal: run.signal });
+      const vectors = await this.model.embed(spec.inputs, { signal: run.signal });
       this.#promptTokens.inc({}, promptTokens);
       return { vectors, promptTokens };
     } catch (e) {
@@ -216,11 +220,18 @@ export class ServingEngine {
 
   // ---- admission --------------------------------------------------------------------------------------------
 
-  #acquire(n: number, signal: AbortSignal | undefined): Promise<Lease> {
+  /**
+   * A lease on `n` sequences and `cells` KV cells, now or after the requests ahead of it (first come, first served);
+   * a full queue is a 503. Reserving the cells a request will fill (its prompt and its max_tokens per choice) keeps
+   * requests that state max_tokens from running out of cells half way; one without max_tokens reserves its prompt and
+   * one token per choice and may still find the pool full later (a 503 kv_cache_full, as llama.cpp's server would).
+   */
+  #acquire(n: number, cells: number, signal: AbortSignal | undefined): Promise<Lease> {
     if (this.#closing) return Promise.reject(new ApiError(503, 'server_error', 'The server is shutting down', { code: 'shutting_down' }));
     if (n > this.parallel) return Promise.reject(badRequest(`n is ${n}; this server generates at most ${this.parallel} at once`, 'n'));
     if (signal?.aborted) return Promise.reject(toApiError(new AglmError('ABORTED', 'aborted')));
-    if (this.#waiting.length === 0 && this.#free >= n) return Promise.resolve(this.#take(n));
+    cells = Math.min(cells, this.contextSize);
+    if (this.#waiting.length === 0 && this.#fits(n, cells)) return Promise.resolve(this.#take(n, cells));
     if (this.#waiting.length >= this.maxQueue) {
       return Promise.reject(
         new ApiError(503, 'overloaded_error', `The server is busy: ${this.parallel} sequences in use and ${this.#waiting.length} requests waiting`, {
@@ -230,7 +241,7 @@ export class ServingEngine {
       );
     }
     return new Promise<Lease>((resolve, reject) => {
-      const w: Waiter = { n, resolve, reject, signal };
+      const w: Waiter = { n, cells, resolve, reject, signal };
       if (signal) {
         w.onAbort = () => this.#rejectWaiter(w, toApiError(new AglmError('ABORTED', 'aborted', { cause: signal.reason })));
         signal.addEventListener('abort', w.onAbort, { once: true });
@@ -239,24 +250,30 @@ export class ServingEngine {
     });
   }
 
-  #take(n: number): Lease {
+  #fits(n: number, cells: number): boolean {
+    return this.#free >= n && this.#reserved + cells <= this.contextSize;
+  }
+
+  #take(n: number, cells: number): Lease {
     this.#free -= n;
+    this.#reserved += cells;
     let released = false;
     return {
       release: () => {
         if (released) return;
         released = true;
         this.#free += n;
+        this.#reserved -= cells;
         this.#wake();
       },
     };
   }
 
   #wake(): void {
-    while (this.#waiting.length > 0 && this.#free >= this.#waiting[0].n) {
+    while (this.#waiting.length > 0 && this.#fits(this.#waiting[0].n, this.#waiting[0].cells)) {
       const w = this.#waiting.shift()!;
       if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
-      w.resolve(this.#take(w.n));
+      w.resolve(this.#take(w.n, w.cells));
     }
   }
 
@@ -304,7 +321,10 @@ export class ServingEngine {
       }
     }
     const n = spec.n * prompts.length;
-    const lease = await this.#acquire(n, options.signal);
+    // Cells this request will fill: each prompt once (forks share it), then max_tokens per choice (1 when unstated).
+    const perChoice = spec.sampling.maxTokens ?? 1;
+    const cells = prompts.reduce((sum, p) => sum + Math.min(this.contextSize, p.length + spec.n * perChoice), 0);
+    const lease = await this.#acquire(n, cells, options.signal);
     const run = this.#track(options.signal);
     const choices: ChoiceResult[] = [];
     let firstToken = 0;

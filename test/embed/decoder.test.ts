@@ -93,3 +93,13 @@ test('decoder embeddings agree with llama.cpp (node-llama-cpp 3.22.1)', { timeou
     assert.ok(minCos >= 0.9999, `${pooling}: cosine ${minCos}`);
   }
 });
+
+test('embed takes token-id arrays as they are (the same vector as the text that tokenizes to them)', async () => {
+  await using model = await loadModel();
+  const text = 'Once upon a time there was a cat';
+  const [fromText, fromIds, fromArray] = await model.embed([text, model.tokenize(text), Array.from(model.tokenize(text))]);
+  assert.deepEqual(fromIds, fromText);
+  assert.deepEqual(fromArray, fromText);
+  await assert.rejects(model.embed([[1, 99999]]), { code: 'INVALID_ARGUMENT', message: /texts\[0\]\[1\]/ });
+  await assert.rejects(model.embed([{} as never]), { code: 'INVALID_ARGUMENT' });
+});

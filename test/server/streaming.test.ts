@@ -49,11 +49,11 @@ async function gauges(url: string): Promise<Gauges> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A POST whose socket the test destroys; what arrived meanwhile is kept. */
-function startRequest(url: string, body: unknown): { req: ClientRequest; events: SseParser; status: Promise<number> } {
+function startRequest(url: string, body: unknown, path = '/v1/completions'): { req: ClientRequest; events: SseParser; status: Promise<number> } {
   const events = new SseParser();
   let setStatus!: (s: number) => void;
   const status = new Promise<number>((r) => (setStatus = r));
-  const req = request(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, agent: false }, (res) => {
+  const req = request(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, agent: false }, (res) => {
     setStatus(res.statusCode ?? 0);
     res.on('data', (c: Buffer) => events.push(c));
     res.on('error', () => {});
@@ -174,11 +174,12 @@ test('an error after the stream began (the shared KV pool is full) arrives as a 
   await using model = await loadModel(); // stories260K: fast enough to fill a 256-cell pool in a moment
   const s = await listen(model, { parallel: 2, contextSize: 256, keepAliveMs: 60_000 });
   try {
-    // EOS banned: both generate until the pool is full. The second starts once the first is streaming.
-    const body = { prompt: 'Once upon a time', max_tokens: 1000, temperature: 0, stream: true, logit_bias: { '2': -100 } };
-    const a = startRequest(s.url, body);
+    // Chats without max_tokens (they reserve only their prompt's cells and one more, so both are admitted) and EOS
+    // banned: both generate until the pool is full. The second starts once the first is streaming.
+    const body = { messages: [{ role: 'user', content: 'Once upon a time' }], temperature: 0, stream: true, logit_bias: { '2': -100 } };
+    const a = startRequest(s.url, body, '/v1/chat/completions');
     while (!a.events.events.some((e) => e.data !== undefined)) await sleep(1);
-    const b = startRequest(s.url, body);
+    const b = startRequest(s.url, body, '/v1/chat/completions');
     assert.deepEqual(await Promise.all([a.status, b.status]), [200, 200]);
     const ended = (r: { events: SseParser }) => {
       const last = r.events.events.at(-1)?.data;
@@ -192,8 +193,10 @@ test('an error after the stream began (the shared KV pool is full) arrives as a 
     const results = [a, b].map((r) => r.events.events.filter((e) => e.data !== undefined).map((e) => e.data!));
     const failed = results.filter((d) => d.at(-1) !== '[DONE]');
     const finished = results.filter((d) => d.at(-1) === '[DONE]');
-    // When the pool fills, the requests that need a cell in that step fail (both, if both do), freeing theirs.
-    assert.ok(failed.length >= 1, 'a stream ran out of cells');
+    // When the pool fills and neither can go on, the one holding the most cells (a, which started first) fails and
+    // frees them; b then has room to go on.
+    assert.equal(failed.length, 1, 'exactly one stream ran out of cells');
+    assert.equal(results[0].at(-1) === '[DONE]', false, 'the longer sequence (a) is the one that failed');
     for (const f of failed) {
       // Tokens, then the error event in OpenAI's shape, then the end of the response (no [DONE]).
       assert.ok(f.length > 2, 'it had streamed tokens before the pool filled');
@@ -208,15 +211,15 @@ test('an error after the stream began (the shared KV pool is full) arrives as a 
       const chunks = d.slice(0, -1).map((x) => JSON.parse(x));
       assert.equal(chunks.at(-1).choices[0].finish_reason, 'length');
     }
-    t.diagnostic(`${failed.length} of 2 streams failed when the pool filled`);
+
     const metrics = await scrape(s.url);
-    assert.equal(metricValue(metrics, 'aglm_requests_total', { endpoint: '/v1/completions', status: '503' }), failed.length);
-    assert.equal(metricValue(metrics, 'aglm_requests_total', { endpoint: '/v1/completions', status: '200' }) ?? 0, finished.length);
+    assert.equal(metricValue(metrics, 'aglm_requests_total', { endpoint: '/v1/chat/completions', status: '503' }), failed.length);
+    assert.equal(metricValue(metrics, 'aglm_requests_total', { endpoint: '/v1/chat/completions', status: '200' }) ?? 0, finished.length);
     assert.equal(metricValue(metrics, 'aglm_kv_cells_used'), 0);
     assert.equal(metricValue(metrics, 'aglm_active_sequences'), 0);
     // The official client raises the error event as an APIError (the same race, through openai streams).
     const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'x', maxRetries: 0 });
-    const params = { model: 'stories260K', prompt: 'Once upon a time', max_tokens: 1000, temperature: 0, stream: true as const, logit_bias: { '2': -100 } };
+    const params = { model: 'stories260K', messages: [{ role: 'user' as const, content: 'Once upon a time' }], temperature: 0, stream: true as const, logit_bias: { '2': -100 } };
     let firstChunk!: () => void;
     const aStarted = new Promise<void>((r) => (firstChunk = r));
     const consume = async (stream: AsyncIterable<unknown>, onChunk?: () => void) => {
@@ -227,12 +230,13 @@ test('an error after the stream began (the shared KV pool is full) arrives as a 
         return e;
       }
     };
-    const ca = consume(await client.completions.create(params), firstChunk);
+    const ca = consume(await client.chat.completions.create(params), firstChunk);
     await aStarted;
-    const cb = consume(await client.completions.create(params));
+    const cb = consume(await client.chat.completions.create(params));
     const outcomes = await Promise.all([ca, cb]);
     const errors = outcomes.filter((o) => o !== 'done');
-    assert.ok(errors.length >= 1);
+    assert.equal(errors.length, 1);
+    assert.notEqual(outcomes[0], 'done', 'the longer sequence failed');
     for (const e of errors) {
       assert.ok(e instanceof OpenAI.APIError, String(e));
       assert.equal((e.error as { code?: string }).code, 'kv_cache_full');
@@ -242,6 +246,26 @@ test('an error after the stream began (the shared KV pool is full) arrives as a 
     const next = await postJson(s.url, '/v1/completions', { prompt: 'Once upon a time', max_tokens: 16, temperature: 0 });
     assert.equal(next.status, 200);
     assert.equal(next.json.choices[0].text, want.text);
+  } finally {
+    await s.close();
+  }
+});
+
+test('requests that state max_tokens reserve their cells at admission: they wait for room instead of running out of it', async () => {
+  await using model = await loadModel();
+  const s = await listen(model, { parallel: 2, contextSize: 256, keepAliveMs: 60_000 });
+  try {
+    // Each needs its prompt and 150 cells: the two do not fit together in 256, so the second waits for the first.
+    const body = { prompt: 'Once upon a time', max_tokens: 150, temperature: 0, logit_bias: { '2': -100 } };
+    const want = await model.complete('Once upon a time', { maxTokens: 150, temperature: 0, logitBias: { 2: -100 } });
+    const [a, b] = await Promise.all([postJson(s.url, '/v1/completions', body), postJson(s.url, '/v1/completions', body)]);
+    for (const r of [a, b]) {
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      assert.equal(r.json.choices[0].text, want.text);
+      assert.equal(r.json.usage.completion_tokens, 150);
+    }
+    const metrics = await scrape(s.url);
+    assert.equal(metricValue(metrics, 'aglm_kv_cells_reserved'), 0);
   } finally {
     await s.close();
   }
