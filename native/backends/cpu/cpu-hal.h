@@ -37,6 +37,19 @@ inline void put(char *buf, size_t len, const std::string &s) {
   if (buf && len) std::snprintf(buf, len, "%s", s.c_str());
 }
 
+// Runs fn, turning anything the C++ library throws into a status: nothing may cross the C ABI.
+template <class F> int32_t guarded(char *err, size_t len, const char *what, F fn) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc &) {
+    put(err, len, std::string("out of memory ") + what);
+    return AGLM_ERR_OUT_OF_MEMORY;
+  } catch (...) {
+    put(err, len, std::string("internal error ") + what);
+    return AGLM_ERR_INTERNAL;
+  }
+}
+
 template <const cpu_backend_config *C> struct table {
   static int32_t score(char *why, size_t len) { return C->score(why, len); }
   static int32_t device_count() { return 1; }
@@ -55,32 +68,28 @@ template <const cpu_backend_config *C> struct table {
     if (C->refuses && C->refuses(op, weight_type)) return 0;
     return cpu_supports(k, op, weight_type) ? 1 : 0;
   }
-  static int32_t program_create(const aglm_hal_program_desc *desc, aglm_hal_program **out, char *err, size_t err_len) try {
-    const aglm_kernels *k = nullptr;
-    char why[512] = {0};
-    const int32_t st = C->select(desc->variant, &k, why, sizeof why);
-    if (st != AGLM_OK) {
-      put(err, err_len, why);
-      return st;
-    }
-    std::string description = why;
-    if (desc->variant && *desc->variant && desc->variant_source)
-      description += std::string(" (requested by ") + desc->variant_source + ")";
-    auto p = std::make_unique<aglm_hal_program>();
-    std::string msg;
-    const int32_t r = cpu_program_build(desc, k, description, &p->cpu, &msg);
-    if (r != AGLM_OK) {
-      put(err, err_len, msg);
-      return r;
-    }
-    *out = p.release();
-    return AGLM_OK;
-  } catch (const std::bad_alloc &) {
-    put(err, err_len, "out of memory");
-    return AGLM_ERR_OUT_OF_MEMORY;
-  } catch (...) {
-    put(err, err_len, "internal error creating the program");
-    return AGLM_ERR_INTERNAL;
+  static int32_t program_create(const aglm_hal_program_desc *desc, aglm_hal_program **out, char *err, size_t err_len) {
+    return guarded(err, err_len, "creating the program", [&] {
+      const aglm_kernels *k = nullptr;
+      char why[512] = {0};
+      const int32_t st = C->select(desc->variant, &k, why, sizeof why);
+      if (st != AGLM_OK) {
+        put(err, err_len, why);
+        return st;
+      }
+      std::string description = why;
+      if (desc->variant && *desc->variant && desc->variant_source)
+        description += std::string(" (requested by ") + desc->variant_source + ")";
+      auto p = std::make_unique<aglm_hal_program>();
+      std::string msg;
+      const int32_t r = cpu_program_build(desc, k, description, &p->cpu, &msg);
+      if (r != AGLM_OK) {
+        put(err, err_len, msg);
+        return r;
+      }
+      *out = p.release();
+      return (int32_t)AGLM_OK;
+    });
   }
   static void program_free(aglm_hal_program *p) { delete p; }
   static void program_describe(const aglm_hal_program *p, char *buf, size_t len) { put(buf, len, p->cpu->description); }
@@ -90,32 +99,27 @@ template <const cpu_backend_config *C> struct table {
     return n;
   }
   static int32_t session_create(aglm_hal_program *p, const aglm_hal_session_desc *desc, aglm_hal_session **out, char *err,
-                                size_t err_len) try {
-    auto s = std::make_unique<aglm_hal_session>();
-    std::string msg;
-    const int32_t r = cpu_session_build(p->cpu.get(), desc, &s->cpu, &msg);
-    if (r != AGLM_OK) {
-      put(err, err_len, msg);
-      return r;
-    }
-    *out = s.release();
-    return AGLM_OK;
-  } catch (const std::bad_alloc &) {
-    put(err, err_len, "out of memory");
-    return AGLM_ERR_OUT_OF_MEMORY;
-  } catch (...) {
-    put(err, err_len, "internal error creating the session");
-    return AGLM_ERR_INTERNAL;
+                                size_t err_len) {
+    return guarded(err, err_len, "creating the session", [&] {
+      auto s = std::make_unique<aglm_hal_session>();
+      std::string msg;
+      const int32_t r = cpu_session_build(p->cpu.get(), desc, &s->cpu, &msg);
+      if (r != AGLM_OK) {
+        put(err, err_len, msg);
+        return r;
+      }
+      *out = s.release();
+      return (int32_t)AGLM_OK;
+    });
   }
   static void session_free(aglm_hal_session *s) { delete s; }
-  static int32_t session_decode(aglm_hal_session *s, const aglm_hal_batch *b, char *err, size_t err_len) try {
-    std::string msg;
-    const int32_t r = cpu_session_run(s->cpu.get(), b, &msg);
-    if (r != AGLM_OK) put(err, err_len, msg);
-    return r;
-  } catch (...) {
-    put(err, err_len, "internal error running a batch");
-    return AGLM_ERR_INTERNAL;
+  static int32_t session_decode(aglm_hal_session *s, const aglm_hal_batch *b, char *err, size_t err_len) {
+    return guarded(err, err_len, "running a batch", [&] {
+      std::string msg;
+      const int32_t r = cpu_session_run(s->cpu.get(), b, &msg);
+      if (r != AGLM_OK) put(err, err_len, msg);
+      return r;
+    });
   }
   static uint64_t session_memory(const aglm_hal_session *s) { return s->cpu->bytes; }
   static size_t report(const char *variant, char *buf, size_t len) { return C->report ? C->report(variant, buf, len) : 0; }

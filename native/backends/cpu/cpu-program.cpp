@@ -86,6 +86,9 @@ status_t repack_weights(const aglm_hal_program_desc *desc, cpu_program *p, std::
           break;
         }
         k->repack(w.type, p->wdata[jobs[j].weight], bufs[j].data(), w.ne[1] * w.ne[2] * w.ne[3], w.ne[0]);
+        // The source goes as soon as its copy is made, so peak memory is the copies plus the weights in flight, not
+        // the file plus the copies (the core's release touches only this weight's pages or buffer).
+        release(desc, (int32_t)jobs[j].weight);
       }
     });
   }
@@ -96,7 +99,6 @@ status_t repack_weights(const aglm_hal_program_desc *desc, cpu_program *p, std::
     p->wdata[jobs[j].weight] = bufs[j].data();
     p->wpacked[jobs[j].weight] = 1;
     p->owned.push_back(std::move(bufs[j]));
-    release(desc, (int32_t)jobs[j].weight);
   }
   if (!ok) return *err = "out of memory repacking the weights", AGLM_ERR_OUT_OF_MEMORY;
   return AGLM_OK;
