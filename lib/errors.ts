@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   'ABORTED', // the caller's AbortSignal fired
   'CONTEXT_FULL', // the tokens do not fit in the context
   'CHAT_TEMPLATE_ERROR', // a chat template does not parse, or fails or refuses the messages while rendering
+  'INVALID_GRAMMAR', // a GBNF grammar or JSON schema that does not parse or is not supported; a grammar no token can continue
   // files
   'FILE_NOT_FOUND',
   'IO_ERROR',

@@ -10,7 +10,8 @@ export type { GenerateOptions, GenerateChunk, GenerateReturn, CompletionResult, 
 export { ChatSession, ChatTemplate, BUILTIN_CHAT_TEMPLATE_NAMES, builtinChatTemplate } from './chat/index.js';
 export type { ChatMessage, ChatSessionOptions, ChatPromptOptions, ChatTurnStats, ApplyChatTemplateOptions, BuiltinChatTemplateName } from './chat/index.js';
 export type { SamplerOptions } from './sampler/index.js';
-export { Sampler } from './sampler/index.js';
+export { Sampler, type TokenConstraint } from './sampler/index.js';
+export { Grammar, GrammarMatcher, jsonSchemaToGbnf, gbnfLiteral, type GrammarOptions, type JsonSchemaToGbnfOptions } from './grammar/index.js';
 export { Tokenizer } from './tokenizer/index.js';
 export { systemInfo, type SystemInfo, type BackendInfo } from './backends/system-info.js';
 export type { ModelPlan, PrecisionRequest } from './backends/planner.js';

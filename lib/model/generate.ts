@@ -3,6 +3,7 @@
 import { AglmError, invalidArgument } from '../errors.js';
 import { alignedFloat32 } from '../buffers/aligned.js';
 import { Sampler, validateSamplerOptions, type SamplerOptions } from '../sampler/index.js';
+import { Grammar, GrammarMatcher, toGrammar } from '../grammar/index.js';
 import { checkObject, checkTokens, optInt, optSignal } from '../validate.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { Context, ContextOptions } from './context.js';
@@ -22,6 +23,14 @@ export interface GenerateOptions extends SamplerOptions {
   sequence?: Sequence;
   /** Threads for the context generate creates. */
   threads?: number;
+  /**
+   * Hold the output to a grammar: a Grammar, or GBNF text (llama.cpp's format). The text generated is then always a
+   * prefix of a sentence of the grammar, and a whole one when the generation ends by end of generation (stopReason
+   * 'eos'); 'maxTokens' or 'stop' can cut it short.
+   */
+  grammar?: Grammar | string;
+  /** Hold the output to JSON valid under this JSON schema (compiled once to a grammar; see Grammar.fromJsonSchema). */
+  jsonSchema?: unknown;
 }
 
 /** What generation needs from a model. */
@@ -46,6 +55,7 @@ export interface GenerateChunk {
   token: number;
 }
 
+/** 'eos': an end-of-generation token, or a grammar that allows nothing more; 'stop': a stop string. */
 export type StopReason = 'maxTokens' | 'eos' | 'stop' | 'contextFull';
 
 export interface CompletionTimings {
@@ -74,11 +84,12 @@ interface Resolved {
   sequence: Sequence | undefined;
   threads: number | undefined;
   sampler: SamplerOptions;
+  grammar: Grammar | undefined;
 }
 
 function resolveOptions(options: GenerateOptions | undefined): Resolved {
   const o = checkObject<GenerateOptions>('generate options', options);
-  const { maxTokens, stop, signal, addBos, context, sequence, threads, ...sampler } = o;
+  const { maxTokens, stop, signal, addBos, context, sequence, threads, grammar, jsonSchema, ...sampler } = o;
   let stops: string[] = [];
   if (typeof stop === 'string') stops = [stop];
   else if (Array.isArray(stop) && stop.every((s) => typeof s === 'string')) stops = stop;
@@ -92,6 +103,7 @@ function resolveOptions(options: GenerateOptions | undefined): Resolved {
   }
   if (sequence !== undefined && context !== undefined) throw invalidArgument('context', 'no context together with sequence', context);
   validateSamplerOptions(sampler);
+  if (grammar !== undefined && jsonSchema !== undefined) throw invalidArgument('jsonSchema', 'no jsonSchema together with grammar', jsonSchema);
   return {
     maxTokens: optInt('maxTokens', maxTokens, 0, 1 << 24, 256),
     stop: stops.filter((s) => s.length > 0),
@@ -100,7 +112,24 @@ function resolveOptions(options: GenerateOptions | undefined): Resolved {
     sequence: sequence ?? context?.defaultSequence,
     threads: threads === undefined ? undefined : optInt('threads', threads, 1, 1024, 1),
     sampler,
+    grammar: grammar !== undefined ? toGrammar('grammar', grammar) : jsonSchema !== undefined ? schemaGrammar(jsonSchema) : undefined,
   };
+}
+
+// The last few schemas' grammars, so that a server answering the same response_format compiles it once.
+const schemaGrammars = new Map<string, Grammar>();
+
+function schemaGrammar(schema: unknown): Grammar {
+  const key = JSON.stringify(schema);
+  let g = key === undefined ? undefined : schemaGrammars.get(key);
+  if (!g) {
+    g = Grammar.fromJsonSchema(schema);
+    if (key !== undefined) {
+      if (schemaGrammars.size >= 32) schemaGrammars.delete(schemaGrammars.keys().next().value!);
+      schemaGrammars.set(key, g);
+    }
+  }
+  return g;
 }
 
 /** Holds back text that could be the start of a stop string; reports a stop string once complete. */
@@ -177,6 +206,7 @@ async function* run(
   internals: GenerateInternals,
 ): AsyncGenerator<GenerateChunk, GenerateReturn> {
   const tokenizer = model.tokenizer;
+  const grammar = o.grammar ? new GrammarMatcher(o.grammar.automaton(tokenizer, internals.stopTokens)) : undefined;
   const ownedContext =
     o.sequence === undefined
       ? model.createContext({ contextSize: Math.min(model.contextLength, promptTokens.length + Math.max(o.maxTokens, 1)), threads: o.threads })
@@ -201,17 +231,22 @@ async function* run(
     if (internals.history) sampler.acceptMany(internals.history);
     sampler.acceptMany(promptTokens);
     while (generated < o.maxTokens) {
-      const token = sampler.sample(logits);
+      const token = sampler.sample(logits, grammar);
       if (tokenizer.isEog(token) || internals.stopTokens?.has(token)) {
         stopReason = 'eos';
         break;
       }
       generated++;
       sampler.accept(token);
+      grammar?.accept(token);
       const { text, stopped } = stops.push(decoder.push(token));
       yield { text, token };
       if (stopped) {
         stopReason = 'stop';
+        break;
+      }
+      if (grammar?.finished) {
+        stopReason = 'eos'; // the grammar allows nothing but the end: no need to evaluate this token and sample it
         break;
       }
       if (generated >= o.maxTokens) break;

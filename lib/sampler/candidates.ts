@@ -30,6 +30,20 @@ export class Candidates {
     this.sorted = false;
   }
 
+  /** Keeps only the candidates whose token `allowed[id]` is 1 (order kept); returns how many remain. */
+  keep(allowed: Uint8Array): number {
+    let n = 0;
+    for (let i = 0; i < this.n; i++) {
+      const id = this.ids[i];
+      if (allowed[id] === 1) {
+        this.ids[n] = id;
+        this.vals[n++] = this.vals[i];
+      }
+    }
+    this.n = n;
+    return n;
+  }
+
   /** Buffers a stage may write a new list into before calling commit(). */
   spareIds(): Int32Array {
     return this.#spareIds;

@@ -1,5 +1,5 @@
 // The sampler: logit bias -> penalties -> top-k -> top-p -> min-p -> temperature -> softmax draw, over a reusable scratch buffer.
-import { invalidArgument } from '../errors.js';
+import { AglmError, invalidArgument } from '../errors.js';
 import { Candidates } from './candidates.js';
 import { drawToken } from './dist.js';
 import { argmax } from './greedy.js';
@@ -10,6 +10,12 @@ import { applyTemperature } from './temperature.js';
 import { applyTopK } from './top-k.js';
 import { applyTopP } from './top-p.js';
 import { validateSamplerOptions, type ResolvedSamplerOptions, type SamplerOptions } from './options.js';
+
+/** What a grammar offers the sampler: a check of one token, and the mask of all allowed ones (1 = allowed). */
+export interface TokenConstraint {
+  allows(token: number): boolean;
+  mask(): Uint8Array;
+}
 
 export class Sampler {
   readonly options: Readonly<ResolvedSamplerOptions>;
@@ -52,16 +58,31 @@ export class Sampler {
     for (let i = 0; i < tokens.length; i++) this.accept(tokens[i]);
   }
 
-  /** Picks the next token from `logits` (length vocabSize; left unchanged). Does not accept() the token. */
-  sample(logits: Float32Array): number {
+  /**
+   * Picks the next token from `logits` (length vocabSize; left unchanged). Does not accept() the token. With a
+   * constraint (a grammar), the pick is checked against it and, only when refused, redone over the tokens the
+   * constraint allows (llama.cpp's order: one token is cheap to check, the whole vocabulary is not).
+   */
+  sample(logits: Float32Array, constraint?: TokenConstraint): number {
     if (!(logits instanceof Float32Array) || logits.length !== this.vocabSize) {
       throw invalidArgument('logits', `a Float32Array of length ${this.vocabSize}`, logits);
     }
+    const first = this.#pick(logits);
+    if (constraint === undefined || constraint.allows(first)) return first;
+    const allowed = constraint.mask();
+    if (allowed.length !== this.vocabSize) throw invalidArgument('constraint', `a mask of length ${this.vocabSize}`, allowed);
+    return this.#pick(logits, allowed);
+  }
+
+  #pick(logits: Float32Array, allowed?: Uint8Array): number {
     const c = this.#candidates;
     const o = this.options;
     c.load(logits);
     for (const [id, bias] of o.logitBias) c.vals[id] += bias;
     if (penaltiesActive(this.#penalties)) applyPenalties(c.vals, this.#window.counts, this.#penalties);
+    if (allowed !== undefined && c.keep(allowed) === 0) {
+      throw new AglmError('INVALID_GRAMMAR', 'No token of this vocabulary can continue the grammar from here');
+    }
     if (o.temperature === 0) return argmax(c);
     applyTopK(c, o.topK);
     applyTopP(c, o.topP);

@@ -1,3 +1,3 @@
 // Public surface of the sampler: options, their validation, and the Sampler chain.
-export { Sampler } from './chain.js';
+export { Sampler, type TokenConstraint } from './chain.js';
 export { SAMPLER_DEFAULTS, validateSamplerOptions, type ResolvedSamplerOptions, type SamplerOptions } from './options.js';

@@ -46,6 +46,8 @@ export function toApiError(e: unknown): ApiError {
       case 'INVALID_ARGUMENT':
       case 'CHAT_TEMPLATE_ERROR':
         return new ApiError(400, 'invalid_request_error', e.message, { code: 'invalid_value', cause: e });
+      case 'INVALID_GRAMMAR':
+        return new ApiError(400, 'invalid_request_error', e.message, { code: 'invalid_grammar', cause: e });
       case 'CONTEXT_FULL':
         return new ApiError(400, 'invalid_request_error', e.message, { code: 'context_length_exceeded', cause: e });
       case 'NO_SEQUENCE_LEFT':
