@@ -3,7 +3,7 @@
 // lib/tools/peer-install.ts (re-exported here); this file drives its inference API for the benchmark and the peer tests.
 import { resolve } from 'node:path';
 import { benchStat, type BenchStat } from '../lib/tools/bench.js';
-import { DEFAULT_PEER_DIR, loadPeer as loadPeerAs } from '../lib/tools/peer-install.js';
+import { DEFAULT_PEER_DIR, loadPeer as loadPeerAs, loadPeerModule } from '../lib/tools/peer-install.js';
 
 export { DEFAULT_PEER_DIR, ensurePeer, PEER_VERSION, peerBinaryPackage, type PeerInstall } from '../lib/tools/peer-install.js';
 export const repoRoot = resolve(import.meta.dirname, '..');
@@ -11,7 +11,7 @@ export const repoRoot = resolve(import.meta.dirname, '..');
 // The parts of node-llama-cpp's API used here (typed locally: the package is not a dependency).
 export interface PeerSequence {
   clearHistory(): Promise<void>;
-  evaluate(tokens: number[], options: { temperature: number; yieldEogToken?: boolean }): AsyncGenerator<number, void, unknown>;
+  evaluate(tokens: number[], options: { temperature: number; yieldEogToken?: boolean; grammarEvaluationState?: object }): AsyncGenerator<number, void, unknown>;
   controlledEvaluate(
     input: (number | [number, { generateNext?: { token?: boolean; logits?: boolean; options?: { temperature?: number } } }])[],
   ): Promise<({ next: { token?: number | null; logits?: Map<number, number> } } | undefined)[]>;
@@ -21,6 +21,7 @@ export interface PeerContext {
   dispose(): Promise<void>;
 }
 export interface PeerModel {
+  isEogToken(token: number): boolean;
   createContext(options: {
     contextSize: number;
     threads: number;
@@ -37,8 +38,12 @@ export interface PeerEmbeddingContext {
   getEmbeddingFor(input: number[] | string): Promise<{ readonly vector: readonly number[] }>;
   dispose(): Promise<void>;
 }
+export interface PeerGrammar {
+  readonly grammar: string;
+}
 export interface PeerLlama {
   loadModel(options: { modelPath: string }): Promise<PeerModel>;
+  createGrammar(options: { grammar: string }): Promise<PeerGrammar>;
   readonly systemInfo: string;
   dispose(): Promise<void>;
 }
@@ -307,4 +312,52 @@ export async function peerBatchedBench(
 
 function benchTokensForWarmup(prompts: (s: number) => number[]): number[] {
   return [...prompts(100), ...prompts(101), ...prompts(102), ...prompts(103)].slice(0, 32);
+}
+
+interface PeerGrammarModule {
+  LlamaGrammarEvaluationState: new (options: { model: PeerModel; grammar: PeerGrammar }) => object;
+}
+
+/**
+ * llama.cpp's greedy continuation of `prompt` (token ids, evaluated exactly as given) under a GBNF grammar:
+ * node-llama-cpp's sequence.evaluate with a LlamaGrammarEvaluationState from llama.createGrammar (its grammar
+ * sampler), F32 KV cache without flash attention. The tokens generated before its end-of-generation token.
+ */
+export async function peerGrammarGreedy(
+  llama: PeerLlama,
+  modelPath: string,
+  prompt: number[],
+  gbnf: string,
+  maxTokens: number,
+  options: { threads?: number; dir?: string } = {},
+): Promise<{ tokens: number[]; stopReason: 'eog' | 'maxTokens' }> {
+  const mod = await loadPeerModule<PeerGrammarModule>(options.dir ?? DEFAULT_PEER_DIR);
+  const grammar = await llama.createGrammar({ grammar: gbnf });
+  const model = await llama.loadModel({ modelPath });
+  try {
+    const size = Math.max(256, prompt.length + maxTokens + 8);
+    const ctx = await model.createContext({
+      contextSize: size,
+      threads: options.threads ?? 2,
+      batchSize: size,
+      flashAttention: false,
+      experimentalKvCacheKeyType: 0,
+      experimentalKvCacheValueType: 0,
+    });
+    try {
+      const grammarEvaluationState = new mod.LlamaGrammarEvaluationState({ model, grammar });
+      const tokens: number[] = [];
+      const seq = ctx.getSequence();
+      for await (const token of seq.evaluate(prompt, { temperature: 0, grammarEvaluationState, yieldEogToken: true })) {
+        if (model.isEogToken(token)) return { tokens, stopReason: 'eog' };
+        tokens.push(token);
+        if (tokens.length >= maxTokens) break;
+      }
+      return { tokens, stopReason: 'maxTokens' };
+    } finally {
+      await ctx.dispose();
+    }
+  } finally {
+    await model.dispose();
+  }
 }

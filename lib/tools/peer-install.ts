@@ -79,6 +79,11 @@ export async function ensurePeer(dir = DEFAULT_PEER_DIR, options: { timeoutMs?: 
  * The installed peer's CPU build (`getLlama`: no GPU, never builds from source), typed by the caller: the package is
  * not a dependency, so each user declares the part of its API it calls.
  */
+/** The installed peer's module itself (its classes, e.g. LlamaCompletion). */
+export async function loadPeerModule<T>(dir = DEFAULT_PEER_DIR): Promise<T> {
+  return (await import(pathToFileURL(entryPath(dir)).href)) as T;
+}
+
 export async function loadPeer<T>(dir = DEFAULT_PEER_DIR): Promise<T> {
   const mod = (await import(pathToFileURL(entryPath(dir)).href)) as {
     getLlama(o: { gpu: false; build: 'never'; logLevel: 'error'; progressLogs?: boolean }): Promise<T>;
