@@ -5,7 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { AglmError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
-import { ApiError, toApiError } from './api-error.js';
+import { ApiError, badParam, toApiError } from './api-error.js';
 import type { GenerationResult, ServingEngine } from './engine.js';
 import { requestId } from './openai-format.js';
 import { parseChatRequest, parseCompletionRequest, parseEmbeddingRequest } from './requests.js';
@@ -49,6 +49,8 @@ interface Sampling {
   max_tokens?: number;
   stop?: string[];
   logit_bias?: Record<string, number>;
+  grammar?: string;
+  json_schema?: string;
 }
 
 /** The HTTP API's body for a call's sampling message (proto3 optional fields are absent when unset). */
@@ -67,7 +69,15 @@ function samplingBody(s: Sampling | undefined, n: number | undefined): Record<st
     stop: o.stop && o.stop.length > 0 ? o.stop : undefined,
     logit_bias: o.logit_bias && Object.keys(o.logit_bias).length > 0 ? o.logit_bias : undefined,
     n: n || undefined,
+    grammar: o.grammar || undefined,
   };
+  if (o.json_schema) {
+    try {
+      body.json_schema = JSON.parse(o.json_schema);
+    } catch {
+      throw badParam('sampling.json_schema', 'a JSON schema as JSON text', o.json_schema);
+    }
+  }
   return body;
 }
 

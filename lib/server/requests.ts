@@ -3,12 +3,16 @@
 // parameters are ignored, as OpenAI's clients send more than any one server knows.
 import type { ChatMessage } from '../chat/index.js';
 import type { SamplerOptions } from '../sampler/index.js';
+import { AglmError } from '../errors.js';
+import { Grammar } from '../grammar/index.js';
 import { ApiError, badParam, badRequest } from './api-error.js';
 
 export interface SamplingSpec extends SamplerOptions {
   /** Most tokens to generate; undefined: until the end of generation or a full context. */
   maxTokens: number | undefined;
   stop: string[];
+  /** The grammar the output is held to (response_format, or llama.cpp's grammar / json_schema fields). */
+  grammar?: Grammar;
 }
 
 interface Common {
@@ -102,10 +106,70 @@ function sampling(body: Body, vocabSize: number): SamplingSpec {
     }
     spec.logitBias = map;
   }
+  const grammar = grammarOf(body);
+  if (grammar) spec.grammar = grammar;
   if (body.logprobs === true || (body.logprobs !== undefined && body.logprobs !== null && body.logprobs !== false)) {
     throw badRequest('logprobs are not supported by this server', 'logprobs', 'unsupported_parameter');
   }
   return spec;
+}
+
+// Compiled grammars of recent requests by their text: clients send the same schema with every request.
+const grammarCache = new Map<string, Grammar>();
+
+function compile(param: string, key: string, make: () => Grammar): Grammar {
+  let g = grammarCache.get(key);
+  if (!g) {
+    try {
+      g = make();
+    } catch (e) {
+      if (e instanceof AglmError && e.code === 'INVALID_GRAMMAR') throw badRequest(e.message, param, 'invalid_grammar');
+      throw e;
+    }
+    if (grammarCache.size >= 64) grammarCache.delete(grammarCache.keys().next().value!);
+    grammarCache.set(key, g);
+  }
+  return g;
+}
+
+function schemaGrammar(param: string, schema: unknown): Grammar {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) {
+    if (schema !== true) throw badParam(param, 'a JSON schema object', schema);
+  }
+  const text = JSON.stringify(schema);
+  if (text.length > 256 * 1024) throw badRequest('The JSON schema is larger than 256 KiB', param);
+  return compile(param, 'schema:' + text, () => Grammar.fromJsonSchema(schema));
+}
+
+/**
+ * The grammar a request asks for: OpenAI's response_format ({ type: 'text' | 'json_object' | 'json_schema' }), or
+ * llama.cpp's server fields `grammar` (GBNF text) and `json_schema`. At most one of them.
+ */
+function grammarOf(body: Body): Grammar | undefined {
+  const found: Grammar[] = [];
+  const rf = body.response_format as Body | undefined | null;
+  if (rf !== undefined && rf !== null) {
+    if (typeof rf !== 'object' || Array.isArray(rf)) throw badParam('response_format', 'an object', rf);
+    if (rf.type === 'json_object') {
+      // llama.cpp lets json_object carry a schema; OpenAI's means any JSON object.
+      found.push(schemaGrammar('response_format.schema', rf.schema ?? { type: 'object' }));
+    } else if (rf.type === 'json_schema') {
+      const js = rf.json_schema as Body | undefined | null;
+      if (js === null || typeof js !== 'object' || Array.isArray(js)) throw badParam('response_format.json_schema', 'an object with a schema', js);
+      found.push(schemaGrammar('response_format.json_schema.schema', js.schema ?? { type: 'object' }));
+    } else if (rf.type !== 'text') {
+      throw badParam('response_format.type', "'text', 'json_object' or 'json_schema'", rf.type);
+    }
+  }
+  if (body.json_schema !== undefined && body.json_schema !== null) found.push(schemaGrammar('json_schema', body.json_schema));
+  if (body.grammar !== undefined && body.grammar !== null && body.grammar !== '') {
+    if (typeof body.grammar !== 'string') throw badParam('grammar', 'GBNF text (a string)', body.grammar);
+    if (body.grammar.length > 256 * 1024) throw badRequest('The grammar is larger than 256 KiB', 'grammar');
+    const text = body.grammar;
+    found.push(compile('grammar', 'gbnf:' + text, () => new Grammar(text)));
+  }
+  if (found.length > 1) throw badRequest('Give at most one of response_format, json_schema and grammar', 'grammar');
+  return found[0];
 }
 
 function common(body: Body, vocabSize: number, maxChoices: number): Common {
@@ -157,10 +221,6 @@ export function parseChatRequest(raw: unknown, served: string, vocabSize: number
   });
   if (body.tools !== undefined && body.tools !== null && !(Array.isArray(body.tools) && body.tools.length === 0)) {
     throw badRequest('Tool calls are not supported by this server yet', 'tools', 'unsupported_parameter');
-  }
-  const rf = body.response_format as Body | undefined | null;
-  if (rf !== undefined && rf !== null && (typeof rf !== 'object' || rf.type !== 'text')) {
-    throw badRequest('response_format other than text is not supported by this server yet', 'response_format', 'unsupported_parameter');
   }
   return { ...common(body, vocabSize, maxChoices), messages: out };
 }

@@ -425,6 +425,25 @@ test('bad requests are INVALID_ARGUMENT and an unknown model NOT_FOUND, on unary
   assert.equal(engine.activeSequences, 0);
 });
 
+test('Sampling.grammar and Sampling.json_schema hold the output as the library does; bad ones are INVALID_ARGUMENT', async () => {
+  const gbnf = 'root ::= "do(action=\\"" ("Tap" | "Back") "\\")"\n';
+  const schema = { type: 'object', properties: { ok: { type: 'boolean' }, n: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['ok', 'n'] };
+  for (const [sampling, opts] of [
+    [{ grammar: gbnf }, { grammar: gbnf }],
+    [{ json_schema: JSON.stringify(schema) }, { jsonSchema: schema }],
+  ] as const) {
+    await using ctx = model.createContext({ sequences: 1 });
+    const want = await ctx.createSequence().complete('Once upon a time', { ...opts, temperature: 0, maxTokens: 64 });
+    const r = await unary<GenerationResponse>(client, 'Complete', { text: 'Once upon a time', sampling: { temperature: 0, max_tokens: 64, ...sampling } });
+    assert.equal(r.choices[0].text, want.text, JSON.stringify(sampling));
+    assert.equal(r.choices[0].finish_reason, 'stop');
+  }
+  const INVALID = grpc.status.INVALID_ARGUMENT;
+  await expectStatus(unary(client, 'Complete', { text: 'x', sampling: { grammar: 'root ::= nope\n' } }), INVALID, /nope/);
+  await expectStatus(unary(client, 'Complete', { text: 'x', sampling: { json_schema: '{not json' } }), INVALID, /json_schema/);
+  await expectStreamStatus(client.ChatStream({ messages: [{ role: 'user', content: 'Hi' }], sampling: { json_schema: '{"type":"string","pattern":"x"}' } }), INVALID, /pattern/);
+});
+
 test('with an API key, calls without it or with a wrong one are UNAUTHENTICATED; Health needs none', async () => {
   const { client: keyed } = await ownServer({ engine, apiKey: API_KEY });
   const req = { text: 'Once upon a time', sampling: { temperature: 0, max_tokens: 12 } };
