@@ -361,3 +361,62 @@ export async function peerGrammarGreedy(
     await model.dispose();
   }
 }
+
+/**
+ * The peer's greedy decoding speed without and with the same GBNF ('tgfree', 'tggrammar'), as runGrammarBench
+ * measures ours: tokens/s from the first generated token to the last of `genTokens` after `prompt`, a fresh grammar
+ * state per run (llama.createGrammar once; it parses the text), F16 KV cache and flash attention as its defaults.
+ */
+export async function peerGrammarBench(
+  llama: PeerLlama,
+  options: {
+    modelPath: string;
+    prompt: number[];
+    gbnf: string;
+    genTokens: number;
+    threads: number;
+    repetitions: number;
+    dir?: string;
+    beforeSample?: (test: string) => void;
+    onSample?: (test: string, tokensPerSecond: number) => void;
+  },
+): Promise<{ tests: { test: string; value: BenchStat }[]; tokens: Record<string, number> }> {
+  const mod = await loadPeerModule<PeerGrammarModule>(options.dir ?? DEFAULT_PEER_DIR);
+  const model = await llama.loadModel({ modelPath: options.modelPath });
+  try {
+    const grammar = await llama.createGrammar({ grammar: options.gbnf });
+    const once = async (constrained: boolean): Promise<{ tps: number; n: number }> => {
+      const ctx = await model.createContext({ contextSize: options.prompt.length + options.genTokens + 8, threads: options.threads, batchSize: 64 });
+      try {
+        const seq = ctx.getSequence();
+        const grammarEvaluationState = constrained ? new mod.LlamaGrammarEvaluationState({ model, grammar }) : undefined;
+        let t0 = 0;
+        let n = 0;
+        for await (const token of seq.evaluate(options.prompt, { temperature: 0, ...(grammarEvaluationState ? { grammarEvaluationState } : {}) })) {
+          void token;
+          if (n++ === 0) t0 = performance.now();
+          if (n >= options.genTokens) break;
+        }
+        return { tps: (n - 1) / ((performance.now() - t0) / 1000), n };
+      } finally {
+        await ctx.dispose();
+      }
+    };
+    await once(false);
+    await once(true);
+    const samples: Record<string, number[]> = { tgfree: [], tggrammar: [] };
+    const tokens: Record<string, number> = {};
+    for (let r = 0; r < options.repetitions; r++) {
+      for (const test of r % 2 === 0 ? ['tgfree', 'tggrammar'] : ['tggrammar', 'tgfree']) {
+        options.beforeSample?.(test);
+        const { tps, n } = await once(test === 'tggrammar');
+        tokens[test] = n;
+        samples[test].push(tps);
+        options.onSample?.(test, tps);
+      }
+    }
+    return { tests: Object.entries(samples).map(([test, v]) => ({ test, value: benchStat(v) })), tokens };
+  } finally {
+    await model.dispose();
+  }
+}

@@ -4,6 +4,8 @@
 //   npm run bench -- [--quick] [--only tinyllama|110m] [--reps N] [--threads 2,1] [--no-peer] [--no-write] [--out FILE]
 //                    [--batched | --no-batched]   (only / without the many-sequences section: Q4_0 files, 2 threads,
 //                    aggregate decode t/s of 1, 2, 4 and 8 sequences at once and the time to a new request's first token)
+//                    [--grammar | --no-grammar]   (only / without the structured-output section: Q4_0 files, 2 threads,
+//                    greedy decoding without and with a JSON schema's grammar)
 //   npm run bench -- --tokenize [--model FILE ...] [--text FILE] [-r REPS] [--no-peer] [--json]   (tokenizer speed)
 // (--quick: the 110M files, 2 threads, 2 repetitions, and BENCHMARKS.md is left alone)
 import { spawn } from 'node:child_process';
@@ -39,8 +41,12 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     batched: { type: 'boolean' },
     'no-batched': { type: 'boolean' },
+    grammar: { type: 'boolean' },
+    'no-grammar': { type: 'boolean' },
   },
 });
+/** Sections: the main table, many sequences, structured output; --batched / --grammar run only theirs. */
+const ONLY = args.batched ? 'batched' : args.grammar ? 'grammar' : undefined;
 const BATCHED_COUNTS = [1, 2, 4, 8];
 const BATCHED_GEN = 64;
 const BATCHED_TTFT = 256;
@@ -80,12 +86,17 @@ async function waitQuiet(): Promise<number> {
   return load;
 }
 
-function runWorker(engine: 'ours' | 'peer', model: string, threads: number, batched = false): Promise<WorkerResult> {
-  const extra = batched ? ['--batched', BATCHED_COUNTS.join(','), '--gen', String(BATCHED_GEN), '--ttft', String(BATCHED_TTFT)] : [];
+type Mode = 'main' | 'batched' | 'grammar';
+
+function runWorker(engine: 'ours' | 'peer', model: string, threads: number, mode: Mode = 'main'): Promise<WorkerResult> {
+  const extra =
+    mode === 'batched' ? ['--batched', BATCHED_COUNTS.join(','), '--gen', String(BATCHED_GEN), '--ttft', String(BATCHED_TTFT)]
+    : mode === 'grammar' ? ['--grammar', '--reps', '3']
+    : ['--reps', '1'];
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(repoRoot, 'bench', 'worker.ts'), '--engine', engine, '--model', model, '--threads', String(threads),
-      '--pp', String(PP), '--tg', String(TG), '--reps', '1', '--peer-dir', DEFAULT_PEER_DIR, ...extra],
+      '--pp', String(PP), '--tg', String(TG), '--peer-dir', DEFAULT_PEER_DIR, ...extra],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -121,14 +132,14 @@ async function probeBandwidth(threads: number): Promise<number> {
 }
 
 /** One measurement, again (once, within RETRY_BUDGET_MS in all) when other processes used the CPU meanwhile. */
-async function measure(engine: 'ours' | 'peer', model: string, threads: number, batched = false): Promise<WorkerResult> {
+async function measure(engine: 'ours' | 'peer', model: string, threads: number, mode: Mode = 'main'): Promise<WorkerResult> {
   let best: WorkerResult | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
     if (attempt > 0 && retriedMs > RETRY_BUDGET_MS) break;
     await waitQuiet();
     const s0 = performance.now();
     const bwBefore = await probeBandwidth(threads);
-    const r = await runWorker(engine, model, threads, batched);
+    const r = await runWorker(engine, model, threads, mode);
     r.bandwidth = (bwBefore + (await probeBandwidth(threads))) / 2;
     if (attempt > 0) retriedMs += performance.now() - s0;
     if (r.error) {
@@ -222,6 +233,18 @@ function table(rows: Row[]): string {
 }
 
 /** The many-sequences table: aggregate decode t/s per sequence count, the 8-vs-1 scaling, and the new request's TTFT. */
+function grammarTable(rows: Row[]): string {
+  const head = ['file', 'threads', 'free ours', 'grammar ours', 'loss ours', 'free peer', 'grammar peer', 'loss peer', 'grammar ratio'];
+  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i < 1 ? '---' : '---:')).join(' | ')} |`];
+  const pct = (g: number, f: number) => (Number.isFinite(g) && Number.isFinite(f) ? `${((1 - g / f) * 100).toFixed(1)}%` : '');
+  for (const r of rows) {
+    const med = (rs: WorkerResult[], test: string) => median(rs.flatMap((w) => w.samples[test] ?? []));
+    const fo = med(r.ours, 'tgfree'), go = med(r.ours, 'tggrammar'), fp = med(r.peer, 'tgfree'), gp = med(r.peer, 'tggrammar');
+    lines.push(`| ${[basename(r.spec.file), String(r.threads), f1(fo), f1(go), pct(go, fo), f1(fp), f1(gp), pct(gp, fp), ratio(go, gp)].join(' | ')} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
 function batchedTable(rows: Row[]): string {
   const head = ['file', 'threads'];
   for (const S of BATCHED_COUNTS) head.push(`${S} seq ours`, 'peer', 'ratio');
@@ -277,7 +300,7 @@ async function main(): Promise<void> {
   log(`open-autoglm bench: ${brand}, ${availableParallelism()} cores; pp${PP}/tg${TG}, threads ${THREADS.join(',')}, ${REPS} repetitions\n`);
 
   // 1. Model files.
-  const specs = FAMILIES.flatMap((f) => (args.batched ? (['Q4_0'] as BenchTypeName[]) : TYPES).map((t) => modelSpec(modelsDir, f, t)));
+  const specs = FAMILIES.flatMap((f) => (ONLY ? (['Q4_0'] as BenchTypeName[]) : TYPES).map((t) => modelSpec(modelsDir, f, t)));
   for (const s of specs) await ensureModel(s, log);
 
   // 2. The peer.
@@ -307,7 +330,7 @@ async function main(): Promise<void> {
   // 4. Alternating measurements.
   const rows: Row[] = [];
   const batchedRows: Row[] = [];
-  for (const spec of args.batched ? [] : specs) {
+  for (const spec of ONLY ? [] : specs) {
     const minfo = describeModelFile(spec.file, await readGguf(spec.file));
     for (const threads of THREADS) {
       const row: Row = { spec, info: minfo, threads, ours: [], peer: [], bandwidth: bandwidth[threads] };
@@ -330,7 +353,7 @@ async function main(): Promise<void> {
   }
 
   // 4b. Many sequences at once: the Q4_0 files, 2 threads.
-  if (!args['no-batched']) {
+  if (!args['no-batched'] && (!ONLY || ONLY === 'batched')) {
     for (const spec of specs.filter((x) => x.type === 'Q4_0')) {
       const minfo = describeModelFile(spec.file, await readGguf(spec.file));
       const threads = 2;
@@ -339,7 +362,7 @@ async function main(): Promise<void> {
         const order: ('ours' | 'peer')[] = rep % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
         for (const engine of order) {
           if (engine === 'peer' && !peerOk) continue;
-          const r = await measure(engine, spec.file, threads, true);
+          const r = await measure(engine, spec.file, threads, 'batched');
           row[engine].push(r);
           if (!r.error) log(`${basename(spec.file)} ×${threads} ${engine.padEnd(4)} ` + Object.entries(r.tps).map(([k, v]) => `${k} ${v.toFixed(1)}`).join('  ') + '\n');
         }
@@ -348,11 +371,39 @@ async function main(): Promise<void> {
     }
   }
 
+  // 4c. Structured output: the Q4_0 files, 2 threads, decoding without and with a JSON schema's grammar.
+  const grammarRows: Row[] = [];
+  if (!args['no-grammar'] && (!ONLY || ONLY === 'grammar')) {
+    for (const spec of specs.filter((x) => x.type === 'Q4_0')) {
+      const minfo = describeModelFile(spec.file, await readGguf(spec.file));
+      const threads = 2;
+      const row: Row = { spec, info: minfo, threads, ours: [], peer: [], bandwidth: bandwidth[threads] ?? NaN };
+      for (let rep = 0; rep < REPS; rep++) {
+        const order: ('ours' | 'peer')[] = rep % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
+        for (const engine of order) {
+          if (engine === 'peer' && !peerOk) continue;
+          const r = await measure(engine, spec.file, threads, 'grammar');
+          row[engine].push(r);
+          if (!r.error) log(`${basename(spec.file)} ×${threads} ${engine.padEnd(4)} free ${f1(r.tps.tgfree)}  grammar ${f1(r.tps.tggrammar)}\n`);
+        }
+      }
+      grammarRows.push(row);
+    }
+  }
+
   // 5. Report.
   const minutes = (performance.now() - t0) / 60000;
-  const ourBackend = [...rows, ...batchedRows].flatMap((r) => r.ours).find((r) => !r.error)?.backend ?? '';
+  const ourBackend = [...rows, ...batchedRows, ...grammarRows].flatMap((r) => r.ours).find((r) => !r.error)?.backend ?? '';
   const tableText = rows.length ? table(rows) : '';
   const note = rows.length ? autoNote(rows) : '';
+  const grammarText = grammarRows.length
+    ? `Structured output: greedy decoding of ${TG} tokens after an 8-token prompt, free (end of generation never chosen) and held to the ` +
+      `grammar of a JSON schema (an array of at least 64 objects {id: integer 0-999, name: string of up to 16, ok: boolean}; ` +
+      `jsonSchemaToGbnf, the same GBNF text for the peer's llama.createGrammar), a fresh grammar state per run, tokens/s from the first ` +
+      `token to the last; medians over ${REPS} alternating processes of 3 runs each. Loss = 1 - grammar / free. The random-weight model's ` +
+      `own picks are almost never valid JSON, so nearly every token takes the whole-vocabulary path (the worst case).\n\n` +
+      grammarTable(grammarRows)
+    : '';
   const batchedText = batchedRows.length
     ? `Many sequences at once (${BATCHED_COUNTS.join(', ')}): aggregate tokens/s of that many sequences each generating ${BATCHED_GEN} greedy ` +
       `tokens on one context after its own 8-token prompt (the peer: one context with that many \`getSequence()\` sequences), medians of ` +
@@ -360,13 +411,13 @@ async function main(): Promise<void> {
       `${BATCHED_TTFT}-token request to its first token while ${Math.max(...BATCHED_COUNTS) - 1} sequences decode (ratio: peer / ours, above 1 is faster).\n\n` +
       batchedTable(batchedRows)
     : '';
-  process.stdout.write('\n' + tableText + '\n' + note + (batchedText ? '\n' + batchedText : ''));
+  process.stdout.write('\n' + tableText + '\n' + note + (batchedText ? '\n' + batchedText : '') + (grammarText ? '\n' + grammarText : ''));
   const resultsDir = join(repoRoot, '.bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   writeFileSync(
     join(resultsDir, `${stamp}.json`),
-    JSON.stringify({ bandwidth, rows: [...rows, ...batchedRows].map((r) => ({ ...r, spec: { ...r.spec, shape: undefined } })) }, null, 1),
+    JSON.stringify({ bandwidth, rows: [...rows, ...batchedRows, ...grammarRows].map((r) => ({ ...r, spec: { ...r.spec, shape: undefined } })) }, null, 1),
   );
 
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
@@ -375,11 +426,16 @@ async function main(): Promise<void> {
     `Machine: ${brand}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, DRAM read ` +
     Object.entries(bandwidth).map(([t, g]) => `${g.toFixed(1)} GB/s (${t} thread${t === '1' ? '' : 's'})`).join(', ') +
     `; Node ${process.version}. Ours: ${ourBackend.split(':')[0] || '?'} kernels. Peer: node-llama-cpp ${PEER_VERSION} CPU build (its defaults: ` +
-    `flash attention auto, F16 KV cache, mmap). pp${PP} and tg${TG} in tokens/s, medians of ${REPS} alternating runs, each in its own ` +
-    `process, over the samples during which other processes used at most ${QUIET} core; ratio = ours / peer; peak RSS = ` +
-    `VmHWM of that process (mapped model pages included). Total time ${minutes.toFixed(1)} min` +
+    `flash attention auto, F16 KV cache, mmap). ` +
+    (rows.length
+      ? `pp${PP} and tg${TG} in tokens/s, medians of ${REPS} alternating runs, each in its own process, over the samples during ` +
+        `which other processes used at most ${QUIET} core; ratio = ours / peer; peak RSS = VmHWM of that process (mapped model ` +
+        `pages included). `
+      : '') +
+    `Total time ${minutes.toFixed(1)} min` +
     `${waitedMs > 1000 ? `, ${(waitedMs / 1000).toFixed(0)} s of it waiting for other processes to leave the cores` : ''}.\n\n` +
-    tableText + '\n' + note + (peerNote ? `- ${peerNote}\n` : '') + (batchedText ? '\n' + batchedText : '') + '\n';
+    (rows.length ? tableText + '\n' + note : '') + (peerNote ? `- ${peerNote}\n` : '') +
+    [batchedText, grammarText].filter((t) => t).map((t) => (rows.length ? '\n' : '') + t).join('\n') + '\n';
   if (args['no-write'] || (args.quick && !args.out)) return;
   const path = args.out ?? join(repoRoot, 'BENCHMARKS.md');
   const marker = '<!-- runs: newest first; bench/run.ts inserts each run below this line -->\n';

@@ -4,11 +4,14 @@
 //                       [--peer-fa on|off|auto]  (llama.cpp's flash attention; default: node-llama-cpp's default)
 //   tsx bench/worker.ts ... --batched 1,2,4,8 [--gen 64] [--ttft 256]   (aggregate decode t/s of S sequences at once,
 //                       as bdS, and the first token of a new request while the others decode, as ttft in ms)
+//   tsx bench/worker.ts ... --grammar [--tg 128]   (greedy decoding without and with the benchmark's JSON schema
+//                       grammar, as tgfree and tggrammar)
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readGguf } from '../lib/gguf/index.js';
-import { batchedPrompt, benchTokens, describeModelFile, runBatchedBench, runBench } from '../lib/tools/bench.js';
-import { DEFAULT_PEER_DIR, loadPeer, peerBatchedBench, peerBench } from './peer.js';
+import { batchedPrompt, benchTokens, describeModelFile, GRAMMAR_BENCH_SCHEMA, runBatchedBench, runBench, runGrammarBench } from '../lib/tools/bench.js';
+import { jsonSchemaToGbnf } from '../lib/grammar/index.js';
+import { DEFAULT_PEER_DIR, loadPeer, peerBatchedBench, peerBench, peerGrammarBench } from './peer.js';
 import { ForeignLoad } from './load.js';
 
 export interface WorkerResult {
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
       'peer-dir': { type: 'string', default: DEFAULT_PEER_DIR },
       'peer-fa': { type: 'string', default: 'default' },
       batched: { type: 'string' },
+      grammar: { type: 'boolean' },
       gen: { type: 'string', default: '64' },
       ttft: { type: 'string', default: '256' },
     },
@@ -60,7 +64,27 @@ async function main(): Promise<void> {
   const load = new ForeignLoad();
   const beforeSample = () => load.start();
   const onSample = (test: string) => (out.foreignLoad[test] ??= []).push(load.stop());
-  if (values.batched) {
+  if (values.grammar) {
+    const gbnf = jsonSchemaToGbnf(GRAMMAR_BENCH_SCHEMA);
+    const record = (test: string, value: number) => ((out.samples[test] ??= []).push(value), (out.tps[test] = value));
+    const sample = { beforeSample, onSample: (t: string, v: number) => (onSample(t), record(t, v)) };
+    let r: { tests: { test: string; value: { mean: number } }[]; tokens: Record<string, number> };
+    if (engine === 'ours') {
+      const ours = await runGrammarBench({ modelPath, gbnf, genTokens: tg, threads, repetitions: reps, ...sample });
+      out.backend = ours.backendDescription;
+      r = ours;
+    } else {
+      const gguf = await readGguf(modelPath);
+      const info = describeModelFile(modelPath, gguf);
+      const bos = gguf.metadata.optNumber('tokenizer.ggml.bos_token_id');
+      const llama = await loadPeer(values['peer-dir']);
+      r = await peerGrammarBench(llama, { modelPath, prompt: batchedPrompt(0, 8, info.vocabSize, bos), gbnf, genTokens: tg, threads, repetitions: reps, dir: values['peer-dir'], ...sample });
+      out.backend = `node-llama-cpp ${JSON.parse(readFileSync(`${values['peer-dir']}/node_modules/node-llama-cpp/package.json`, 'utf8')).version} CPU`;
+      await llama.dispose();
+    }
+    for (const t of r.tests) out.tps[t.test] = t.value.mean;
+    for (const [t, n] of Object.entries(r.tokens)) out.tps[`${t}-tokens`] = n;
+  } else if (values.batched) {
     const counts = values.batched.split(',').map(Number);
     const gen = Number(values.gen), ttft = Number(values.ttft);
     const record = (test: string, value: number) => ((out.samples[test] ??= []).push(value), (out.tps[test] = value));

@@ -3,6 +3,7 @@
 // evaluations from an empty context, each followed by an argmax over the logits), after a warm-up. Used by
 // `open-autoglm bench` and bench/ (which compares against llama.cpp); tests never time anything.
 import { readGguf, ggmlTypeName, type GgufFile } from '../gguf/index.js';
+import { Grammar } from '../grammar/index.js';
 import { loadModel, type CpuVariant, type Model } from '../model/model.js';
 import type { Context } from '../model/context.js';
 import { invalidArgument } from '../errors.js';
@@ -322,6 +323,71 @@ export async function runBatchedBench(options: BatchedBenchOptions): Promise<Bat
       tests.push({ test: 'ttft', value: benchStat(samples) });
     }
     return { backendDescription: model.backend.description, threads, tests };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The schema of the structured-output benchmark: a long array of small objects (an output longer than 128 tokens). */
+export const GRAMMAR_BENCH_SCHEMA = {
+  type: 'array',
+  minItems: 64,
+  items: {
+    type: 'object',
+    properties: { id: { type: 'integer', minimum: 0, maximum: 999 }, name: { type: 'string', maxLength: 16 }, ok: { type: 'boolean' } },
+    required: ['id', 'name', 'ok'],
+  },
+};
+
+export interface GrammarBenchOptions {
+  modelPath: string;
+  /** GBNF the constrained runs follow (a fresh Grammar per run: no masks cached from an earlier one). */
+  gbnf: string;
+  genTokens?: number;
+  threads?: number;
+  repetitions?: number;
+  beforeSample?: (test: string) => void;
+  onSample?: (test: string, tokensPerSecond: number) => void;
+}
+
+/**
+ * Greedy decoding speed without and with a grammar ('tgfree', 'tggrammar'): tokens/s from the first generated token
+ * to the last of `genTokens` after an 8-token prompt, end of generation never chosen in the free runs.
+ */
+export async function runGrammarBench(options: GrammarBenchOptions): Promise<{ backendDescription: string; tests: { test: string; value: BenchStat }[]; tokens: Record<string, number> }> {
+  const gen = intOption('genTokens', options.genTokens, 2, 128);
+  const reps = intOption('repetitions', options.repetitions, 1, 1);
+  const model = await loadModel(options.modelPath);
+  try {
+    const bos = model.tokenizer.bos;
+    const prompt = batchedPrompt(0, 8, model.vocabSize, bos);
+    const noEnd = new Map([...model.tokenizer.vocab.eog].map((t) => [t, -Infinity] as [number, number]));
+    const once = async (grammar: Grammar | undefined): Promise<{ tps: number; n: number }> => {
+      await using ctx = model.createContext({ contextSize: 8 + gen + 8, threads: options.threads });
+      const seq = ctx.createSequence();
+      let t0 = 0;
+      let n = 0;
+      for await (const chunk of seq.generate(prompt, { temperature: 0, maxTokens: gen, ...(grammar ? { grammar } : { logitBias: noEnd }) })) {
+        if (chunk.token < 0) continue;
+        if (n++ === 0) t0 = performance.now();
+      }
+      return { tps: (n - 1) / ((performance.now() - t0) / 1000), n };
+    };
+    // Warm-up: weights paged in, the vocabulary's byte trie built (once per tokenizer in a process).
+    await once(undefined);
+    await once(new Grammar(options.gbnf));
+    const samples: Record<string, number[]> = { tgfree: [], tggrammar: [] };
+    const tokens: Record<string, number> = {};
+    for (let r = 0; r < reps; r++) {
+      for (const test of r % 2 === 0 ? ['tgfree', 'tggrammar'] : ['tggrammar', 'tgfree']) {
+        options.beforeSample?.(test);
+        const { tps, n } = await once(test === 'tggrammar' ? new Grammar(options.gbnf) : undefined);
+        tokens[test] = n;
+        samples[test].push(tps);
+        options.onSample?.(test, tps);
+      }
+    }
+    return { backendDescription: model.backend.description, tests: Object.entries(samples).map(([test, v]) => ({ test, value: benchStat(v) })), tokens };
   } finally {
     model.dispose();
   }

@@ -54,7 +54,7 @@ test('number bounds: every accepted decimal lies in the bounds; integers and sim
     { exclusiveMinimum: -1, maximum: 0 },
   ];
   for (const bounds of cases) {
-    const schema = { type: 'number', ...bounds } as Record<string, number | string>;
+    const schema = { type: 'number', ...bounds } as unknown as Record<string, number | string>;
     const g = Grammar.fromJsonSchema(schema);
     const inside = (x: number) =>
       (schema.minimum === undefined || x >= (schema.minimum as number)) && (schema.maximum === undefined || x <= (schema.maximum as number)) &&

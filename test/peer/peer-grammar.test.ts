@@ -26,7 +26,7 @@ test('greedy outputs under the same GBNF equal llama.cpp\'s (node-llama-cpp 3.22
   const shape = { ...SHAPE_110M, blockCount: 2, vocabSize: 4096 };
   await writeRandomLlamaModel(path, shape, { type: GgmlType.F32, seed: 5 });
   const threads = Math.min(2, availableParallelism());
-  await using model = await loadModel(path, { threads });
+  await using model = await loadModel(path);
   const grammars: Record<string, string> = {};
   for (const [name, c] of Object.entries(GBNF_SUITE)) grammars[name] = c.gbnf;
   for (const name of ['person', 'shapes', 'tree', 'phone-action', 'number-bounds']) grammars[`schema ${name}`] = jsonSchemaToGbnf(SCHEMAS[name]);
