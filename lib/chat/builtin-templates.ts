@@ -11,9 +11,24 @@ export type BuiltinChatTemplateName = (typeof BUILTIN_CHAT_TEMPLATE_NAMES)[numbe
 const SOURCES: Record<BuiltinChatTemplateName, string> = {
   // GLM-4 (chatglm/glm4 architectures, byte-level BPE): [gMASK]<sop>, then <|role|> + optional metadata + newline +
   // content for each message that has content; the reply starts after <|assistant|> (the model writes the newline).
+  // Tools: a system block listing each function as JSON; a call is an assistant turn with the function's name as its
+  // metadata and the arguments as JSON; a result is an <|observation|> turn.
   glm4: `[gMASK]<sop>
+{%- if tools -%}
+  {{- '<|system|>\\n# 可用工具' -}}
+  {%- for t in tools -%}
+    {{- '\\n\\n## ' + t.function.name + '\\n\\n' + (t.function | tojson(indent=4)) + '\\n在调用上述函数时，请使用 Json 格式表示调用的参数。' -}}
+  {%- endfor -%}
+{%- endif -%}
 {%- for m in messages -%}
-  {%- if m.content -%}
+  {%- if m.role == 'assistant' and m.tool_calls -%}
+    {%- if m.content -%}{{- '<|assistant|>\\n' + m.content -}}{%- endif -%}
+    {%- for c in m.tool_calls -%}
+      {{- '<|assistant|>' + c.function.name + '\\n' + (c.function.arguments | tojson) -}}
+    {%- endfor -%}
+  {%- elif m.role == 'tool' -%}
+    {{- '<|observation|>\\n' + m.content -}}
+  {%- elif m.content -%}
     {{- '<|' + m.role + '|>' + (m.metadata or '') + '\\n' + m.content -}}
   {%- endif -%}
 {%- endfor -%}
@@ -49,16 +64,61 @@ const SOURCES: Record<BuiltinChatTemplateName, string> = {
   {%- endif -%}
 {%- endfor -%}`,
 
-  // Llama 3 instruct: BOS, then a header per message and its trimmed content closed by <|eot_id|>.
+  // Llama 3 instruct: BOS, then a header per message and its trimmed content closed by <|eot_id|>. Tools (Llama 3.1's
+  // JSON tool calling): "Environment: ipython" in the system header, the functions as JSON before the first user
+  // message, a call as an assistant turn {"name", "parameters"}, a result as an ipython turn.
   llama3: `{%- if messages -%}{{- bos_token -}}{%- endif -%}
+{%- if tools -%}
+  {{- '<|start_header_id|>system<|end_header_id|>\\n\\nEnvironment: ipython\\n\\n' -}}
+  {%- if messages and messages[0].role == 'system' -%}{{- messages[0].content | trim -}}{%- endif -%}
+  {{- '<|eot_id|>' -}}
+{%- endif -%}
+{%- set ns = namespace(listed=false) -%}
 {%- for m in messages -%}
-  {{- '<|start_header_id|>' + m.role + '<|end_header_id|>\\n\\n' + (m.content | trim) + '<|eot_id|>' -}}
+  {%- if tools and m.role == 'system' -%}
+  {%- elif m.role == 'assistant' and m.tool_calls -%}
+    {%- for c in m.tool_calls -%}
+      {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n{"name": "' + c.function.name + '", "parameters": ' + (c.function.arguments | tojson) + '}<|eot_id|>' -}}
+    {%- endfor -%}
+  {%- elif m.role == 'tool' -%}
+    {{- '<|start_header_id|>ipython<|end_header_id|>\\n\\n' + (m.content | trim) + '<|eot_id|>' -}}
+  {%- elif tools and m.role == 'user' and not ns.listed -%}
+    {%- set ns.listed = true -%}
+    {{- '<|start_header_id|>user<|end_header_id|>\\n\\nGiven the following functions, please respond with a JSON for a function call with its proper arguments that best answers the given prompt.\\n\\nRespond in the format {"name": function name, "parameters": dictionary of argument name and its value}. Do not use variables.\\n\\n' -}}
+    {%- for t in tools -%}{{- (t | tojson(indent=4)) + '\\n\\n' -}}{%- endfor -%}
+    {{- (m.content | trim) + '<|eot_id|>' -}}
+  {%- else -%}
+    {{- '<|start_header_id|>' + m.role + '<|end_header_id|>\\n\\n' + (m.content | trim) + '<|eot_id|>' -}}
+  {%- endif -%}
 {%- endfor -%}
 {%- if add_generation_prompt -%}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}{%- endif -%}`,
 
-  // ChatML (Qwen, OpenHermes, ...): <|im_start|>role newline content <|im_end|> newline.
-  chatml: `{%- for m in messages -%}
-  {{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' -}}
+  // ChatML (Qwen, OpenHermes, ...): <|im_start|>role newline content <|im_end|> newline. Tools (the Hermes / Qwen 2.5
+  // form): the functions as JSON inside <tools> in the system message, a call as <tool_call> JSON </tool_call> in the
+  // assistant's message, results as <tool_response> blocks in a user message.
+  chatml: `{%- if tools -%}
+  {{- '<|im_start|>system\\n' -}}
+  {%- if messages and messages[0].role == 'system' -%}{{- messages[0].content + '\\n\\n' -}}{%- endif -%}
+  {{- '# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>' -}}
+  {%- for t in tools -%}{{- '\\n' + (t | tojson) -}}{%- endfor -%}
+  {{- '\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{"name": <function-name>, "arguments": <args-json-object>}\\n</tool_call><|im_end|>\\n' -}}
+{%- endif -%}
+{%- for m in messages -%}
+  {%- if tools and m.role == 'system' and loop.first -%}
+  {%- elif m.role == 'assistant' and m.tool_calls -%}
+    {{- '<|im_start|>assistant' -}}
+    {%- if m.content -%}{{- '\\n' + m.content -}}{%- endif -%}
+    {%- for c in m.tool_calls -%}
+      {{- '\\n<tool_call>\\n{"name": "' + c.function.name + '", "arguments": ' + (c.function.arguments | tojson) + '}\\n</tool_call>' -}}
+    {%- endfor -%}
+    {{- '<|im_end|>\\n' -}}
+  {%- elif m.role == 'tool' -%}
+    {%- if loop.first or messages[loop.index0 - 1].role != 'tool' -%}{{- '<|im_start|>user' -}}{%- endif -%}
+    {{- '\\n<tool_response>\\n' + m.content + '\\n</tool_response>' -}}
+    {%- if loop.last or messages[loop.index0 + 1].role != 'tool' -%}{{- '<|im_end|>\\n' -}}{%- endif -%}
+  {%- else -%}
+    {{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' -}}
+  {%- endif -%}
 {%- endfor -%}
 {%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}`,
 };

@@ -8,7 +8,8 @@ import { generate, type CompletionTimings, type GenerateModel, type GenerateOpti
 import type { Sequence } from '../model/sequence.js';
 import { TokenType, type Tokenizer } from '../tokenizer/index.js';
 import { checkObject, optOneOf } from '../validate.js';
-import type { ChatMessage, ChatTemplate } from './chat-template.js';
+import { checkMessages, type ChatMessage, type ChatTemplate } from './chat-template.js';
+import { checkToolChoice, checkTools, ToolCallFilter, toolCallGrammar, type ChatTool, type ChatToolCall, type ToolChoice } from './tools.js';
 
 export interface ChatSessionOptions extends ContextOptions {
   /**
@@ -26,6 +27,8 @@ export interface ChatSessionOptions extends ContextOptions {
    * the new message) until the prompt fits with room for a reply of min(maxTokens, contextSize / 4) tokens.
    */
   overflow?: 'error' | 'dropOldest';
+  /** Tools the model may call in every turn (a turn's own `tools` replace them). */
+  tools?: ChatTool[];
 }
 
 export interface ChatPromptOptions extends Omit<GenerateOptions, 'context' | 'sequence' | 'addBos' | 'threads'> {
@@ -37,6 +40,15 @@ export interface ChatPromptOptions extends Omit<GenerateOptions, 'context' | 'se
    * partial reply in the history and resolves with it (stopReason 'aborted').
    */
   onAbort?: 'rollback' | 'keep';
+  /** Tools the model may call in this turn (default: the session's). */
+  tools?: ChatTool[];
+  /**
+   * 'auto' (default with tools): the model may call one; 'none': the tools are not offered; 'required': the reply is a
+   * call (forced by a grammar from the tools' parameter schemas); { type: 'function', function: { name } }: a call
+   * to that one. A reply's calls are in lastTurnStats.toolCalls and in the history's assistant message; the text
+   * yielded and returned is the reply without them.
+   */
+  toolChoice?: ToolChoice;
 }
 
 export interface ChatTurnStats {
@@ -64,6 +76,8 @@ export interface ChatTurnStats {
   tokens: number[];
   stopReason: StopReason | 'aborted';
   timings: CompletionTimings | undefined;
+  /** The tool calls the reply made (empty when none). */
+  toolCalls: ChatToolCall[];
 }
 
 /** @internal what a session needs from its model (Model.createChatSession passes it). */
@@ -123,6 +137,7 @@ export class ChatSession {
   readonly #template: ChatTemplate;
   readonly #tokenizer: Tokenizer;
   readonly #overflow: 'error' | 'dropOldest';
+  readonly #tools: ChatTool[];
   #history: ChatMessage[];
   /** The tokens the context holds, in order (its length is the context's position). */
   #cached: number[] = [];
@@ -141,11 +156,12 @@ export class ChatSession {
     this.#tokenizer = init.tokenizer;
     this.#overflow = optOneOf('overflow', options.overflow, ['error', 'dropOldest'] as const, 'error');
     this.#history = initialHistory(options.systemPrompt);
+    this.#tools = options.tools === undefined ? [] : checkTools(options.tools);
   }
 
   /** The conversation so far (a copy): the system message if any, then user and assistant messages in turn. */
   get history(): ChatMessage[] {
-    return this.#history.map((m) => ({ ...m }));
+    return this.#history.map((m) => ({ ...m, ...(m.toolCalls ? { toolCalls: m.toolCalls.map((c) => ({ ...c, function: { ...c.function } })) } : {}) }));
   }
 
   /** The template the session renders with: its name ('file', 'custom' or a built-in) and source. */
@@ -168,7 +184,8 @@ export class ChatSession {
 
   /** What the last completed (or kept) turn evaluated and generated; undefined before the first. */
   get lastTurnStats(): ChatTurnStats | undefined {
-    return this.#lastTurn && { ...this.#lastTurn, promptTokenIds: [...this.#lastTurn.promptTokenIds], tokens: [...this.#lastTurn.tokens] };
+    const t = this.#lastTurn;
+    return t && { ...t, promptTokenIds: [...t.promptTokenIds], tokens: [...t.tokens], toolCalls: t.toolCalls.map((c) => ({ ...c, function: { ...c.function } })) };
   }
 
   /** The ids that end a reply: the vocabulary's end-of-generation tokens and the template's end of turn. */
@@ -182,21 +199,40 @@ export class ChatSession {
     return this.#disposed || this.#sequence.disposed;
   }
 
-  /** Sends a user message; resolves with the whole reply. */
-  async prompt(text: string, options?: ChatPromptOptions): Promise<string> {
+  /**
+   * Sends a user message (text), or messages (a tool's result: { role: 'tool', toolCallId, content }); resolves with
+   * the whole reply (without tool calls: see lastTurnStats.toolCalls).
+   */
+  async prompt(input: string | ChatMessage | ChatMessage[], options?: ChatPromptOptions): Promise<string> {
     let reply = '';
-    for await (const chunk of this.stream(text, options)) reply += chunk;
+    for await (const chunk of this.stream(input, options)) reply += chunk;
     return reply;
   }
 
-  /** Sends a user message; yields the reply as it is generated, in chunks of whole characters. */
-  stream(text: string, options?: ChatPromptOptions): AsyncIterable<string> {
+  /** Sends a user message (or messages, as prompt()); yields the reply as it is generated, in chunks of whole characters. */
+  stream(input: string | ChatMessage | ChatMessage[], options?: ChatPromptOptions): AsyncIterable<string> {
     this.#checkUsable();
-    if (typeof text !== 'string') throw invalidArgument('text', 'a string', text);
+    let added: ChatMessage[];
+    if (typeof input === 'string') added = [{ role: 'user', content: input }];
+    else {
+      added = Array.isArray(input) ? input : [input];
+      if (added.length === 0) throw invalidArgument('messages', 'at least one message', input);
+      checkMessages(added);
+      added = added.map((m) => ({ ...m }));
+    }
     const o = checkObject<ChatPromptOptions>('chat prompt options', options);
-    const { onAbort, ...generateOptions } = o;
+    const { onAbort, tools: turnTools, toolChoice, ...generateOptions } = o;
     const policy = optOneOf('onAbort', onAbort, ['rollback', 'keep'] as const, 'rollback');
-    return this.#turn(text, generateOptions, policy);
+    const tools = turnTools === undefined ? this.#tools : checkTools(turnTools);
+    const choice = checkToolChoice(toolChoice, tools);
+    const offered = choice === 'none' ? [] : tools;
+    if (choice !== 'auto' && choice !== 'none') {
+      if (generateOptions.grammar !== undefined || generateOptions.jsonSchema !== undefined) {
+        throw invalidArgument('toolChoice', 'no required tool call together with grammar or jsonSchema', toolChoice);
+      }
+      generateOptions.grammar = toolCallGrammar(this.#template.toolStyle, tools, typeof choice === 'object' ? choice.function.name : undefined);
+    }
+    return this.#turn(added, generateOptions, policy, offered);
   }
 
   /** Forgets the conversation (optionally with a new system prompt). The cache is reused where the prefix matches. */
@@ -217,7 +253,7 @@ export class ChatSession {
     this.dispose();
   }
 
-  async *#turn(text: string, options: Omit<ChatPromptOptions, 'onAbort'>, policy: 'rollback' | 'keep'): AsyncGenerator<string> {
+  async *#turn(added: ChatMessage[], options: Omit<ChatPromptOptions, 'onAbort' | 'tools' | 'toolChoice'>, policy: 'rollback' | 'keep', tools: ChatTool[]): AsyncGenerator<string> {
     this.#checkUsable();
     this.#busy = true;
     let committed = false;
@@ -227,19 +263,25 @@ export class ChatSession {
     let prompt: Uint32Array | undefined;
     let frame = { lead: '', end: '' };
     let lead = new LeadStripper('');
+    // The reply as the model wrote it (calls included), for the transcript, behind its own lead stripper.
+    let rawLead = new LeadStripper('');
+    let raw = '';
+    const filter = tools.length > 0 ? new ToolCallFilter(this.#template.toolStyle, tools) : undefined;
+    let calls: ChatToolCall[] = [];
     const generated: number[] = [];
     let reply = '';
     let messages: ChatMessage[] = [];
-    let stats: Omit<ChatTurnStats, 'tokens' | 'generatedTokens' | 'stopReason' | 'timings'> | undefined;
+    let stats: Omit<ChatTurnStats, 'tokens' | 'generatedTokens' | 'stopReason' | 'timings' | 'toolCalls'> | undefined;
     const commit = (stopReason: ChatTurnStats['stopReason'], timings: CompletionTimings | undefined) => {
-      this.#history = [...messages, { role: 'assistant', content: reply }];
-      this.#transcript = transcriptOf(this.#tokenizer, fitted!, frame.lead, lead.stripped, reply, generated);
-      this.#lastTurn = { ...stats!, generatedTokens: generated.length, tokens: [...generated], stopReason, timings };
+      const content = calls.length > 0 ? reply.trimEnd() : reply;
+      this.#history = [...messages, { role: 'assistant', content, ...(calls.length > 0 ? { toolCalls: calls } : {}) }];
+      this.#transcript = transcriptOf(this.#tokenizer, fitted!, frame.lead, rawLead.stripped, raw, generated);
+      this.#lastTurn = { ...stats!, generatedTokens: generated.length, tokens: [...generated], stopReason, timings, toolCalls: calls };
       committed = true;
     };
     try {
-      messages = [...this.#history, { role: 'user', content: text }];
-      fitted = this.#fit(messages, options.maxTokens);
+      messages = [...this.#history, ...added];
+      fitted = this.#fit(messages, options.maxTokens, tools);
       prompt = fitted.tokens;
       // Keep the longest prefix the context holds; at least one token is evaluated to get the next token's logits.
       let keep = commonPrefix(this.#cached, prompt);
@@ -253,14 +295,15 @@ export class ChatSession {
         reusedTokens: keep,
         evaluatedTokens: prompt.length - keep,
       };
-      frame = this.#template.replyFrame(messages);
+      frame = this.#template.replyFrame(messages, tools);
       lead = new LeadStripper(frame.lead);
+      rawLead = new LeadStripper(frame.lead);
       generation = generate(
         this.#model,
         prompt.subarray(keep),
         // No maxTokens: the reply may fill the context (it then stops with 'contextFull').
         { ...options, maxTokens: options.maxTokens ?? 1 << 24, sequence: this.#sequence },
-        { history: prompt.subarray(0, keep), stopTokens: new Set(this.#template.endOfTurnTokens(messages)) },
+        { history: prompt.subarray(0, keep), stopTokens: new Set(this.#template.endOfTurnTokens(messages, tools)) },
       );
       for (;;) {
         let r;
@@ -274,11 +317,21 @@ export class ChatSession {
           throw e;
         }
         if (r.done) {
+          if (filter) {
+            const parsed = filter.finish();
+            calls = parsed.calls;
+            const rest = lead.push(parsed.rest);
+            if (rest.length > 0) {
+              reply += rest;
+              yield rest;
+            }
+          }
           commit(r.value.stopReason, r.value.timings);
           return;
         }
         if (r.value.token >= 0) generated.push(r.value.token);
-        const chunk = lead.push(r.value.text);
+        raw += rawLead.push(r.value.text);
+        const chunk = lead.push(filter ? filter.push(r.value.text) : r.value.text);
         if (chunk.length === 0) continue;
         reply += chunk;
         yield chunk;
@@ -297,11 +350,11 @@ export class ChatSession {
   }
 
   /** The conversation's prompt; drops old exchanges or throws CONTEXT_FULL when it does not fit. */
-  #fit(messages: ChatMessage[], maxTokens: number | undefined): Prompt {
+  #fit(messages: ChatMessage[], maxTokens: number | undefined, tools: ChatTool[]): Prompt {
     const size = this.#sequence.context.contextSize;
     const reserve = this.#overflow === 'dropOldest' ? Math.max(1, Math.min(maxTokens ?? size, Math.floor(size / 4))) : 1;
     for (;;) {
-      const prompt = this.#prompt(messages);
+      const prompt = this.#prompt(messages, tools);
       const tokens = prompt.tokens;
       if (tokens.length === 0) throw new AglmError('CHAT_TEMPLATE_ERROR', `The chat template (${this.#template.name}) rendered no tokens`);
       if (tokens.length + reserve <= size) return prompt;
@@ -326,9 +379,9 @@ export class ChatSession {
    * ends on a token boundary of the rendering's tokenization), then the tokens of the text after it; else the whole
    * rendering tokenized.
    */
-  #prompt(messages: readonly ChatMessage[]): Prompt {
+  #prompt(messages: readonly ChatMessage[], tools: ChatTool[]): Prompt {
     const t = this.#transcript;
-    const c = this.#template.continuation(messages, t ? t.cuts.map((cut) => t.text.slice(0, cut.chars)) : []);
+    const c = this.#template.continuation(messages, t ? t.cuts.map((cut) => t.text.slice(0, cut.chars)) : [], tools);
     if (t === undefined || c.prefix < 0) return { text: c.text, tokens: c.tokens, continued: 'none' };
     const cut = t.cuts[c.prefix];
     const tokens = new Uint32Array(cut.tokens + c.tokens.length - c.start);

@@ -4,17 +4,35 @@
 import { Template } from '@huggingface/jinja';
 import { AglmError, invalidArgument } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/index.js';
+import { checkTools, type ChatTool, type ChatToolCall, type ToolCallStyle } from './tools.js';
 
 export interface ChatMessage {
-  /** 'system', 'user', 'assistant', or any role the template knows ('observation', 'tool', ...). */
+  /** 'system', 'user', 'assistant', 'tool' (a call's result), or any role the template knows ('observation', ...). */
   role: string;
   content: string;
+  /** An assistant message's tool calls. */
+  toolCalls?: ChatToolCall[];
+  /** A tool message: the id of the call it answers. */
+  toolCallId?: string;
+  /** A tool message: the function's name. */
+  name?: string;
 }
 
 export interface ApplyChatTemplateOptions {
   /** End with the header of an assistant reply, ready for the model to write it. Default true. */
   addGenerationPrompt?: boolean;
+  /** Tools the model may call, written where the template puts them (its system prompt, mostly). */
+  tools?: ChatTool[];
 }
+
+/** How a template takes tools: its own `tools` variable, GLM-4's tools on a message, or none (then Hermes text). */
+type ToolSupport = 'native' | 'message' | 'generic';
+
+const HERMES_TOOLS = (tools: readonly ChatTool[]) =>
+  '# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures ' +
+  'within <tools></tools> XML tags:\n<tools>' + tools.map((t) => '\n' + JSON.stringify(t)).join('') +
+  '\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> ' +
+  'XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>';
 
 /** Private-use characters mark where each message's content lands in a rendering (see #contentRanges). */
 const MARK_OPEN = '\uE000';
@@ -35,6 +53,9 @@ export class ChatTemplate {
   readonly #specialTokens: Record<string, string>;
   /** End-of-turn ids per reply `end` text (see endOfTurnTokens). */
   readonly #endIds = new Map<string, readonly number[]>();
+  /** How this template writes tool calls (what a reply's calls are parsed as). */
+  readonly toolStyle: ToolCallStyle;
+  readonly #toolSupport: ToolSupport;
 
   constructor(source: string, name: string, tokenizer: Tokenizer, reason = name) {
     if (typeof source !== 'string' || source.length === 0) throw invalidArgument('template', 'a non-empty Jinja template string', source);
@@ -47,6 +68,12 @@ export class ChatTemplate {
     } catch (e) {
       throw new AglmError('CHAT_TEMPLATE_ERROR', `The chat template (${name}) does not parse: ${(e as Error).message}`, { cause: e });
     }
+    const usesTools = /\btools\b/.test(source);
+    this.#toolSupport = !usesTools ? 'generic' : /(item|message|m)\s*(\[\s*['"]tools['"]\s*\]|\.tools\b)/.test(source) ? 'message' : 'native';
+    this.toolStyle =
+      name === 'glm4' || (usesTools && (source.includes('<|observation|>') || source.includes('[gMASK]'))) ? 'glm4'
+      : name === 'llama3' || (usesTools && source.includes('<|start_header_id|>') && !source.includes('<tool_call>')) ? 'llama3'
+      : 'hermes';
     const vocab = tokenizer.vocab;
     const text = (id: number | undefined) => (id === undefined ? '' : vocab.piece(id));
     this.#specialTokens = {
@@ -62,7 +89,8 @@ export class ChatTemplate {
     checkMessages(messages);
     const addGenerationPrompt = options?.addGenerationPrompt ?? true;
     if (typeof addGenerationPrompt !== 'boolean') throw invalidArgument('addGenerationPrompt', 'a boolean', addGenerationPrompt);
-    return this.#render(messages, addGenerationPrompt);
+    const tools = options?.tools === undefined ? undefined : checkTools(options.tools);
+    return this.#render(messages, addGenerationPrompt, tools);
   }
 
   /**
@@ -73,7 +101,7 @@ export class ChatTemplate {
   tokenize(messages: readonly ChatMessage[], options?: ApplyChatTemplateOptions): Uint32Array {
     const text = this.render(messages, options);
     const addGenerationPrompt = options?.addGenerationPrompt ?? true;
-    return this.#encode(text, this.#contentRanges(messages, addGenerationPrompt, text));
+    return this.#encode(text, this.#contentRanges(messages, addGenerationPrompt, text, options?.tools));
   }
 
   /**
@@ -85,9 +113,13 @@ export class ChatTemplate {
    * prefix's index, or -1 (start 0) when none qualifies: a template that rewrote or trimmed what the prefix holds, or a
    * tokenizer that merges the prefix's last characters with the text after it.
    */
-  continuation(messages: readonly ChatMessage[], prefixes: readonly string[]): { text: string; tokens: Uint32Array; prefix: number; start: number } {
-    const text = this.render(messages, { addGenerationPrompt: true });
-    const ranges = this.#contentRanges(messages, true, text);
+  continuation(
+    messages: readonly ChatMessage[],
+    prefixes: readonly string[],
+    tools?: ChatTool[],
+  ): { text: string; tokens: Uint32Array; prefix: number; start: number } {
+    const text = this.render(messages, { addGenerationPrompt: true, tools });
+    const ranges = this.#contentRanges(messages, true, text, tools);
     const tokens = this.#encode(text, ranges);
     for (let i = 0; i < prefixes.length; i++) {
       const p = prefixes[i];
@@ -117,9 +149,9 @@ export class ChatTemplate {
    * prompt and the reply's content (GLM-4: '\n', Llama 2: ' '), which the model writes itself and which is not part
    * of the reply; and `end`, the text that closes the reply ('<|im_end|>\n', '<|eot_id|>', ' </s>', ...).
    */
-  replyFrame(messages: readonly ChatMessage[]): { lead: string; end: string } {
-    const prompt = this.render(messages, { addGenerationPrompt: true });
-    const withReply = this.#render([...messages, { role: 'assistant', content: REPLY_MARK }, { role: 'user', content: REPLY_MARK }], false);
+  replyFrame(messages: readonly ChatMessage[], tools?: ChatTool[]): { lead: string; end: string } {
+    const prompt = this.render(messages, { addGenerationPrompt: true, tools });
+    const withReply = this.#render([...messages, { role: 'assistant', content: REPLY_MARK }, { role: 'user', content: REPLY_MARK }], false, tools);
     const at = withReply.indexOf(REPLY_MARK);
     const next = withReply.indexOf(REPLY_MARK, at + 1);
     const lead = at >= prompt.length && withReply.startsWith(prompt) ? withReply.slice(prompt.length, at) : '';
@@ -132,8 +164,8 @@ export class ChatTemplate {
    * a reply (<|im_end|>, <|eot_id|>, </s>, GLM's <|user|>), and for GLM also <|observation|> (a turn that calls a
    * tool ends with it).
    */
-  endOfTurnTokens(messages: readonly ChatMessage[]): readonly number[] {
-    const { end } = this.replyFrame(messages);
+  endOfTurnTokens(messages: readonly ChatMessage[], tools?: ChatTool[]): readonly number[] {
+    const { end } = this.replyFrame(messages, tools);
     let ids = this.#endIds.get(end);
     if (ids) return ids;
     const tk = this.#tokenizer;
@@ -145,9 +177,10 @@ export class ChatTemplate {
     return ids;
   }
 
-  #render(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string {
+  #render(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tools?: readonly ChatTool[]): string {
     try {
-      return this.#template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.#specialTokens });
+      const prepared = this.#prepare(messages, tools);
+      return this.#template.render({ ...prepared, add_generation_prompt: addGenerationPrompt, ...this.#specialTokens });
     } catch (e) {
       throw new AglmError('CHAT_TEMPLATE_ERROR', `The chat template (${this.name}) failed on these messages: ${(e as Error).message}`, {
         cause: e,
@@ -156,17 +189,79 @@ export class ChatTemplate {
   }
 
   /**
+   * The messages (and tools) as the template reads them: Hugging Face's names (tool_calls with each call's arguments
+   * as an object, tool_call_id), the tools as a `tools` variable (native), on the first message (GLM-4's own
+   * template), or, for a template without tools, as Hermes text: the functions in the system message, calls as
+   * <tool_call> blocks in the assistant's text, results as <tool_response> blocks in a user message.
+   */
+  #prepare(messages: readonly ChatMessage[], tools: readonly ChatTool[] | undefined): { messages: object[]; tools?: object[] } {
+    const hasTools = tools !== undefined && tools.length > 0;
+    const args = (c: ChatToolCall): unknown => {
+      try {
+        return JSON.parse(c.function.arguments);
+      } catch {
+        return c.function.arguments;
+      }
+    };
+    if (this.#toolSupport === 'generic') {
+      const out: { role: string; content: string }[] = [];
+      for (const m of messages) {
+        if (m.role === 'tool') {
+          const block = `<tool_response>\n${m.content}\n</tool_response>`;
+          const last = out[out.length - 1];
+          if (last && last.role === 'user' && last.content.endsWith('</tool_response>')) last.content += '\n' + block;
+          else out.push({ role: 'user', content: block });
+        } else if (m.role === 'assistant' && m.toolCalls?.length) {
+          const calls = m.toolCalls.map((c) => `<tool_call>\n${JSON.stringify({ name: c.function.name, arguments: args(c) })}\n</tool_call>`);
+          out.push({ role: 'assistant', content: [m.content, ...calls].filter((x) => x).join('\n') });
+        } else out.push({ role: m.role, content: m.content });
+      }
+      if (hasTools) {
+        if (out[0]?.role === 'system') out[0] = { role: 'system', content: `${out[0].content}\n\n${HERMES_TOOLS(tools)}` };
+        else out.unshift({ role: 'system', content: HERMES_TOOLS(tools) });
+      }
+      return { messages: out };
+    }
+    const hf: Record<string, unknown>[] = [];
+    for (const m of messages) {
+      if (this.#toolSupport === 'message' && m.role === 'assistant' && m.toolCalls?.length) {
+        // GLM-4's own template: one assistant turn per call, the name as metadata, the arguments as content.
+        if (m.content) hf.push({ role: 'assistant', content: m.content });
+        for (const c of m.toolCalls) hf.push({ role: 'assistant', metadata: c.function.name, content: JSON.stringify(args(c)) });
+        continue;
+      }
+      if (this.#toolSupport === 'message' && m.role === 'tool') {
+        hf.push({ role: 'observation', content: m.content });
+        continue;
+      }
+      const o: Record<string, unknown> = { role: m.role, content: m.content };
+      if (m.toolCalls?.length) o.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.function.name, arguments: args(c) } }));
+      if (m.toolCallId !== undefined) o.tool_call_id = m.toolCallId;
+      if (m.name !== undefined) o.name = m.name;
+      hf.push(o);
+    }
+    if (!hasTools) return { messages: hf };
+    if (this.#toolSupport === 'message') {
+      if (hf[0]?.role === 'system') hf[0] = { ...hf[0], tools };
+      else hf.unshift({ role: 'system', content: '', tools });
+      return { messages: hf };
+    }
+    return { messages: hf, tools: tools as object[] };
+  }
+
+  /**
    * Where each message's content lies in `text` (the rendering of `messages`): render again with a marker in place of
    * each content, then match the marked rendering against `text`, letting each marker stand for the content as is or
    * trimmed (templates that trim or strip). Returns undefined when the two cannot be matched (a template that
    * transforms contents in other ways); the whole text is then parsed for special tokens, as Hugging Face does.
    */
-  #contentRanges(messages: readonly ChatMessage[], addGenerationPrompt: boolean, text: string): [number, number][] | undefined {
+  #contentRanges(messages: readonly ChatMessage[], addGenerationPrompt: boolean, text: string, tools?: readonly ChatTool[]): [number, number][] | undefined {
     if (messages.some((m) => m.content.includes(MARK_OPEN) || m.content.includes(MARK_CLOSE))) return undefined;
     // Empty contents stay empty: templates skip them ('if m.content'), and they hold nothing to protect.
     const marked = this.#render(
       messages.map((m, i) => (m.content === '' ? m : { ...m, content: `${MARK_OPEN}${i}${MARK_CLOSE}` })),
       addGenerationPrompt,
+      tools,
     );
     const pieces: Piece[] = [];
     const re = new RegExp(`${MARK_OPEN}(\\d+)${MARK_CLOSE}`, 'g');
@@ -195,13 +290,24 @@ export class ChatTemplate {
   }
 }
 
-/** Checks a messages array: objects with string role and content. */
+/** Checks a messages array: objects with string role and content (and, where given, tool calls or a call id). */
 export function checkMessages(messages: unknown): asserts messages is readonly ChatMessage[] {
   if (!Array.isArray(messages)) throw invalidArgument('messages', 'an array of { role, content } objects', messages);
   messages.forEach((m, i) => {
     if (m === null || typeof m !== 'object') throw invalidArgument(`messages[${i}]`, 'a { role, content } object', m);
-    const { role, content } = m as Record<string, unknown>;
+    const { role, content, toolCalls, toolCallId, name } = m as Record<string, unknown>;
     if (typeof role !== 'string' || role.length === 0) throw invalidArgument(`messages[${i}].role`, 'a non-empty string', role);
     if (typeof content !== 'string') throw invalidArgument(`messages[${i}].content`, 'a string', content);
+    if (toolCalls !== undefined) {
+      if (!Array.isArray(toolCalls)) throw invalidArgument(`messages[${i}].toolCalls`, 'an array of tool calls', toolCalls);
+      toolCalls.forEach((c, k) => {
+        const f = (c as ChatToolCall | null)?.function;
+        if (!f || typeof f.name !== 'string' || typeof f.arguments !== 'string') {
+          throw invalidArgument(`messages[${i}].toolCalls[${k}]`, "{ id, type: 'function', function: { name, arguments (JSON text) } }", c);
+        }
+      });
+    }
+    if (toolCallId !== undefined && typeof toolCallId !== 'string') throw invalidArgument(`messages[${i}].toolCallId`, 'a string', toolCallId);
+    if (name !== undefined && typeof name !== 'string') throw invalidArgument(`messages[${i}].name`, 'a string', name);
   });
 }

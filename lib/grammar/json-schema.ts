@@ -14,6 +14,11 @@ export interface JsonSchemaToGbnfOptions {
    * way models indent JSON) or 'none' (compact JSON only).
    */
   whitespace?: 'flexible' | 'none';
+  /**
+   * Prefix for every rule name, the start rule included (`${prefix}root`), so that several grammars can be joined
+   * into one text (a tool call's arguments, one grammar per tool). Letters, digits and '-'. Default none.
+   */
+  prefix?: string;
 }
 
 type Schema = Record<string, unknown>;
@@ -406,9 +411,14 @@ export function jsonSchemaToGbnf(schema: unknown, options: JsonSchemaToGbnfOptio
   if (options.whitespace !== undefined && options.whitespace !== 'flexible' && options.whitespace !== 'none') {
     fail('', `whitespace must be 'flexible' or 'none', got ${JSON.stringify(options.whitespace)}`);
   }
+  const prefix = options.prefix ?? '';
+  if (typeof prefix !== 'string' || !/^[a-zA-Z0-9-]*$/.test(prefix)) fail('', `prefix must be letters, digits and '-', got ${JSON.stringify(prefix)}`);
   const c = new Converter(isObject(schema) ? schema : {}, options);
   const top = c.visit(schema, 'root-value', '');
-  const lines = [`root ::= ${top}`];
-  for (const [name, body] of c.rules) lines.push(`${name} ::= ${body}`);
-  return lines.join('\n') + '\n';
+  const rules: [string, string][] = [['root', top], ...c.rules];
+  const names = new Set(rules.map(([n]) => n));
+  // Prefix rule references: whole words outside quoted literals and classes.
+  const rename = (body: string): string =>
+    prefix === '' ? body : body.replace(/"(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\]|[a-zA-Z0-9-]+/g, (m) => (names.has(m) ? prefix + m : m));
+  return rules.map(([name, body]) => `${prefix}${name} ::= ${rename(body)}`).join('\n') + '\n';
 }

@@ -16,6 +16,7 @@ import { Context, type ContextOptions } from './context.js';
 import { Sequence } from './sequence.js';
 import { embedTexts, type EmbedInput, type EmbedOptions } from './embed.js';
 import { complete, generate, type CompletionResult, type GenerateChunk, type GenerateOptions } from './generate.js';
+import { checkTools } from '../chat/tools.js';
 import { ChatSession, resolveChatTemplate, type ApplyChatTemplateOptions, type ChatMessage, type ChatSessionOptions, type ChatTemplate } from '../chat/index.js';
 
 /** CPU kernel variant names; which of them a build has depends on its architecture (systemInfo() lists them). */
@@ -230,18 +231,19 @@ export class Model {
    * sequence of a context with several, so chats share one pool of cells and are batched), else in a context of its own.
    */
   createChatSession(options?: ChatSessionOptions): ChatSession {
-    const { systemPrompt, template, overflow, sequence, ...contextOptions } = checkObject<ChatSessionOptions>('chat session options', options);
+    const { systemPrompt, template, overflow, sequence, tools, ...contextOptions } = checkObject<ChatSessionOptions>('chat session options', options);
+    if (tools !== undefined) checkTools(tools);
     const chat = template === undefined ? this.chatTemplate : resolveChatTemplate(this.metadata, this.architecture, this.tokenizer, template);
     if (sequence !== undefined) {
       if (!(sequence instanceof Sequence)) throw invalidArgument('sequence', 'a Sequence from context.createSequence()', sequence);
       if (sequence.disposed) throw new AglmError('DISPOSED', 'The sequence was disposed');
       const extra = Object.keys(contextOptions);
       if (extra.length > 0) throw invalidArgument(extra[0], 'no context option together with sequence', (contextOptions as Record<string, unknown>)[extra[0]]);
-      return new ChatSession({ model: this, sequence, template: chat, tokenizer: this.#tokenizer }, { systemPrompt, overflow });
+      return new ChatSession({ model: this, sequence, template: chat, tokenizer: this.#tokenizer }, { systemPrompt, overflow, tools });
     }
     const context = this.createContext(contextOptions);
     try {
-      return new ChatSession({ model: this, sequence: context.defaultSequence, ownContext: context, template: chat, tokenizer: this.#tokenizer }, { systemPrompt, overflow });
+      return new ChatSession({ model: this, sequence: context.defaultSequence, ownContext: context, template: chat, tokenizer: this.#tokenizer }, { systemPrompt, overflow, tools });
     } catch (e) {
       context.dispose();
       throw e;

@@ -5,7 +5,9 @@
 // once, also during prompt processing, and frees its cells.
 import { basename } from 'node:path';
 import { LeadStripper } from '../chat/chat-session.js';
+import { ToolCallFilter, toolCallGrammar, type ChatTool, type ChatToolCall, type ToolCallStyle } from '../chat/tools.js';
 import { AglmError } from '../errors.js';
+import { Grammar } from '../grammar/index.js';
 import type { Context } from '../model/context.js';
 import { generate, type StopReason } from '../model/generate.js';
 import type { Model } from '../model/model.js';
@@ -30,13 +32,16 @@ export interface EngineOptions {
   modelName?: string;
 }
 
-export type FinishReason = 'stop' | 'length';
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
 export interface ChoiceResult {
   index: number;
+  /** The reply's text (without its tool calls). */
   text: string;
   tokens: number[];
   finishReason: FinishReason;
+  /** The tool calls the reply made (chat with tools). */
+  toolCalls?: ChatToolCall[];
 }
 
 export interface Usage {
@@ -65,6 +70,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Each piece of text as it is generated (may be empty while a character or a stop string is pending). */
   onText?: (index: number, text: string) => void;
+  /** A choice's tool calls, once its reply is complete (before onFinish). */
+  onToolCalls?: (index: number, calls: ChatToolCall[]) => void;
   /** A choice ended (streaming writes its finish_reason). */
   onFinish?: (index: number, reason: FinishReason) => void;
 }
@@ -85,6 +92,13 @@ interface Waiter {
 
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** What a chat adds to a generation: the template's reply lead, its end-of-turn tokens, the tools offered. */
+interface ChatFrame {
+  lead: string;
+  stopTokens: ReadonlySet<number> | undefined;
+  tools?: { style: ToolCallStyle; tools: ChatTool[] };
+}
+
 function finishReason(r: StopReason): FinishReason {
   return r === 'eos' || r === 'stop' ? 'stop' : 'length';
 }
@@ -101,6 +115,8 @@ export class ServingEngine {
   readonly #promptTokens: Counter;
   readonly #generatedTokens: Counter;
   readonly #ttft: Histogram;
+  /** Grammars of required tool calls by style, choice and tools (clients send the same tools with each request). */
+  readonly #toolGrammars = new Map<string, Grammar>();
   readonly #itl: Histogram;
   #free: number;
   /** KV cells reserved by the requests running (prompt plus max_tokens per choice). */
@@ -155,15 +171,36 @@ export class ServingEngine {
   /** A chat completion: the messages rendered with the model's chat template, each choice ending at the end of turn. */
   async chat(spec: ChatRequestSpec, options: RunOptions = {}): Promise<GenerationResult> {
     const template = this.model.chatTemplate;
+    const tools = spec.tools;
     let prompt: Uint32Array;
     try {
-      prompt = template.tokenize(spec.messages, { addGenerationPrompt: true });
+      prompt = template.tokenize(spec.messages, { addGenerationPrompt: true, tools });
     } catch (e) {
       throw toApiError(e);
     }
-    const lead = template.replyFrame(spec.messages).lead;
-    const stopTokens = new Set(template.endOfTurnTokens(spec.messages));
-    return this.#generation([prompt], spec, options, { lead, stopTokens, param: 'messages' });
+    const lead = template.replyFrame(spec.messages, tools).lead;
+    const stopTokens = new Set(template.endOfTurnTokens(spec.messages, tools));
+    let sampling = spec.sampling;
+    const choice = spec.toolChoice;
+    if (tools.length > 0 && choice !== 'auto' && choice !== 'none') {
+      // A required call: a grammar of the template's call syntax with each tool's arguments schema.
+      const name = typeof choice === 'object' ? choice.function.name : undefined;
+      const key = `${template.toolStyle}:${name ?? ''}:${JSON.stringify(tools)}`;
+      let grammar = this.#toolGrammars.get(key);
+      if (!grammar) {
+        try {
+          grammar = new Grammar(toolCallGrammar(template.toolStyle, tools, name));
+        } catch (e) {
+          if (e instanceof AglmError && e.code === 'INVALID_GRAMMAR') throw badRequest(`A tool's parameters: ${e.message}`, 'tools', 'invalid_grammar');
+          throw e;
+        }
+        if (this.#toolGrammars.size >= 32) this.#toolGrammars.delete(this.#toolGrammars.keys().next().value!);
+        this.#toolGrammars.set(key, grammar);
+      }
+      sampling = { ...sampling, grammar };
+    }
+    const toolSpec = tools.length > 0 ? { style: template.toolStyle, tools } : undefined;
+    return this.#generation([prompt], { ...spec, sampling }, options, { lead, stopTokens, param: 'messages', tools: toolSpec });
   }
 
   /** A text completion of one or more prompts (text or token ids), n choices each. */
@@ -307,7 +344,7 @@ export class ServingEngine {
     prompts: Uint32Array[],
     spec: { n: number; sampling: SamplingSpec },
     options: RunOptions,
-    chat: { lead: string; stopTokens: ReadonlySet<number> | undefined; param: 'messages' | 'prompt' },
+    chat: ChatFrame & { param: 'messages' | 'prompt' },
   ): Promise<GenerationResult> {
     const arrived = performance.now();
     for (const p of prompts) {
@@ -385,7 +422,7 @@ export class ServingEngine {
     n: number,
     base: number,
     sampling: SamplingSpec,
-    chat: { lead: string; stopTokens: ReadonlySet<number> | undefined },
+    chat: ChatFrame,
     signal: AbortSignal,
     options: RunOptions,
     onFirstToken: () => void,
@@ -417,15 +454,31 @@ export class ServingEngine {
             { history: shared, stopTokens: chat.stopTokens },
           );
           const lead = new LeadStripper(chat.lead);
+          const filter = chat.tools ? new ToolCallFilter(chat.tools.style, chat.tools.tools) : undefined;
           let text = '';
           const tokens: number[] = [];
           let last = 0;
           for (;;) {
             const r = await gen.next();
             if (r.done) {
-              const reason = finishReason(r.value.stopReason);
+              let reason = finishReason(r.value.stopReason);
+              let toolCalls: ChatToolCall[] | undefined;
+              if (filter) {
+                const parsed = filter.finish();
+                const rest = lead.push(parsed.rest);
+                if (rest) {
+                  text += rest;
+                  options.onText?.(index, rest);
+                }
+                if (parsed.calls.length > 0) {
+                  toolCalls = parsed.calls;
+                  text = text.trimEnd();
+                  reason = 'tool_calls';
+                  options.onToolCalls?.(index, toolCalls);
+                }
+              }
               options.onFinish?.(index, reason);
-              return { index, text, tokens, finishReason: reason };
+              return { index, text, tokens, finishReason: reason, ...(toolCalls ? { toolCalls } : {}) };
             }
             if (r.value.token >= 0) {
               const now = performance.now();
@@ -434,7 +487,7 @@ export class ServingEngine {
               last = now;
               tokens.push(r.value.token);
             }
-            const piece = lead.push(r.value.text);
+            const piece = lead.push(filter ? filter.push(r.value.text) : r.value.text);
             text += piece;
             options.onText?.(index, piece);
           }

@@ -3,6 +3,7 @@
 // ending in `data: [DONE]`; every error is OpenAI's error shape; a client that goes away cancels its request at once.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ChatToolCall } from '../chat/tools.js';
 import { AglmError } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { checkObject, optInt } from '../validate.js';
@@ -278,7 +279,12 @@ export function createServer(model: Model | Promise<Model>, options?: ServerOpti
   async function generation(
     kind: 'chat' | 'completion',
     spec: { stream: boolean; includeUsage: boolean },
-    start: (run: { signal: AbortSignal; onText?: (i: number, t: string) => void; onFinish?: (i: number, r: FinishReason) => void }) => Promise<GenerationResult>,
+    start: (run: {
+      signal: AbortSignal;
+      onText?: (i: number, t: string) => void;
+      onToolCalls?: (i: number, calls: ChatToolCall[]) => void;
+      onFinish?: (i: number, r: FinishReason) => void;
+    }) => Promise<GenerationResult>,
     e: ServingEngine,
     res: ServerResponse,
     signal: AbortSignal,
@@ -305,6 +311,13 @@ export function createServer(model: Model | Promise<Model>, options?: ServerOpti
         onText: (i, text) => {
           const role = open(i);
           if (text.length > 0 || role) sse.data(chunkJson(kind, meta, i, { text, role }));
+        },
+        onToolCalls: (i, calls) => {
+          // As OpenAI streams them: per call, a delta with its id, type and name, then the arguments.
+          calls.forEach((c, k) => {
+            sse.data(chunkJson(kind, meta, i, { role: open(i), toolCalls: [{ index: k, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } }] }));
+            sse.data(chunkJson(kind, meta, i, { toolCalls: [{ index: k, function: { arguments: c.function.arguments } }] }));
+          });
         },
         onFinish: (i, finish) => {
           if (held) sse.data(held);

@@ -36,7 +36,9 @@ export function chatCompletionJson(meta: ResponseMeta, r: GenerationResult): obj
     model: meta.model,
     choices: r.choices.map((c: ChoiceResult) => ({
       index: c.index,
-      message: { role: 'assistant', content: c.text },
+      message: c.toolCalls?.length
+        ? { role: 'assistant', content: c.text === '' ? null : c.text, tool_calls: c.toolCalls.map((t) => ({ id: t.id, type: t.type, function: { ...t.function } })) }
+        : { role: 'assistant', content: c.text },
       logprobs: null,
       finish_reason: c.finishReason,
     })),
@@ -62,12 +64,13 @@ export function chunkJson(
   kind: 'chat' | 'completion',
   meta: ResponseMeta,
   index: number,
-  delta: { text?: string; role?: boolean; finish?: FinishReason },
+  delta: { text?: string; role?: boolean; finish?: FinishReason; toolCalls?: object[] },
 ): object {
   if (kind === 'chat') {
-    const d: Record<string, string> = {};
+    const d: Record<string, unknown> = {};
     if (delta.role) d.role = 'assistant';
     if (delta.text !== undefined) d.content = delta.text;
+    if (delta.toolCalls) d.tool_calls = delta.toolCalls;
     return {
       id: meta.id,
       object: 'chat.completion.chunk',

@@ -2,6 +2,7 @@
 // /v1/embeddings, and llama.cpp's /tokenize and /detokenize. Every rejection is a 400 naming the parameter. Unknown
 // parameters are ignored, as OpenAI's clients send more than any one server knows.
 import type { ChatMessage } from '../chat/index.js';
+import { checkToolChoice, checkTools, type ChatTool, type ChatToolCall, type ToolChoice } from '../chat/tools.js';
 import type { SamplerOptions } from '../sampler/index.js';
 import { AglmError } from '../errors.js';
 import { Grammar } from '../grammar/index.js';
@@ -26,6 +27,9 @@ interface Common {
 
 export interface ChatRequestSpec extends Common {
   messages: ChatMessage[];
+  /** Tools offered to the model ([] with tool_choice 'none' or none given). */
+  tools: ChatTool[];
+  toolChoice: ToolChoice;
 }
 
 export interface CompletionRequestSpec extends Common {
@@ -205,6 +209,29 @@ function messageContent(content: unknown, path: string): string {
   return text;
 }
 
+/** An AglmError INVALID_ARGUMENT from a library check, as a 400 naming the request's parameter. */
+function asParam<T>(param: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof AglmError && e.code === 'INVALID_ARGUMENT') throw badRequest(e.message, param, 'invalid_type');
+    throw e;
+  }
+}
+
+function toolCalls(v: unknown, path: string): ChatToolCall[] {
+  if (!Array.isArray(v)) throw badParam(path, 'an array of tool calls', v);
+  return v.map((c, k) => {
+    const call = c as Body | null;
+    const fn = call?.function as Body | undefined;
+    if (!call || typeof call !== 'object' || !fn || typeof fn !== 'object' || typeof fn.name !== 'string') {
+      throw badParam(`${path}[${k}]`, "{ id, type: 'function', function: { name, arguments } }", c);
+    }
+    const args = typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? {});
+    return { id: typeof call.id === 'string' ? call.id : `call_${k}`, type: 'function', function: { name: fn.name, arguments: args } };
+  });
+}
+
 export function parseChatRequest(raw: unknown, served: string, vocabSize: number, maxChoices: number): ChatRequestSpec {
   const body = requireObject(raw);
   checkModel(body, served);
@@ -217,12 +244,27 @@ export function parseChatRequest(raw: unknown, served: string, vocabSize: number
     if (typeof role !== 'string' || !['system', 'user', 'assistant', 'tool'].includes(role)) {
       throw badParam(`messages[${i}].role`, "one of 'system', 'developer', 'user', 'assistant', 'tool'", msg.role);
     }
-    return { role, content: messageContent(msg.content, `messages[${i}]`) };
+    const out: ChatMessage = { role, content: messageContent(msg.content, `messages[${i}]`) };
+    if (role === 'assistant' && msg.tool_calls !== undefined && msg.tool_calls !== null) {
+      const calls = toolCalls(msg.tool_calls, `messages[${i}].tool_calls`);
+      if (calls.length > 0) out.toolCalls = calls;
+    }
+    if (role === 'tool') {
+      if (msg.tool_call_id !== undefined && typeof msg.tool_call_id !== 'string') throw badParam(`messages[${i}].tool_call_id`, 'a string', msg.tool_call_id);
+      if (typeof msg.tool_call_id === 'string') out.toolCallId = msg.tool_call_id;
+      if (typeof msg.name === 'string') out.name = msg.name;
+    }
+    return out;
   });
-  if (body.tools !== undefined && body.tools !== null && !(Array.isArray(body.tools) && body.tools.length === 0)) {
-    throw badRequest('Tool calls are not supported by this server yet', 'tools', 'unsupported_parameter');
+  let tools: ChatTool[] = [];
+  if (body.tools !== undefined && body.tools !== null) tools = asParam('tools', () => checkTools(body.tools, 'tools'));
+  const toolChoice = asParam('tool_choice', () => checkToolChoice(body.tool_choice ?? undefined, tools, 'tool_choice'));
+  if (tools.length === 0 && toolChoice !== 'none') throw badRequest("tool_choice needs tools", 'tool_choice');
+  const spec = { ...common(body, vocabSize, maxChoices), messages: out, tools: toolChoice === 'none' ? [] : tools, toolChoice };
+  if (toolChoice !== 'auto' && toolChoice !== 'none' && spec.sampling.grammar) {
+    throw badRequest('A required tool call cannot be combined with response_format, json_schema or grammar', 'tool_choice');
   }
-  return { ...common(body, vocabSize, maxChoices), messages: out };
+  return spec;
 }
 
 function tokenList(v: unknown): v is number[] {

@@ -41,6 +41,33 @@ export interface RandomArchOptions extends RandomModelOptions {
   ropeScaling?: { type: 'linear' | 'yarn'; factor: number; originalContextLength?: number };
   /** Extra metadata entries (appended). */
   metadata?: GgufEntry[];
+  /**
+   * A real vocabulary instead of the synthetic one: `tokenizer.*` entries (e.g. from a vocabulary GGUF), optionally
+   * with control tokens appended (their ids follow the vocabulary's). The shape's vocabSize is ignored.
+   */
+  vocab?: { entries: GgufEntry[]; addControlTokens?: string[] };
+}
+
+/** A vocabulary's `tokenizer.*` entries with control tokens appended (tokens, scores, token types extended). */
+export function vocabWith(entries: GgufEntry[], add: string[] = []): { entries: GgufEntry[]; size: number } {
+  const out = entries.filter((e) => e.key.startsWith('tokenizer.')).map((e) => ({ ...e }));
+  const find = (key: string) => out.find((e) => e.key === key);
+  const tokens = find('tokenizer.ggml.tokens');
+  if (!tokens || tokens.type !== GgufValueType.ARRAY) throw new RangeError('the vocabulary has no tokenizer.ggml.tokens');
+  const items = [...((tokens.value as { items: string[] }).items)];
+  items.push(...add);
+  tokens.value = { itemType: GgufValueType.STRING, items };
+  const types = find('tokenizer.ggml.token_type');
+  if (types) {
+    const old = Array.from((types.value as { items: ArrayLike<number> }).items);
+    types.value = { itemType: GgufValueType.INT32, items: Int32Array.from([...old, ...add.map(() => 3)]) };
+  }
+  const scores = find('tokenizer.ggml.scores');
+  if (scores) {
+    const old = Array.from((scores.value as { items: ArrayLike<number> }).items);
+    scores.value = { itemType: GgufValueType.FLOAT32, items: Float32Array.from([...old, ...add.map(() => 0)]) };
+  }
+  return { entries: out.filter((e) => e.key !== 'tokenizer.chat_template'), size: items.length };
 }
 
 /** TinyLlama-1.1B's shape. */
@@ -116,6 +143,8 @@ export function llama3FreqFactors(ropeDims: number, freqBase: number, originalCo
 
 export async function writeRandomModel(path: string, shape: LlamaShape, options: RandomArchOptions = {}): Promise<void> {
   const arch = options.arch ?? 'llama';
+  const realVocab = options.vocab ? vocabWith(options.vocab.entries, options.vocab.addControlTokens) : undefined;
+  if (realVocab) shape = { ...shape, vocabSize: realVocab.size };
   const glm = arch === 'chatglm' || arch === 'glm4';
   const fusedQkv = (options.qkv ?? (arch === 'chatglm' ? 'fused' : 'separate')) === 'fused';
   const qkvBias = arch !== 'llama';
@@ -140,7 +169,7 @@ export async function writeRandomModel(path: string, shape: LlamaShape, options:
     f32(`${arch}.rope.freq_base`, freqBase),
     f32(`${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
     u32('general.file_type', type === GgmlType.F32 ? 0 : type === GgmlType.F16 ? 1 : type === GgmlType.Q4_0 ? 2 : type === GgmlType.Q8_0 ? 7 : 32),
-    ...vocabEntries(s.vocabSize),
+    ...(realVocab ? realVocab.entries : vocabEntries(s.vocabSize)),
   ];
   if (options.ropeScaling) {
     const r = options.ropeScaling;
