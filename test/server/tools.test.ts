@@ -133,9 +133,9 @@ test('scripted outputs (tool_choice auto): a call in the template\'s syntax beco
       { text: f.script.replace('get_weather', 'launch_rocket'), call: false }, // not one of the tools
     ];
     for (const sc of scripts) {
-      const params = { model: undefined as never, messages: [USER], tools: TOOLS, temperature: 0, max_tokens: 200, grammar: `root ::= ${gbnfLiteral(sc.text)}\n` } as never;
-      const r = await f.client.chat.completions.create(params);
-      const c = r.choices[0];
+      const params = { model: undefined as never, messages: [USER], tools: TOOLS, temperature: 0, max_tokens: 200, grammar: `root ::= ${gbnfLiteral(sc.text)}\n` } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming;
+      const r: OpenAI.Chat.ChatCompletion = await f.client.chat.completions.create(params);
+      const c: OpenAI.Chat.ChatCompletion.Choice = r.choices[0];
       const label = `${f.name} ${JSON.stringify(sc.text)}`;
       const s = await streamed(f.client, params);
       if (sc.call) {
