@@ -100,9 +100,9 @@ test('tool_choice required / named: tool_calls that validate and equal the libra
     for (const choice of ['required', { type: 'function', function: { name: 'tap' } }] as const) {
       const want = await libReply(f.model, [{ role: 'user', content: USER.content as string }], { toolChoice: choice, maxTokens: 120 });
       assert.equal(want.calls.length, 1);
-      const params = { model: undefined as never, messages: [USER], tools: TOOLS, tool_choice: choice, temperature: 0, max_tokens: 120 };
-      const r = await f.client.chat.completions.create(params);
-      const c = r.choices[0];
+      const params: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming = { model: undefined as never, messages: [USER], tools: TOOLS, tool_choice: choice, temperature: 0, max_tokens: 120 };
+      const r: OpenAI.Chat.ChatCompletion = await f.client.chat.completions.create(params);
+      const c: OpenAI.Chat.ChatCompletion.Choice = r.choices[0];
       const label = `${f.name} ${JSON.stringify(choice)}`;
       assert.equal(c.finish_reason, 'tool_calls', label);
       assert.equal(c.message.content, null, label);
