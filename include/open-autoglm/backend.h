@@ -24,7 +24,7 @@
 
 #include "open-autoglm/types.h"
 
-#define AGLM_HAL_API_VERSION 2
+#define AGLM_HAL_API_VERSION 3
 #define AGLM_HAL_ENTRY_SYMBOL "aglm_backend_entry"
 
 #if defined(_WIN32)
@@ -48,9 +48,15 @@ enum aglm_op_kind {
   AGLM_OP_MUL,             /* out = in0 * in1 */
   AGLM_OP_SILU_MUL,        /* out = silu(in0) * in1 */
   AGLM_OP_ROPE,            /* out = rope(in0) at each token's position; i0 heads, i1 head_dim, i2 n_rot, i3 mode (0
-                              normal, 2 neox), i4 n_ctx_orig (YaRN); f0 freq_base, f1 freq_scale, f2 ext_factor (YaRN,
+                              normal, 2 neox, 8 multi-section "M-RoPE", 24 vision), i4 n_ctx_orig (YaRN), i5..i7 the
+                              first three sections (modes 8 and 24); f0 freq_base, f1 freq_scale, f2 ext_factor (YaRN,
                               0 = off), f3 attn_factor (0 taken as 1), f4 beta_fast, f5 beta_slow; w0 (optional)
-                              frequency factors [n_rot/2]: frequency i is divided by w0[i] (Llama 3) */
+                              frequency factors [n_rot/2]: frequency i is divided by w0[i] (Llama 3).
+                              Mode 8 (neox pairs): pair j < n_rot/2 turns by rope_pos plane s(j) * base^(-2j/n_rot), s(j)
+                              = 0 for j < i5, 1 for j < i5 + i6, 2 for j < i5 + i6 + i7, else 3 (Qwen2-VL, GLM-4.1V).
+                              Mode 24 (neox pairs over the whole rotated width, i5 + i6 = n_rot/2): pair j turns by plane
+                              0 * base^(-2j/(n_rot/2)) for j < i5, by plane 1 * base^(-2(j-i5)/(n_rot/2)) after (2-D
+                              positions of image patches). */
   AGLM_OP_ATTENTION,       /* stores in1 (k) and in2 (v) in cache slot i0 at each token's KV cell, then out = attention
                               of in0 (q) over the cells the token sees (its own sequence's); i1 n_head, i2 n_head_kv,
                               i3 head_dim, i4 sliding window (0 = none; else a token at position p sees positions
@@ -61,6 +67,13 @@ enum aglm_op_kind {
   AGLM_OP_GELU,            /* out = gelu(in0), ggml's tanh form */
   AGLM_OP_EMBED_POSITIONS, /* out[t] = row (position of token t) of weight w0 (learned absolute positions) */
   AGLM_OP_ADD_VECTOR,      /* out[t] = in0[t] + w0 (a vector of `width` elements) */
+  AGLM_OP_INPUT,           /* out[t] = the batch's input row for token t (aglm_hal_batch.embd; width embd_width) */
+  AGLM_OP_EMBED_INTERP,    /* out[t] = bicubic sample (Keys a = -0.75, taps clamped to the edge, x then y) of the grid
+                              w0 [width][i1 rows][i0 columns] (f32) at the token's source coordinates grid_pos
+                              (x, y): learned position tables resized to an image's patch grid */
+  AGLM_OP_MERGE_ROWS,      /* out (output rows) row r = i0 consecutive token rows from the batch's output row r,
+                              interleaved: out[r][c * i0 + j] = in0[out_rows[r] + j][c] (a k x k patch merge) */
+  AGLM_OP_GELU_ERF,        /* out = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU */
   AGLM_OP_COUNT
 };
 
@@ -117,6 +130,8 @@ typedef struct {
   float freq_base, freq_scale;
   float ext_factor, attn_factor, beta_fast, beta_slow; /* YaRN (ext_factor 0: off); attn_factor already 1 when unset */
   int32_t freq_factors;                                /* weight index, or -1 */
+  int32_t mode;                                        /* the op's i3: 0, 2, 8 or 24 */
+  int32_t sections[3];                                 /* modes 8 and 24: the op's i5..i7 */
 } aglm_hal_rope;
 
 typedef struct {
@@ -195,6 +210,15 @@ typedef struct {
   /* (optional) Polled between ops and inside long ones: non-zero stops the batch with AGLM_ERR_ABORTED. */
   int32_t (*abort)(void *user);
   void *abort_user;
+  /* (optional, API 3) Input rows instead of token ids: token t with embd_row[t] >= 0 takes row embd_row[t] of embd
+   * (rows of embd_width floats) in an embed op (whose width must be embd_width) and in input ops. */
+  const float *embd;
+  int32_t embd_width;
+  const int32_t *embd_row;   /* [n_tokens], -1: the token id */
+  /* (optional, API 3) Rope positions in 4 planes [4][n_tokens] (multi-section rope); null: every plane is pos. */
+  const int32_t *rope_pos;
+  /* (optional, API 3) Source coordinates for embed_interp in 2 planes [2][n_tokens] (x, then y); null: 0. */
+  const float *grid_pos;
 } aglm_hal_batch;
 
 /* ---- the backend table ---------------------------------------------------------------------------------------- */

@@ -3,7 +3,7 @@
 // QKV, fused gate/up, post-norms, rope frequency factors) are a `DecoderLayout`. Tensor names are llama.cpp's.
 import { AglmError } from '../errors.js';
 import type { GgufFile } from '../gguf/index.js';
-import { GraphBuilder, ROPE_NEOX, ROPE_NORMAL, type RopeParams, type V } from '../graph/ir.js';
+import { GraphBuilder, ROPE_MROPE, ROPE_NEOX, ROPE_NORMAL, type RopeParams, type V } from '../graph/ir.js';
 import type { ArchBuild, Architecture } from './types.js';
 
 export interface DecoderHyperParams {
@@ -20,6 +20,11 @@ export interface DecoderHyperParams {
   ropeFreqScale: number;
   /** 'none', 'linear' or 'yarn' (llama 3's frequency factors come as the tensor rope_freqs.weight instead). */
   ropeScaling: string;
+  /**
+   * Multi-section rope (`rope.dimension_sections`, e.g. '8,12,12,0' for GLM-4.1V): rotary pairs per position plane
+   * (temporal, height, width, extra), as llama.cpp's M-RoPE; '' for a plain rope. Images then take 3-D positions.
+   */
+  ropeSections: string;
   rmsEps: number;
   vocabSize: number;
   tiedOutput: boolean;
@@ -76,6 +81,21 @@ export function readDecoderHyperParams(file: GgufFile, arch: string): DecoderHyp
   if (!Number.isInteger(ropeDims) || ropeDims <= 0 || ropeDims > headDim || ropeDims % 2) {
     throw new AglmError('GGUF_SHAPE_MISMATCH', `${arch}.rope.dimension_count (${ropeDims}) must be even and at most the head size (${headDim})`);
   }
+  const sectionsRaw = md.optNumberArray(`${arch}.rope.dimension_sections`);
+  let ropeSections = '';
+  if (sectionsRaw) {
+    const s = Array.from(sectionsRaw as ArrayLike<number>);
+    if (s.length < 3 || s.length > 4 || s.some((x) => !Number.isInteger(x) || x < 0)) {
+      throw new AglmError('GGUF_MISSING_KEY', `${arch}.rope.dimension_sections must be 3 or 4 non-negative integers, not [${s.join(', ')}]`);
+    }
+    // llama.cpp uses M-RoPE when the first two sections are set.
+    if (s[0] > 0 && s[1] > 0) {
+      if (s[0] + s[1] + s[2] > ropeDims / 2) {
+        throw new AglmError('GGUF_SHAPE_MISMATCH', `${arch}.rope.dimension_sections [${s.join(', ')}] cover more than the ${ropeDims / 2} rotary pairs`);
+      }
+      ropeSections = `${s[0]},${s[1]},${s[2]},${s[3] ?? 0}`;
+    }
+  }
   const embd = file.tensor('token_embd.weight');
   if (!embd) throw new AglmError('GGUF_MISSING_TENSOR', `The model file has no tensor 'token_embd.weight'`);
   const vocabSize = md.optNumber(`${arch}.vocab_size`) ?? embd.dims[1] ?? 0;
@@ -96,6 +116,7 @@ export function readDecoderHyperParams(file: GgufFile, arch: string): DecoderHyp
     ropeFreqBase: md.optNumber(`${arch}.rope.freq_base`) ?? 10000,
     ropeFreqScale: scaling.freqScale,
     ropeScaling: scaling.type,
+    ropeSections,
     rmsEps: md.getNumber(`${arch}.attention.layer_norm_rms_epsilon`),
     vocabSize: positiveInt(`${arch}.vocab_size`, vocabSize),
     tiedOutput: !file.tensor('output.weight'),
@@ -147,11 +168,12 @@ export function buildDecoderGraph(file: GgufFile, hp: DecoderHyperParams, layout
   const g = new GraphBuilder(file);
   const { embeddingLength: d, headCount: nh, headCountKv: nkv, headDim: hd, feedForwardLength: ff, vocabSize: nv } = hp;
   const qw = nh * hd, kvw = nkv * hd;
-  const freqFactors = layout.ropeFreqFactors ? g.optionalWeight('rope_freqs.weight', [hp.ropeDims / 2]) : undefined;
+  const freqFactors = layout.ropeFreqFactors && !hp.ropeSections ? g.optionalWeight('rope_freqs.weight', [hp.ropeDims / 2]) : undefined;
   const rope = {
     headDim: hd,
     nRot: hp.ropeDims,
-    mode: layout.ropeMode,
+    mode: (hp.ropeSections ? ROPE_MROPE : layout.ropeMode) as RopeParams['mode'],
+    ...(hp.ropeSections ? { sections: hp.ropeSections.split(',').slice(0, 3).map(Number) as [number, number, number] } : {}),
     freqBase: hp.ropeFreqBase,
     freqScale: hp.ropeFreqScale,
     freqFactors,

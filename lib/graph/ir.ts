@@ -20,7 +20,11 @@ export type IrOpName =
   | 'layer_norm'
   | 'gelu'
   | 'embed_positions'
-  | 'add_vector';
+  | 'add_vector'
+  | 'input'
+  | 'embed_interp'
+  | 'merge_rows'
+  | 'gelu_erf';
 
 /** Rows of a value: one per token of the batch (0), or one per requested output (1). */
 export const ROWS_TOKENS = 0;
@@ -68,13 +72,19 @@ export interface IrGraph {
 
 export const ROPE_NORMAL = 0;
 export const ROPE_NEOX = 2;
+/** Multi-section rope (M-RoPE: Qwen2-VL, GLM-4.1V text): neox pairs, each section of pairs on its own position plane. */
+export const ROPE_MROPE = 8;
+/** 2-D rope of image patches: neox pairs over the whole head, the first section by row, the second by column. */
+export const ROPE_VISION = 24;
 
 export interface RopeParams {
   heads: number;
   headDim: number;
   /** Rotated dimensions at the start of each head (the rest pass through). */
   nRot: number;
-  mode: typeof ROPE_NORMAL | typeof ROPE_NEOX;
+  mode: typeof ROPE_NORMAL | typeof ROPE_NEOX | typeof ROPE_MROPE | typeof ROPE_VISION;
+  /** ROPE_MROPE / ROPE_VISION: pairs per position plane (t, h, w for M-RoPE; rows, columns for vision). */
+  sections?: [number, number, number];
   freqBase: number;
   /** Linear scaling: positions are multiplied by it (1 = none). */
   freqScale: number;
@@ -96,6 +106,11 @@ export interface AttentionParams {
    * sequence in one batch from an empty context. Default true.
    */
   causal?: boolean;
+  /**
+   * Reuse this cache slot (of an earlier attention op with the same widths) instead of a new one: an encoder that
+   * evaluates each sequence in one batch needs no layer's keys after that layer (one slot serves every layer).
+   */
+  slot?: number;
 }
 
 /** A value handle: its index and shape. */
@@ -243,7 +258,7 @@ export class GraphBuilder {
       out: out.id,
       in: [x.id],
       ...(p.freqFactors !== undefined ? { w: [p.freqFactors] } : {}),
-      i: [p.heads, p.headDim, p.nRot, p.mode, y.nCtxOrig],
+      i: [p.heads, p.headDim, p.nRot, p.mode, y.nCtxOrig, ...(p.sections ?? [0, 0, 0])],
       f: [p.freqBase, p.freqScale, y.extFactor, y.attnFactor, y.betaFast, y.betaSlow],
     });
     return out;
@@ -251,8 +266,11 @@ export class GraphBuilder {
 
   /** Stores k and v in a new KV cache slot and attends q over it (causal). */
   attention(q: V, k: V, v: V, p: AttentionParams): V {
-    const slot = this.cache.length;
-    this.cache.push({ k: k.width, v: v.width });
+    let slot = p.slot ?? this.cache.length;
+    if (p.slot === undefined) this.cache.push({ k: k.width, v: v.width });
+    else if (!this.cache[slot] || this.cache[slot].k !== k.width || this.cache[slot].v !== v.width) {
+      throw new AglmError('INVALID_ARGUMENT', `attention: cache slot ${slot} does not exist with these widths`);
+    }
     const out = this.value(q.rows, q.width);
     this.ops.push({
       op: 'attention',
@@ -289,6 +307,37 @@ export class GraphBuilder {
   addVector(x: V, vector: number): V {
     const out = this.value(x.rows, x.width);
     this.ops.push({ op: 'add_vector', out: out.id, in: [x.id], w: [vector] });
+    return out;
+  }
+
+  /** Each token's input row (the batch brings them: image patches, or embeddings given in place of tokens). */
+  input(width: number): V {
+    const out = this.value(ROWS_TOKENS, width);
+    this.ops.push({ op: 'input', out: out.id });
+    return out;
+  }
+
+  /**
+   * A learned position grid (weight [width, cols * rows], f32) sampled bicubically at each token's source coordinates
+   * (the batch's grid positions): a position table resized to an image's patch grid.
+   */
+  embedInterp(grid: number, cols: number, rows: number): V {
+    const out = this.value(ROWS_TOKENS, this.dims(grid)[0]);
+    this.ops.push({ op: 'embed_interp', out: out.id, w: [grid], i: [cols, rows] });
+    return out;
+  }
+
+  /** Output rows, each `k` consecutive token rows from an output row on, interleaved (out[c * k + j] = row j's c). */
+  mergeRows(x: V, k: number): V {
+    const out = this.value(ROWS_OUTPUTS, x.width * k);
+    this.ops.push({ op: 'merge_rows', out: out.id, in: [x.id], i: [k] });
+    return out;
+  }
+
+  /** The exact GELU 0.5 x (1 + erf(x / sqrt 2)), elementwise. */
+  geluErf(x: V): V {
+    const out = this.value(x.rows, x.width);
+    this.ops.push({ op: 'gelu_erf', out: out.id, in: [x.id] });
     return out;
   }
 

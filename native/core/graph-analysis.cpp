@@ -8,7 +8,8 @@ namespace {
 bool same_rope(const aglm_hal_rope &a, const aglm_hal_rope &b) {
   return a.n_rot == b.n_rot && a.n_ctx_orig == b.n_ctx_orig && a.freq_base == b.freq_base &&
          a.freq_scale == b.freq_scale && a.ext_factor == b.ext_factor && a.attn_factor == b.attn_factor &&
-         a.beta_fast == b.beta_fast && a.beta_slow == b.beta_slow && a.freq_factors == b.freq_factors;
+         a.beta_fast == b.beta_fast && a.beta_slow == b.beta_slow && a.freq_factors == b.freq_factors && a.mode == b.mode &&
+         a.sections[0] == b.sections[0] && a.sections[1] == b.sections[1] && a.sections[2] == b.sections[2];
 }
 
 uint32_t weight_use(const aglm_op &op, int slot) {
@@ -16,6 +17,7 @@ uint32_t weight_use(const aglm_op &op, int slot) {
     case AGLM_OP_MATMUL: return slot == 0 ? AGLM_WEIGHT_MATMUL : AGLM_WEIGHT_VECTOR; // w1: the bias
     case AGLM_OP_EMBED:
     case AGLM_OP_EMBED_POSITIONS: return AGLM_WEIGHT_ROWS;
+    case AGLM_OP_EMBED_INTERP: return AGLM_WEIGHT_VECTOR; // read whole as f32
     default: return AGLM_WEIGHT_VECTOR; // norm weights and biases, rope frequency factors, add_vector
   }
 }
@@ -35,7 +37,16 @@ aglm_graph_analysis aglm_graph_analyse(const aglm_graph &g) {
     if (op.kind == AGLM_OP_EMBED) {
       const int64_t rows = g.weights[op.w[0]].ne[1];
       a.vocab_rows = a.vocab_rows == 0 ? rows : std::min(a.vocab_rows, rows);
+      a.has_embed = true;
+      if (a.input_width == 0) a.input_width = g.weights[op.w[0]].ne[0];
     }
+    if (op.kind == AGLM_OP_INPUT) {
+      a.has_input_op = true;
+      a.input_width = g.values[op.out].width;
+    }
+    if (op.kind == AGLM_OP_EMBED_INTERP) a.has_interp = true;
+    if (op.kind == AGLM_OP_MERGE_ROWS) a.merge = std::max(a.merge, op.i[0]);
+    if (op.kind == AGLM_OP_ROPE && (op.i[3] == 8 || op.i[3] == 24)) a.multi_rope = true;
     if (op.kind == AGLM_OP_EMBED_POSITIONS) {
       const int64_t rows = g.weights[op.w[0]].ne[1];
       a.position_rows = a.position_rows == 0 ? rows : std::min(a.position_rows, rows);
@@ -51,6 +62,9 @@ aglm_graph_analysis aglm_graph_analyse(const aglm_graph &g) {
     c.beta_fast = op.f[4];
     c.beta_slow = op.f[5];
     c.freq_factors = op.w[0];
+    c.mode = op.i[3];
+    if (c.mode == 8 || c.mode == 24)
+      for (int k = 0; k < 3; k++) c.sections[k] = op.i[5 + k];
     size_t j = 0;
     while (j < a.ropes.size() && !same_rope(a.ropes[j], c)) j++;
     if (j == a.ropes.size()) a.ropes.push_back(c);

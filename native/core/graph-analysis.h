@@ -17,6 +17,12 @@ struct aglm_graph_analysis {
   bool non_causal = false;           // some attention op sees every position of its sequence
   int64_t position_rows = 0;         // rows of the smallest position-embedding table (0: none): positions must be below
   int64_t vocab_rows = 0;            // rows of the smallest token-embedding table: token ids must be below
+  bool has_embed = false;            // some op reads token ids (embed)
+  int64_t input_width = 0;           // width of input rows (input ops, or embed ops fed input rows); 0: no input op
+  bool has_input_op = false;         // some op reads input rows only (every token must bring one)
+  bool multi_rope = false;           // some rope op reads 4-plane positions (modes 8, 24)
+  bool has_interp = false;           // some op reads grid_pos
+  int32_t merge = 0;                 // rows a merge_rows op merges (0: none); outputs then come every merge-th token
 };
 
 aglm_graph_analysis aglm_graph_analyse(const aglm_graph &g);

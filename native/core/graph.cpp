@@ -6,7 +6,7 @@
 
 static const char *const kOpNames[AGLM_OP_COUNT] = {
     "embed", "rms_norm", "matmul", "add", "mul", "silu_mul", "rope", "attention", "output_rows",
-    "layer_norm", "gelu", "embed_positions", "add_vector",
+    "layer_norm", "gelu", "embed_positions", "add_vector", "input", "embed_interp", "merge_rows", "gelu_erf",
 };
 
 const char *aglm_op_name(aglm_op_kind k) { return k < AGLM_OP_COUNT ? kOpNames[k] : "?"; }
@@ -93,7 +93,15 @@ struct checker {
         int heads = op.i[0], hd = op.i[1], n_rot = op.i[2], mode = op.i[3];
         if (heads <= 0 || hd <= 0 || (int64_t)heads * hd != a->width) return fail(i, "heads * head_dim != width");
         if (n_rot <= 0 || n_rot > hd || n_rot % 2) return fail(i, "n_rot must be even and within head_dim");
-        if (mode != 0 && mode != 2) return fail(i, "unknown rope mode " + std::to_string(mode));
+        if (mode != 0 && mode != 2 && mode != 8 && mode != 24) return fail(i, "unknown rope mode " + std::to_string(mode));
+        if (mode == 8 || mode == 24) {
+          if (op.i[5] < 0 || op.i[6] < 0 || op.i[7] < 0) return fail(i, "rope sections must not be negative");
+          if (op.w[0] >= 0) return fail(i, "multi-section rope takes no frequency factors");
+        }
+        if (mode == 8 && (int64_t)op.i[5] + op.i[6] + op.i[7] > n_rot / 2)
+          return fail(i, "rope sections cover more than n_rot / 2 pairs");
+        if (mode == 24 && (op.i[5] <= 0 || op.i[6] <= 0 || (int64_t)op.i[5] + op.i[6] != n_rot / 2))
+          return fail(i, "vision rope needs two sections covering n_rot / 2 pairs");
         if (!(op.f[0] > 0) || !(op.f[1] > 0)) return fail(i, "freq_base and freq_scale must be positive");
         if (op.i[4] < 0) return fail(i, "n_ctx_orig must not be negative");
         for (int k = 2; k < 6; k++)
@@ -157,6 +165,27 @@ struct checker {
         if (a->width != out.width || a->rows != out.rows) return fail(i, "shape mismatch");
         break;
       }
+      case AGLM_OP_INPUT:
+        if (out.rows != AGLM_ROWS_TOKENS) return fail(i, "input rows are token rows");
+        break;
+      case AGLM_OP_EMBED_INTERP: {
+        const aglm_weight *w = weight(op.w[0]);
+        if (!w) return fail(i, "missing grid weight");
+        if (op.i[0] <= 0 || op.i[1] <= 0) return fail(i, "the grid needs positive columns and rows");
+        if (w->ne[0] != out.width || w->nelements() != out.width * op.i[0] * op.i[1] || out.rows != AGLM_ROWS_TOKENS)
+          return fail(i, "the grid weight must be [width][rows * columns]");
+        break;
+      }
+      case AGLM_OP_MERGE_ROWS:
+        if (!need_in(1)) return false;
+        if (op.i[0] < 1) return fail(i, "merge_rows merges at least one row");
+        if (a->rows != AGLM_ROWS_TOKENS || out.rows != AGLM_ROWS_OUTPUTS || out.width != a->width * op.i[0])
+          return fail(i, "merge_rows maps token rows to output rows i0 times as wide");
+        break;
+      case AGLM_OP_GELU_ERF:
+        if (!need_in(1)) return false;
+        if (a->width != out.width || a->rows != out.rows) return fail(i, "shape mismatch");
+        break;
       default:
         return fail(i, "unknown op");
     }
@@ -176,6 +205,16 @@ aglm_result aglm_graph_validate(const aglm_graph &g) {
   checker c{g, std::vector<char>(g.values.size(), 0), {}};
   for (size_t i = 0; i < g.ops.size(); i++)
     if (!c.check_op(i)) return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, c.error);
+  int64_t input_width = 0;
+  for (const aglm_op &op : g.ops) {
+    int64_t w = 0;
+    if (op.kind == AGLM_OP_INPUT) w = g.values[op.out].width;
+    if (op.kind == AGLM_OP_EMBED) w = g.weights[op.w[0]].ne[0];
+    if (w == 0) continue;
+    if (input_width != 0 && input_width != w)
+      return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "input and embed ops read input rows of different widths");
+    input_width = w;
+  }
   if (g.output < 0 || (size_t)g.output >= g.values.size() || !c.defined[g.output])
     return aglm_result::fail(AGLM_ERR_INVALID_ARGUMENT, "graph output is not a defined value");
   if (g.values[g.output].rows != AGLM_ROWS_OUTPUTS)

@@ -27,7 +27,30 @@ aglm_result aglm_step_build(aglm_kv_pool &pool, const aglm_graph_analysis &a, co
       return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "a sequence appears twice in one step");
     seen.push_back(part.seq);
     if (part.tokens.empty()) return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "a part without tokens");
-    if (part.out_mode < 0 || part.out_mode > 2) return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "unknown output mode");
+    if (part.out_mode < 0 || part.out_mode > 3) return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "unknown output mode");
+    const int64_t count = (int64_t)part.tokens.size();
+    if (part.out_mode == 3 && (a.merge < 1 || count % a.merge != 0))
+      return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "every-merge-th outputs need a model that merges rows and a multiple of its merge size of tokens");
+    if (a.merge > 1 && part.out_mode != 0 && part.out_mode != 3)
+      return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "a model that merges rows gives outputs every merge-th token only");
+    // Input rows, rope positions, grid coordinates.
+    if (!part.embd_row.empty()) {
+      if (a.input_width == 0) return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "this model takes no input rows");
+      if ((int64_t)part.embd_row.size() != count) return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "one input-row index per token");
+      if (part.embd.size() % (size_t)a.input_width != 0)
+        return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "input rows must be " + std::to_string(a.input_width) + " floats each");
+      const int64_t n_rows = (int64_t)(part.embd.size() / (size_t)a.input_width);
+      for (int32_t r : part.embd_row)
+        if (r < -1 || r >= n_rows) return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "an input-row index outside the part's rows");
+    }
+    if (a.has_input_op)
+      for (int64_t t = 0; t < count; t++)
+        if (part.embd_row.empty() || part.embd_row[(size_t)t] < 0)
+          return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "this model reads input rows: every token needs one");
+    if (!part.rope_pos.empty() && (int64_t)part.rope_pos.size() != 4 * count)
+      return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "four rope positions per token");
+    if (!part.grid_pos.empty() && (int64_t)part.grid_pos.size() != 2 * count)
+      return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "two grid coordinates per token");
     if (part.out_mode != 0) {
       if (part.out_kind != AGLM_OUT_LOGITS && part.out_kind != AGLM_OUT_HIDDEN)
         return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "unknown output kind");
@@ -35,9 +58,13 @@ aglm_result aglm_step_build(aglm_kv_pool &pool, const aglm_graph_analysis &a, co
         return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, part.out_kind == AGLM_OUT_HIDDEN ? "this model has no hidden-state output" : "this model has no logits");
       if (!part.out) return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "an output without a buffer");
     }
-    for (uint32_t t : part.tokens)
-      if ((int64_t)t >= a.vocab_rows)
-        return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "token id " + std::to_string(t) + " is outside the vocabulary (" + std::to_string(a.vocab_rows) + ")");
+    if (a.has_embed)
+      for (int64_t t = 0; t < count; t++) {
+        if (!part.embd_row.empty() && part.embd_row[(size_t)t] >= 0) continue;
+        const uint32_t id = part.tokens[(size_t)t];
+        if ((int64_t)id >= a.vocab_rows)
+          return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT, "token id " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(a.vocab_rows) + ")");
+      }
     const int64_t start = (int64_t)cells->size(), end = start + (int64_t)part.tokens.size();
     if (a.non_causal && start != 0)
       return part_error(out, ip, AGLM_ERR_INVALID_ARGUMENT,
@@ -62,6 +89,37 @@ aglm_result aglm_step_build(aglm_kv_pool &pool, const aglm_graph_analysis &a, co
   out->start.clear();
   out->tokens.clear(), out->pos.clear(), out->cell.clear(), out->kv_start.clear(), out->seq_len.clear();
   out->kv_cells.clear(), out->out_rows.clear(), out->out_kind.clear(), out->out.clear();
+  out->embd.clear(), out->embd_row.clear(), out->rope_pos.clear(), out->grid_pos.clear();
+  bool any_embd = false, any_rope = false, any_grid = false;
+  for (const aglm_step_part &part : out->parts) {
+    any_embd |= !part.embd_row.empty();
+    any_rope |= !part.rope_pos.empty();
+    any_grid |= !part.grid_pos.empty();
+  }
+  std::vector<int32_t> rope_tok; // token-major (t, h, w, e) until transposed into planes below
+  std::vector<float> grid_tok;
+  for (const aglm_step_part &part : out->parts) {
+    const int64_t count0 = (int64_t)part.tokens.size();
+    if (any_embd) {
+      const int32_t base = (int32_t)(out->embd.size() / (size_t)std::max<int64_t>(1, a.input_width));
+      for (int64_t i = 0; i < count0; i++)
+        out->embd_row.push_back(part.embd_row.empty() || part.embd_row[(size_t)i] < 0 ? -1 : base + part.embd_row[(size_t)i]);
+      out->embd.insert(out->embd.end(), part.embd.begin(), part.embd.end());
+    }
+    const int64_t start0 = (int64_t)pool.seq_cells(part.seq)->size();
+    if (any_rope) {
+      if (!part.rope_pos.empty()) rope_tok.insert(rope_tok.end(), part.rope_pos.begin(), part.rope_pos.end());
+      else
+        for (int64_t i = 0; i < count0; i++) {
+          const int32_t p = (int32_t)(start0 + i);
+          rope_tok.insert(rope_tok.end(), {p, p, p, 0});
+        }
+    }
+    if (any_grid) {
+      if (!part.grid_pos.empty()) grid_tok.insert(grid_tok.end(), part.grid_pos.begin(), part.grid_pos.end());
+      else grid_tok.insert(grid_tok.end(), (size_t)(2 * count0), 0.0f);
+    }
+  }
   for (const aglm_step_part &part : out->parts) {
     const int64_t start = (int64_t)pool.seq_cells(part.seq)->size();
     out->start.push_back(start);
@@ -73,16 +131,18 @@ aglm_result aglm_step_build(aglm_kv_pool &pool, const aglm_graph_analysis &a, co
     const int64_t width = part.out_mode ? lim.out_width[part.out_kind] : 0;
     for (int64_t i = 0; i < count; i++) {
       const int32_t row = (int32_t)out->tokens.size();
-      out->tokens.push_back(part.tokens[(size_t)i]);
+      // A token that takes an input row has no table row to gather: it reads row 0, then the input row replaces it.
+      out->tokens.push_back(!part.embd_row.empty() && part.embd_row[(size_t)i] >= 0 ? 0u : part.tokens[(size_t)i]);
       out->pos.push_back((int32_t)(start + i));
       out->cell.push_back(cells[(size_t)(start + i)]);
       out->kv_start.push_back(list);
       out->seq_len.push_back((int32_t)cells.size());
-      const bool wanted = part.out_mode == 2 || (part.out_mode == 1 && i == count - 1);
+      const bool wanted = part.out_mode == 2 || (part.out_mode == 1 && i == count - 1) || (part.out_mode == 3 && i % a.merge == 0);
       if (!wanted) continue;
       out->out_rows.push_back(row);
       out->out_kind.push_back(part.out_kind);
-      out->out.push_back(part.out + (part.out_row0 + (part.out_mode == 2 ? i : 0)) * width);
+      const int64_t k = part.out_mode == 2 ? i : part.out_mode == 3 ? i / a.merge : 0;
+      out->out.push_back(part.out + (part.out_row0 + k) * width);
     }
   }
   aglm_hal_batch &b = out->batch;
@@ -98,6 +158,24 @@ aglm_result aglm_step_build(aglm_kv_pool &pool, const aglm_graph_analysis &a, co
   b.out_rows = out->out_rows.data();
   b.out_kind = out->out_kind.data();
   b.out = out->out.data();
+  const size_t n_tok = out->tokens.size();
+  if (any_embd) {
+    b.embd = out->embd.data();
+    b.embd_width = (int32_t)a.input_width;
+    b.embd_row = out->embd_row.data();
+  }
+  if (any_rope) {
+    out->rope_pos.resize(4 * n_tok);
+    for (size_t t = 0; t < n_tok; t++)
+      for (int k = 0; k < 4; k++) out->rope_pos[k * n_tok + t] = rope_tok[4 * t + k];
+    b.rope_pos = out->rope_pos.data();
+  }
+  if (any_grid) {
+    out->grid_pos.resize(2 * n_tok);
+    for (size_t t = 0; t < n_tok; t++)
+      for (int k = 0; k < 2; k++) out->grid_pos[k * n_tok + t] = grid_tok[2 * t + k];
+    b.grid_pos = out->grid_pos.data();
+  }
   return aglm_result::ok();
 }
 

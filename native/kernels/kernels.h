@@ -159,6 +159,9 @@ typedef struct aglm_kernels {
   // floats exactly as dequantize_row dequantizes the GGUF row (null: a weight that is also gathered by rows, like a
   // tied embedding table, keeps the GGUF layout).
   void (*unpack_row)(int w_type, const void *packed, int64_t rows, int64_t k, int64_t row, float *dst);
+  // y = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU (vision encoders' projectors); the reference uses erff, the SIMD
+  // variants erf by Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7); y may alias x.
+  void (*gelu_erf)(const float *x, float *y, int64_t n);
 } aglm_kernels;
 
 // The variant tables. Only those compiled for the target architecture exist (see native/kernels/CMakeLists.txt).

@@ -3,7 +3,10 @@
 #include "common.h"
 #include "core/graph.h"
 
+void aglm_crash_trace_init();
+
 static Napi::Object aglm_addon_init(Napi::Env env, Napi::Object exports) {
+  aglm_crash_trace_init();
   auto *data = new aglm_addon_data();
   env.SetInstanceData<aglm_addon_data>(data);
   exports.Set("Model", aglm_model_init(env, data));

@@ -1,6 +1,8 @@
 // `Context` for JS: the KV cell pool's sequences (create, fork, truncate, free) and steps. A step evaluates the tokens
 // of several sequences in one forward pass on a worker thread; the JS output buffers stay referenced until it is done,
 // and only plain data crosses to the worker. A failed step is rolled back on the JS thread before its promise settles.
+#include <algorithm>
+#include <climits>
 #include <memory>
 #include <vector>
 
@@ -116,7 +118,7 @@ class context_wrap : public Napi::ObjectWrap<context_wrap> {
       aglm_step_part &part = parts[i];
       int64_t seq, offset, count, mode, kind = 0, row = 0;
       if (!read_int(o, "seq", 0, 2147483647.0, &seq) || !read_int(o, "offset", 0, 4294967295.0, &offset) ||
-          !read_int(o, "count", 1, (double)ctx_->n_batch, &count) || !read_int(o, "out", 0, 2, &mode) ||
+          !read_int(o, "count", 1, (double)ctx_->n_batch, &count) || !read_int(o, "out", 0, 3, &mode) ||
           (mode != 0 && (!read_int(o, "kind", 0, 1, &kind) || !read_int(o, "row", 0, 4294967295.0, &row))))
         return part_error(env, i, "a step part has a field of the wrong type or range");
       uint32_t *tok;
@@ -125,12 +127,51 @@ class context_wrap : public Napi::ObjectWrap<context_wrap> {
       if ((size_t)(offset + count) > len) return part_error(env, i, "a step part's tokens lie outside its array");
       part.seq = (int32_t)seq;
       part.tokens.assign(tok + offset, tok + offset + count);
+      // Optional input rows (embdRows: per token of `tokens`, -1 or a row of embd), rope positions (4 per token) and
+      // grid coordinates (2 per token), all indexed like `tokens`.
+      Napi::Value er = o.Get("embdRows");
+      if (!er.IsUndefined() && !er.IsNull()) {
+        int32_t *rows_idx;
+        size_t rlen, elen;
+        float *embd;
+        if (!aglm_typed_array(env, er, napi_int32_array, 0, "embdRows", &rows_idx, &rlen)) return env.Undefined();
+        if (rlen != len) return part_error(env, i, "embdRows must have one entry per token");
+        if (!aglm_typed_array(env, o.Get("embd"), napi_float32_array, 0, "embd", &embd, &elen)) return env.Undefined();
+        const int64_t width = ctx_->model->analysis.input_width;
+        if (width == 0) return part_error(env, i, "this model takes no input rows");
+        int32_t lo = INT32_MAX, hi = -1;
+        for (int64_t t = offset; t < offset + count; t++)
+          if (rows_idx[t] >= 0) lo = std::min(lo, rows_idx[t]), hi = std::max(hi, rows_idx[t]);
+        if (hi >= 0) {
+          if ((size_t)(hi + 1) * (size_t)width > elen) return part_error(env, i, "embdRows point past the rows of embd");
+          part.embd.assign(embd + (size_t)lo * width, embd + (size_t)(hi + 1) * width);
+          part.embd_row.resize((size_t)count);
+          for (int64_t t = 0; t < count; t++) part.embd_row[(size_t)t] = rows_idx[offset + t] >= 0 ? rows_idx[offset + t] - lo : -1;
+        }
+      }
+      Napi::Value rp = o.Get("ropePos");
+      if (!rp.IsUndefined() && !rp.IsNull()) {
+        int32_t *p4;
+        size_t plen;
+        if (!aglm_typed_array(env, rp, napi_int32_array, 0, "ropePos", &p4, &plen)) return env.Undefined();
+        if (plen != 4 * len) return part_error(env, i, "ropePos must have four entries per token");
+        part.rope_pos.assign(p4 + 4 * offset, p4 + 4 * (offset + count));
+      }
+      Napi::Value gp = o.Get("gridPos");
+      if (!gp.IsUndefined() && !gp.IsNull()) {
+        float *g2;
+        size_t glen;
+        if (!aglm_typed_array(env, gp, napi_float32_array, 0, "gridPos", &g2, &glen)) return env.Undefined();
+        if (glen != 2 * len) return part_error(env, i, "gridPos must have two entries per token");
+        part.grid_pos.assign(g2 + 2 * offset, g2 + 2 * (offset + count));
+      }
       part.out_mode = (int)mode;
       part.out_kind = (int)kind;
       if (mode != 0) {
         const int64_t width = kind == AGLM_OUT_HIDDEN ? m.n_hidden : m.n_vocab;
         if (width == 0) return part_error(env, i, kind == AGLM_OUT_HIDDEN ? "this model has no hidden-state output" : "this model has no logits");
-        const size_t need = (size_t)(row + (mode == 2 ? count : 1)) * (size_t)width;
+        const int64_t merge = std::max<int32_t>(1, ctx_->model->analysis.merge);
+        const size_t need = (size_t)(row + (mode == 2 ? count : mode == 3 ? count / merge : 1)) * (size_t)width;
         float *out;
         Napi::Value buf = o.Get("buffer");
         if (!aglm_typed_array(env, buf, napi_float32_array, need, "output buffer", &out, &len)) return env.Undefined();

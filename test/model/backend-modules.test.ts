@@ -36,11 +36,11 @@ test('systemInfo records every module with its state and reason; a file that is 
   assert.match(testcpu.path, /aglm-backend-testcpu/);
   assert.equal(testcpu.devices[0]?.kind, 'cpu');
   assert.equal(by.get('testold')?.state, 'failed');
-  assert.match(by.get('testold')!.reason, /HAL API version 1; this build needs version 2/);
+  assert.match(by.get('testold')!.reason, /HAL API version 1; this build needs version 3/);
   assert.equal(by.get('testbroken')?.state, 'unusable');
   assert.match(by.get('testbroken')!.reason, /no usable device/);
   assert.equal(by.get('testnull')?.state, 'failed');
-  assert.match(by.get('testnull')!.reason, /refused HAL API version 2: this test module serves no API version/);
+  assert.match(by.get('testnull')!.reason, /refused HAL API version 3: this test module serves no API version/);
   assert.equal(by.get('junk')?.state, 'failed');
   assert.match(by.get('junk')!.reason, /dlopen failed|LoadLibrary failed/);
 });

@@ -80,16 +80,30 @@ async function startServerProcess(options: object) {
   const child = fork(join(repoRoot, 'test', 'helpers', 'server-process.ts'), [JSON.stringify(options)], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // A native crash in the server writes its signal and backtrace to stderr (native/napi/crash-trace.cpp).
+    env: { ...process.env, OPEN_AUTOGLM_CRASH_TRACE: '1' },
   });
-  const next = (type: string) =>
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => {
+    exited = signal ? `killed by ${signal}` : `exit code ${code}`;
+  });
+  /** The next message of `type`; fails when the process has ended or does not answer within `ms`. */
+  const next = (type: string, ms = 120_000) =>
     new Promise<any>((resolve, reject) => {
-      const onMessage = (m: { type: string }) => {
-        if (m.type !== type) return;
+      if (exited) return reject(new Error(`the server process ended (${exited}) before '${type}'`));
+      const timer = setTimeout(() => finish(new Error(`the server process sent no '${type}' within ${ms} ms`)), ms);
+      const finish = (e: Error | undefined, m?: unknown) => {
+        clearTimeout(timer);
         child.off('message', onMessage);
         child.off('exit', onExit);
-        resolve(m);
+        if (e) reject(e);
+        else resolve(m);
       };
-      const onExit = (code: number | null) => reject(new Error(`the server process exited (${code}) before '${type}'`));
+      const onMessage = (m: { type: string }) => {
+        if (m.type === type) finish(undefined, m);
+      };
+      const onExit = (code: number | null, signal: string | null) =>
+        finish(new Error(`the server process ended (${signal ? `killed by ${signal}` : `exit code ${code}`}) before '${type}'`));
       child.on('message', onMessage);
       child.once('exit', onExit);
     });
@@ -97,13 +111,15 @@ async function startServerProcess(options: object) {
   return {
     url: `http://127.0.0.1:${port}`,
     start: () => child.send({ type: 'start' }),
+    /** How the process ended, if it has. */
+    ended: () => exited,
     samples: async (): Promise<MemorySample[]> => {
-      const got = next('samples');
-      child.send({ type: 'samples' });
+      const got = next('samples', 30_000);
+      if (!exited) child.send({ type: 'samples' });
       return (await got).samples;
     },
     close: async () => {
-      if (child.exitCode !== null) return;
+      if (exited || !child.connected) return;
       const exited = new Promise((r) => child.once('exit', r));
       const closed = next('closed').catch(() => {});
       child.send({ type: 'close' });
@@ -133,7 +149,8 @@ test(`${CLIENTS} streaming clients against parallel ${PARALLEL} for ${LOAD_SECON
   const deadline = start + durationMs;
 
   const client = async (k: number) => {
-    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'load', maxRetries: 0, timeout: 120_000 });
+    // (A request takes well under a second; one that hangs fails after 30 s and is reported with the others.)
+    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'load', maxRetries: 0, timeout: 30_000 });
     for (let i = k; performance.now() < deadline; i++) {
       const index = i % cases.length;
       const c = cases[index];
@@ -173,6 +190,7 @@ test(`${CLIENTS} streaming clients against parallel ${PARALLEL} for ${LOAD_SECON
   };
   await Promise.all(Array.from({ length: CLIENTS }, (_, k) => client(k)));
   const elapsed = (performance.now() - start) / 1000;
+  assert.equal(server.ended(), undefined, `the server process ended during the run; failures: ${failures.slice(0, 3).join('; ')}`);
   const samples = await server.samples();
   const metrics = await scrape(server.url);
 

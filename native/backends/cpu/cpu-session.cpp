@@ -41,6 +41,88 @@ void op_gather(cpu_session *s, const aglm_hal_op &op, const int32_t *index, cons
   }
 }
 
+// embed with input rows: tokens that bring one take it, the others their table row.
+void op_embed(cpu_session *s, const aglm_hal_op &op, int64_t n) {
+  const aglm_hal_batch *b = s->batch;
+  op_gather(s, op, nullptr, b->tokens, n);
+  if (!b->embd_row) return;
+  const int64_t w = s->program->values[op.out].width;
+  float *out = value_ptr(s, op.out);
+  for (int64_t t = 0; t < n; t++)
+    if (b->embd_row[t] >= 0) std::memcpy(out + t * w, b->embd + (int64_t)b->embd_row[t] * w, w * sizeof(float));
+}
+
+status_t op_input(cpu_session *s, const aglm_hal_op &op, int64_t n, std::string *err) {
+  const aglm_hal_batch *b = s->batch;
+  const int64_t w = s->program->values[op.out].width;
+  if (!b->embd_row || b->embd_width != w) return *err = "the batch brings no input rows of the input width", AGLM_ERR_INVALID_ARGUMENT;
+  float *out = value_ptr(s, op.out);
+  for (int64_t t = 0; t < n; t++) {
+    if (b->embd_row[t] < 0) return *err = "a token without an input row", AGLM_ERR_INVALID_ARGUMENT;
+    std::memcpy(out + t * w, b->embd + (int64_t)b->embd_row[t] * w, w * sizeof(float));
+  }
+  return AGLM_OK;
+}
+
+// Keys' cubic convolution weight (a = -0.75), as ggml's bicubic upscale.
+inline float bicubic_weight(float d) {
+  const float a = -0.75f;
+  d = std::fabs(d);
+  if (d < 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+  return 0;
+}
+
+// Each token's row: the grid w0 [cols x rows] of `width`-vectors sampled at its (x, y) with 4 x 4 bicubic taps clamped
+// to the edge; the 4 taps along x are combined first for each of the 4 rows, then those along y (ggml's order).
+void op_embed_interp(cpu_session *s, const aglm_hal_op &op, int64_t n) {
+  const aglm_hal_batch *b = s->batch;
+  const cpu_program *p = s->program;
+  const int64_t w = p->values[op.out].width, cols = op.i[0], rows = op.i[1];
+  const float *grid = (const float *)p->wdata[op.w[0]];
+  float *out = value_ptr(s, op.out);
+  parallel_rows(s, n, 16, [&](int64_t r0, int64_t r1) {
+    std::vector<float> line((size_t)w);
+    for (int64_t t = r0; t < r1; t++) {
+      const float sx = b->grid_pos ? b->grid_pos[t] : 0, sy = b->grid_pos ? b->grid_pos[n + t] : 0;
+      const float fx = std::floor(sx), fy = std::floor(sy);
+      const float tx = sx - fx, ty = sy - fy;
+      const int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
+      const float wx[4] = {bicubic_weight(tx + 1), bicubic_weight(tx), bicubic_weight(1 - tx), bicubic_weight(2 - tx)};
+      const float wy[4] = {bicubic_weight(ty + 1), bicubic_weight(ty), bicubic_weight(1 - ty), bicubic_weight(2 - ty)};
+      float *o = out + t * w;
+      std::fill(o, o + w, 0.0f);
+      for (int dy = 0; dy < 4; dy++) {
+        const int64_t y = std::min(rows - 1, std::max<int64_t>(0, y0 - 1 + dy));
+        std::fill(line.begin(), line.end(), 0.0f);
+        for (int dx = 0; dx < 4; dx++) {
+          const int64_t x = std::min(cols - 1, std::max<int64_t>(0, x0 - 1 + dx));
+          const float *src = grid + (y * cols + x) * w;
+          for (int64_t c = 0; c < w; c++) line[c] += wx[dx] * src[c];
+        }
+        for (int64_t c = 0; c < w; c++) o[c] += wy[dy] * line[c];
+      }
+    }
+  });
+}
+
+status_t op_merge_rows(cpu_session *s, const aglm_hal_op &op, std::string *err) {
+  const aglm_hal_batch *b = s->batch;
+  const int64_t k = op.i[0], w = s->program->values[op.in[0]].width;
+  const float *in = value_ptr(s, op.in[0]);
+  float *out = value_ptr(s, op.out);
+  for (int32_t r = 0; r < b->n_out; r++) {
+    const int64_t first = b->out_rows[r];
+    if (first + k > b->n_tokens) return *err = "merge_rows: an output row without its following rows", AGLM_ERR_INVALID_ARGUMENT;
+    float *o = out + (int64_t)r * w * k;
+    for (int64_t j = 0; j < k; j++) {
+      const float *src = in + (first + j) * w;
+      for (int64_t c = 0; c < w; c++) o[c * k + j] = src[c];
+    }
+  }
+  return AGLM_OK;
+}
+
 void op_matmul(cpu_session *s, const aglm_hal_op &op, int64_t rows) {
   const cpu_program *p = s->program;
   const aglm_hal_weight &w = p->weights[op.w[0]];
@@ -90,7 +172,7 @@ void op_rope(cpu_session *s, const aglm_hal_op &op, int64_t rows) {
   const int64_t width = heads * hd;
   for (int64_t t = 0; t < rows; t++) {
     if (out != in) std::memcpy(out + t * width, in + t * width, width * sizeof(float));
-    p->kernels->rope(out + t * width, heads, hd, n_rot, tables + t * n_rot, op.i[3]);
+    p->kernels->rope(out + t * width, heads, hd, n_rot, tables + t * n_rot, op.i[3] == 0 ? 0 : 2); // modes 8, 24: neox pairs
   }
 }
 
@@ -167,6 +249,7 @@ void op_rowwise(cpu_session *s, const aglm_hal_op &op, int64_t rows) {
         case AGLM_OP_SILU_MUL: k->silu_mul(a + t * w, b + t * w, out + t * w, w); break;
         case AGLM_OP_LAYER_NORM: k->layer_norm(a + t * w, w0, w1, out + t * w, w, op.f[0]); break;
         case AGLM_OP_GELU: k->gelu(a + t * w, out + t * w, w); break;
+        case AGLM_OP_GELU_ERF: k->gelu_erf(a + t * w, out + t * w, w); break;
         case AGLM_OP_ADD_VECTOR: k->add(a + t * w, w0, out + t * w, w); break;
         default: break;
       }
@@ -193,7 +276,32 @@ void yarn_corr_dims(const aglm_hal_rope &c, float dims[2]) {
 void compute_rope_tables(cpu_session *s, int64_t n) {
   float *t = s->rope_tables.as<float>();
   const int32_t *pos = s->batch->pos;
+  const int32_t *planes = s->batch->rope_pos;
   for (const aglm_hal_rope &c : s->program->ropes) {
+    if (c.mode == 8 || c.mode == 24) {
+      // Multi-section: each pair's position plane by its section (mode 8, text: exponents over the whole rotated
+      // width), or the two halves of the pairs on planes 0 and 1 (mode 24, vision: exponents restart per half).
+      const int half = c.n_rot / 2;
+      for (int64_t i = 0; i < n; i++) {
+        for (int j = 0; j < half; j++) {
+          int plane, k = j;
+          double dims = c.n_rot;
+          if (c.mode == 8) {
+            plane = j < c.sections[0] ? 0 : j < c.sections[0] + c.sections[1] ? 1 : j < c.sections[0] + c.sections[1] + c.sections[2] ? 2 : 3;
+          } else {
+            plane = j < c.sections[0] ? 0 : 1;
+            k = j < c.sections[0] ? j : j - c.sections[0];
+            dims = half;
+          }
+          const int32_t p = planes ? planes[plane * n + i] : (plane == 3 ? 0 : pos[i]);
+          const double theta = (double)p * std::pow((double)c.freq_base, -2.0 * k / dims) * c.freq_scale;
+          t[i * c.n_rot + 2 * j] = (float)(std::cos(theta) * c.attn_factor);
+          t[i * c.n_rot + 2 * j + 1] = (float)(std::sin(theta) * c.attn_factor);
+        }
+      }
+      t += rope_table_floats(c, s->n_batch);
+      continue;
+    }
     const float *ff = c.freq_factors >= 0 ? (const float *)s->program->wdata[c.freq_factors] : nullptr;
     float corr[2] = {0, 0};
     if (c.ext_factor != 0) yarn_corr_dims(c, corr);
@@ -281,7 +389,18 @@ int32_t cpu_session_run(cpu_session *s, const aglm_hal_batch *b, std::string *er
     if (out_rows && b->n_out == 0) continue;
     const int64_t rows = out_rows ? b->n_out : n;
     switch (op.kind) {
-      case AGLM_OP_EMBED: op_gather(s, op, nullptr, b->tokens, n); break;
+      case AGLM_OP_EMBED: op_embed(s, op, n); break;
+      case AGLM_OP_INPUT: {
+        const status_t st = op_input(s, op, n, err);
+        if (st != AGLM_OK) return st;
+        break;
+      }
+      case AGLM_OP_EMBED_INTERP: op_embed_interp(s, op, n); break;
+      case AGLM_OP_MERGE_ROWS: {
+        const status_t st = op_merge_rows(s, op, err);
+        if (st != AGLM_OK) return st;
+        break;
+      }
       case AGLM_OP_EMBED_POSITIONS: op_gather(s, op, b->pos, nullptr, n); break;
       case AGLM_OP_MATMUL: op_matmul(s, op, rows); break;
       case AGLM_OP_ROPE: op_rope(s, op, rows); break;

@@ -18,6 +18,7 @@ void silu_mul(const float *gate, const float *up, float *y, int64_t n);
 // BERT-style encoders (neon-ops.cpp).
 void layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps);
 void gelu(const float *x, float *y, int64_t n);
+void gelu_erf(const float *x, float *y, int64_t n);
 void add(const float *a, const float *b, float *y, int64_t n);
 void mul(const float *a, const float *b, float *y, int64_t n);
 

@@ -200,6 +200,33 @@ void gelu(const float *x, float *y, int64_t n) {
   }
 }
 
+// erf by Abramowitz and Stegun 7.1.26: sign(z) (1 - poly(t) exp(-z^2)), t = 1 / (1 + 0.3275911 |z|).
+void gelu_erf(const float *x, float *y, int64_t n) {
+  const float32x4_t half = vdupq_n_f32(0.5f), one = vdupq_n_f32(1.0f), rs2 = vdupq_n_f32(0.70710678118654752f);
+  const float32x4_t p = vdupq_n_f32(0.3275911f);
+  const float32x4_t a1 = vdupq_n_f32(0.254829592f), a2 = vdupq_n_f32(-0.284496736f), a3 = vdupq_n_f32(1.421413741f);
+  const float32x4_t a4 = vdupq_n_f32(-1.453152027f), a5 = vdupq_n_f32(1.061405429f);
+  for (int64_t i = 0; i < n; i += 4) {
+    const int64_t w = n - i < 4 ? n - i : 4;
+    const float32x4_t v = w == 4 ? vld1q_f32(x + i) : aglm_f32_part(x + i, w);
+    const float32x4_t z = vmulq_f32(v, rs2);
+    const float32x4_t az = vabsq_f32(z);
+    const float32x4_t t = vdivq_f32(one, vfmaq_f32(one, p, az));
+    float32x4_t poly = vfmaq_f32(a4, a5, t);
+    poly = vfmaq_f32(a3, poly, t);
+    poly = vfmaq_f32(a2, poly, t);
+    poly = vfmaq_f32(a1, poly, t);
+    poly = vmulq_f32(poly, t);
+    const float32x4_t e = aglm_exp4(vnegq_f32(vmulq_f32(az, az)));
+    const float32x4_t erf_abs = vfmsq_f32(one, poly, e);
+    const uint32x4_t signbit = vandq_u32(vreinterpretq_u32_f32(z), vdupq_n_u32(0x80000000u));
+    const float32x4_t erf = vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(erf_abs), signbit));
+    const float32x4_t r = vmulq_f32(vmulq_f32(half, v), vaddq_f32(one, erf));
+    if (w == 4) vst1q_f32(y + i, r);
+    else aglm_f32_part_store(y + i, r, w);
+  }
+}
+
 // All query heads of KV head g for token t, K/V in F32 or F16: each key row is read once per group (and dotted with
 // every head's query), each block of 16 value rows once per group (accumulated in registers per head and 4 dims).
 void attention_group(const aglm_attn_args *a, int64_t t, int64_t g, float *scratch) {

@@ -24,4 +24,5 @@ extern "C" const aglm_kernels aglm_kernels_neon = {
     aglm_neon::layer_norm,
     aglm_neon::gelu,
     nullptr, // unpack_row: no repacked weights
+    aglm_neon::gelu_erf,
 };

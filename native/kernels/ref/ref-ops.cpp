@@ -130,4 +130,8 @@ void gelu(const float *x, float *y, int64_t n) {
   }
 }
 
+void gelu_erf(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
 } // namespace aglm_ref

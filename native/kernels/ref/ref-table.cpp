@@ -20,4 +20,5 @@ extern "C" const aglm_kernels aglm_kernels_ref = {
     aglm_ref::layer_norm,
     aglm_ref::gelu,
     nullptr, // unpack_row: no repacked weights
+    aglm_ref::gelu_erf,
 };

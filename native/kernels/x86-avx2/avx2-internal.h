@@ -21,5 +21,6 @@ void mul(const float *a, const float *b, float *y, int64_t n);
 // avx2-norm.cpp
 void layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps);
 void gelu(const float *x, float *y, int64_t n);
+void gelu_erf(const float *x, float *y, int64_t n);
 
 } // namespace aglm_avx2

@@ -64,4 +64,28 @@ void gelu(const float *x, float *y, int64_t n) {
   }
 }
 
+// erf by Abramowitz and Stegun 7.1.26: sign(z) (1 - poly(t) exp(-z^2)), t = 1 / (1 + 0.3275911 |z|).
+void gelu_erf(const float *x, float *y, int64_t n) {
+  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), rs2 = _mm256_set1_ps(0.70710678118654752f);
+  const __m256 p = _mm256_set1_ps(0.3275911f), sign = _mm256_set1_ps(-0.0f);
+  const __m256 a1 = _mm256_set1_ps(0.254829592f), a2 = _mm256_set1_ps(-0.284496736f), a3 = _mm256_set1_ps(1.421413741f);
+  const __m256 a4 = _mm256_set1_ps(-1.453152027f), a5 = _mm256_set1_ps(1.061405429f);
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256i m = aglm_mask8(n - i < 8 ? n - i : 8);
+    const __m256 v = _mm256_maskload_ps(x + i, m);
+    const __m256 z = _mm256_mul_ps(v, rs2);
+    const __m256 az = _mm256_andnot_ps(sign, z);
+    const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(p, az, one));
+    __m256 poly = _mm256_fmadd_ps(a5, t, a4);
+    poly = _mm256_fmadd_ps(poly, t, a3);
+    poly = _mm256_fmadd_ps(poly, t, a2);
+    poly = _mm256_fmadd_ps(poly, t, a1);
+    poly = _mm256_mul_ps(poly, t);
+    const __m256 e = aglm_exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(az, az)));
+    const __m256 erf_abs = _mm256_fnmadd_ps(poly, e, one);
+    const __m256 erf = _mm256_or_ps(erf_abs, _mm256_and_ps(sign, z));
+    _mm256_maskstore_ps(y + i, m, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, erf)));
+  }
+}
+
 } // namespace aglm_avx2

@@ -21,4 +21,5 @@ extern "C" const aglm_kernels aglm_kernels_avx2 = {
     aglm_avx2::layer_norm,
     aglm_avx2::gelu,
     nullptr, // unpack_row: no repacked weights
+    aglm_avx2::gelu_erf,
 };

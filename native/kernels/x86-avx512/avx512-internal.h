@@ -21,6 +21,7 @@ void mul(const float *a, const float *b, float *y, int64_t n);
 // avx512-norm.cpp
 void layer_norm(const float *x, const float *w, const float *b, float *y, int64_t n, float eps);
 void gelu(const float *x, float *y, int64_t n);
+void gelu_erf(const float *x, float *y, int64_t n);
 
 // Q8_0/Q4_0 weights: matmul_q runs on any AVX-512BW CPU; matmul_q_vnni (its own object, built with -mavx512vnni)
 // only after matmul() has seen AVX512_VNNI in cpuid.

@@ -52,4 +52,30 @@ void gelu(const float *x, float *y, int64_t n) {
   }
 }
 
+// erf by Abramowitz and Stegun 7.1.26: sign(z) (1 - poly(t) exp(-z^2)), t = 1 / (1 + 0.3275911 |z|).
+void gelu_erf(const float *x, float *y, int64_t n) {
+  const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), rs2 = _mm512_set1_ps(0.70710678118654752f);
+  const __m512 p = _mm512_set1_ps(0.3275911f);
+  const __m512 a1 = _mm512_set1_ps(0.254829592f), a2 = _mm512_set1_ps(-0.284496736f), a3 = _mm512_set1_ps(1.421413741f);
+  const __m512 a4 = _mm512_set1_ps(-1.453152027f), a5 = _mm512_set1_ps(1.061405429f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = aglm_mask16(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    const __m512 z = _mm512_mul_ps(v, rs2);
+    const __m512 az = _mm512_abs_ps(z);
+    const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(p, az, one));
+    __m512 poly = _mm512_fmadd_ps(a5, t, a4);
+    poly = _mm512_fmadd_ps(poly, t, a3);
+    poly = _mm512_fmadd_ps(poly, t, a2);
+    poly = _mm512_fmadd_ps(poly, t, a1);
+    poly = _mm512_mul_ps(poly, t);
+    const __m512 e = aglm_exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(az, az)));
+    const __m512 erf_abs = _mm512_fnmadd_ps(poly, e, one);
+    // copy the sign of z onto |erf|
+    const __m512 erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf_abs),
+                                                           _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u))));
+    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf)));
+  }
+}
+
 } // namespace aglm_avx512

@@ -23,4 +23,5 @@ extern "C" const aglm_kernels aglm_kernels_avx512 = {
     aglm_avx512::layer_norm,
     aglm_avx512::gelu,
     aglm_avx512::unpack_row_q,
+    aglm_avx512::gelu_erf,
 };
