@@ -11,6 +11,8 @@ export const ERROR_CODES = [
   'CONTEXT_FULL', // the tokens do not fit in the context
   'CHAT_TEMPLATE_ERROR', // a chat template does not parse, or fails or refuses the messages while rendering
   'INVALID_GRAMMAR', // a GBNF grammar or JSON schema that does not parse or is not supported; a grammar no token can continue
+  'INVALID_IMAGE', // an image that does not decode, is too large, or is given in a form not accepted (a URL)
+  'NO_PROJECTOR', // an image was given to a model loaded without a vision projector
   // files
   'FILE_NOT_FOUND',
   'IO_ERROR',

@@ -44,13 +44,21 @@ export interface NativeStepPart {
   tokens: Uint32Array;
   offset: number;
   count: number;
-  /** 0: no output, 1: the last token's, 2: every token's. */
-  out: 0 | 1 | 2;
+  /** 0: no output, 1: the last token's, 2: every token's, 3: every merge-th token's (a model that merges rows). */
+  out: 0 | 1 | 2 | 3;
   /** 0: logits (rows of nVocab), 1: hidden states after the final norm (rows of nHidden). */
   kind: 0 | 1;
   buffer: Float32Array | null;
   /** The buffer row the part's first output goes to. */
   row: number;
+  /** (optional, indexed like `tokens`) -1, or the row of `embd` the token takes instead of its embedding. */
+  embdRows?: Int32Array;
+  /** Input rows (of the model's input width) that `embdRows` point at. */
+  embd?: Float32Array;
+  /** (optional) Four rope positions per token of `tokens` (M-RoPE planes t, h, w, e; vision: row, column). */
+  ropePos?: Int32Array;
+  /** (optional) Two grid coordinates per token of `tokens` (where a vision encoder samples its position grid). */
+  gridPos?: Float32Array;
 }
 
 export interface NativeContext {

@@ -22,6 +22,10 @@ export function alignedUint32(length: number): Uint32Array {
   return allocateAligned(Uint32Array, length);
 }
 
+export function alignedInt32(length: number): Int32Array {
+  return allocateAligned(Int32Array, length);
+}
+
 /** A growable aligned Uint32Array used as scratch for token ids. */
 export class AlignedTokenBuffer {
   private array = alignedUint32(64);

@@ -8,7 +8,9 @@ import { generate, type CompletionTimings, type GenerateModel, type GenerateOpti
 import type { Sequence } from '../model/sequence.js';
 import { TokenType, type Tokenizer } from '../tokenizer/index.js';
 import { checkObject, optOneOf } from '../validate.js';
-import { checkMessages, type ChatMessage, type ChatTemplate } from './chat-template.js';
+import { checkMessages, imageParts, type ChatMessage, type ChatTemplate } from './chat-template.js';
+import type { ImageEmbedding } from '../vision/media.js';
+import { checkContentParts, isContentParts, type ContentPart, type ImagePart } from '../vision/prompt.js';
 import { checkToolChoice, checkTools, ToolCallFilter, toolCallGrammar, type ChatTool, type ChatToolCall, type ToolChoice } from './tools.js';
 
 export interface ChatSessionOptions extends ContextOptions {
@@ -146,6 +148,8 @@ export class ChatSession {
   #busy = false;
   #disposed = false;
   #lastTurn: ChatTurnStats | undefined;
+  /** The rows of the images in the history's messages (by part), so that later turns do not decode them again. */
+  readonly #imageRows = new WeakMap<object, ImageEmbedding>();
 
   /** @internal use model.createChatSession() */
   constructor(init: ChatSessionInit, options: ChatSessionOptions) {
@@ -200,20 +204,25 @@ export class ChatSession {
   }
 
   /**
-   * Sends a user message (text), or messages (a tool's result: { role: 'tool', toolCallId, content }); resolves with
-   * the whole reply (without tool calls: see lastTurnStats.toolCalls).
+   * Sends a user message (text, or content parts with images: [{ type: 'image', image }, { type: 'text', text }]), or
+   * messages (a tool's result: { role: 'tool', toolCallId, content }); resolves with the whole reply (without tool
+   * calls: see lastTurnStats.toolCalls).
    */
-  async prompt(input: string | ChatMessage | ChatMessage[], options?: ChatPromptOptions): Promise<string> {
+  async prompt(input: string | ContentPart[] | ChatMessage | ChatMessage[], options?: ChatPromptOptions): Promise<string> {
     let reply = '';
     for await (const chunk of this.stream(input, options)) reply += chunk;
     return reply;
   }
 
   /** Sends a user message (or messages, as prompt()); yields the reply as it is generated, in chunks of whole characters. */
-  stream(input: string | ChatMessage | ChatMessage[], options?: ChatPromptOptions): AsyncIterable<string> {
+  stream(input: string | ContentPart[] | ChatMessage | ChatMessage[], options?: ChatPromptOptions): AsyncIterable<string> {
     this.#checkUsable();
     let added: ChatMessage[];
     if (typeof input === 'string') added = [{ role: 'user', content: input }];
+    else if (isContentParts(input)) {
+      checkContentParts(input, 'content');
+      added = [{ role: 'user', content: [...input] }];
+    }
     else {
       added = Array.isArray(input) ? input : [input];
       if (added.length === 0) throw invalidArgument('messages', 'at least one message', input);
@@ -281,7 +290,8 @@ export class ChatSession {
     };
     try {
       messages = [...this.#history, ...added];
-      fitted = this.#fit(messages, options.maxTokens, tools);
+      const images = await this.#images(messages, options.signal);
+      fitted = this.#fit(messages, options.maxTokens, tools, images);
       prompt = fitted.tokens;
       // Keep the longest prefix the context holds; at least one token is evaluated to get the next token's logits.
       let keep = commonPrefix(this.#cached, prompt);
@@ -303,7 +313,7 @@ export class ChatSession {
         prompt.subarray(keep),
         // No maxTokens: the reply may fill the context (it then stops with 'contextFull').
         { ...options, maxTokens: options.maxTokens ?? 1 << 24, sequence: this.#sequence },
-        { history: prompt.subarray(0, keep), stopTokens: new Set(this.#template.endOfTurnTokens(messages, tools)) },
+        { history: prompt.subarray(0, keep), stopTokens: new Set(this.#template.endOfTurnTokens(messages, tools)), media: images },
       );
       for (;;) {
         let r;
@@ -349,12 +359,30 @@ export class ChatSession {
     }
   }
 
+  /** The rows of the messages' images, in order (encoded, or as earlier turns had them). */
+  async #images(messages: readonly ChatMessage[], signal: AbortSignal | undefined): Promise<ImageEmbedding[]> {
+    const parts = imageParts(messages) as ImagePart[];
+    if (parts.length === 0) return [];
+    const encode = this.#model.encodeImage;
+    if (!encode) throw new AglmError('NO_PROJECTOR', 'This model was loaded without a vision projector: loadModel(path, { projector: mmprojPath }) reads images');
+    const out: ImageEmbedding[] = [];
+    for (const part of parts) {
+      let rows = this.#imageRows.get(part);
+      if (!rows) {
+        rows = await encode.call(this.#model, part.image, { signal });
+        this.#imageRows.set(part, rows);
+      }
+      out.push(rows);
+    }
+    return out;
+  }
+
   /** The conversation's prompt; drops old exchanges or throws CONTEXT_FULL when it does not fit. */
-  #fit(messages: ChatMessage[], maxTokens: number | undefined, tools: ChatTool[]): Prompt {
+  #fit(messages: ChatMessage[], maxTokens: number | undefined, tools: ChatTool[], images: ImageEmbedding[]): Prompt {
     const size = this.#sequence.context.contextSize;
     const reserve = this.#overflow === 'dropOldest' ? Math.max(1, Math.min(maxTokens ?? size, Math.floor(size / 4))) : 1;
     for (;;) {
-      const prompt = this.#prompt(messages, tools);
+      const prompt = this.#prompt(messages, tools, images.slice(images.length - imageParts(messages).length));
       const tokens = prompt.tokens;
       if (tokens.length === 0) throw new AglmError('CHAT_TEMPLATE_ERROR', `The chat template (${this.#template.name}) rendered no tokens`);
       if (tokens.length + reserve <= size) return prompt;
@@ -379,9 +407,9 @@ export class ChatSession {
    * ends on a token boundary of the rendering's tokenization), then the tokens of the text after it; else the whole
    * rendering tokenized.
    */
-  #prompt(messages: readonly ChatMessage[], tools: ChatTool[]): Prompt {
+  #prompt(messages: readonly ChatMessage[], tools: ChatTool[], images: readonly ImageEmbedding[]): Prompt {
     const t = this.#transcript;
-    const c = this.#template.continuation(messages, t ? t.cuts.map((cut) => t.text.slice(0, cut.chars)) : [], tools);
+    const c = this.#template.continuation(messages, t ? t.cuts.map((cut) => t.text.slice(0, cut.chars)) : [], tools, images);
     if (t === undefined || c.prefix < 0) return { text: c.text, tokens: c.tokens, continued: 'none' };
     const cut = t.cuts[c.prefix];
     const tokens = new Uint32Array(cut.tokens + c.tokens.length - c.start);

@@ -1,15 +1,22 @@
 // A chat template: a Jinja source rendered with @huggingface/jinja the way Hugging Face's apply_chat_template does
 // (messages, add_generation_prompt, bos_token/eos_token/unk_token/pad_token), and turned into tokens so that the
 // text of the messages can never become special tokens.
+import { randomBytes } from 'node:crypto';
 import { Template } from '@huggingface/jinja';
 import { AglmError, invalidArgument } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/index.js';
+import type { ImageEmbedding } from '../vision/media.js';
+import { checkContentParts, imageFrame, imageTokens, MEDIA_MARKER, type ContentPart } from '../vision/prompt.js';
 import { checkTools, type ChatTool, type ChatToolCall, type ToolCallStyle } from './tools.js';
 
 export interface ChatMessage {
   /** 'system', 'user', 'assistant', 'tool' (a call's result), or any role the template knows ('observation', ...). */
   role: string;
-  content: string;
+  /**
+   * The text, or content parts: { type: 'text', text } and { type: 'image', image } (a model loaded with a projector
+   * reads images; each takes the place the template gives the message's text, in order).
+   */
+  content: string | ContentPart[];
   /** An assistant message's tool calls. */
   toolCalls?: ChatToolCall[];
   /** A tool message: the id of the call it answers. */
@@ -24,6 +31,27 @@ export interface ApplyChatTemplateOptions {
   /** Tools the model may call, written where the template puts them (its system prompt, mostly). */
   tools?: ChatTool[];
 }
+
+/** @internal tokenize() with images: their rows, in the order the messages hold them. */
+export interface TokenizeWithImages extends ApplyChatTemplateOptions {
+  images?: readonly ImageEmbedding[];
+}
+
+/** How many images the messages hold. */
+export function countImages(messages: readonly ChatMessage[]): number {
+  let n = 0;
+  for (const m of messages) if (typeof m.content !== 'string') for (const p of m.content) if (p.type === 'image') n++;
+  return n;
+}
+
+/** The messages' image parts, in order. */
+export function imageParts(messages: readonly ChatMessage[]): ContentPart[] {
+  const out: ContentPart[] = [];
+  for (const m of messages) if (typeof m.content !== 'string') for (const p of m.content) if (p.type === 'image') out.push(p);
+  return out;
+}
+
+type FlatMessage = Omit<ChatMessage, 'content'> & { content: string };
 
 /** How a template takes tools: its own `tools` variable, GLM-4's tools on a message, or none (then Hermes text). */
 type ToolSupport = 'native' | 'message' | 'generic';
@@ -56,6 +84,8 @@ export class ChatTemplate {
   /** How this template writes tool calls (what a reply's calls are parsed as). */
   readonly toolStyle: ToolCallStyle;
   readonly #toolSupport: ToolSupport;
+  /** Stands for an image in renderings: private-use characters around a random nonce no text can guess. */
+  readonly #mediaMark = `\uE003${randomBytes(8).toString('hex')}\uE004`;
 
   constructor(source: string, name: string, tokenizer: Tokenizer, reason = name) {
     if (typeof source !== 'string' || source.length === 0) throw invalidArgument('template', 'a non-empty Jinja template string', source);
@@ -90,7 +120,14 @@ export class ChatTemplate {
     const addGenerationPrompt = options?.addGenerationPrompt ?? true;
     if (typeof addGenerationPrompt !== 'boolean') throw invalidArgument('addGenerationPrompt', 'a boolean', addGenerationPrompt);
     const tools = options?.tools === undefined ? undefined : checkTools(options.tools);
-    return this.#render(messages, addGenerationPrompt, tools);
+    return this.#render(messages, addGenerationPrompt, tools).replaceAll(this.#mediaMark, MEDIA_MARKER);
+  }
+
+  /** A message's content as the template reads it: text parts joined, each image as the media mark. */
+  #flatten(messages: readonly ChatMessage[]): FlatMessage[] {
+    return messages.map((m) =>
+      typeof m.content === 'string' ? (m as FlatMessage) : { ...m, content: m.content.map((p) => (p.type === 'text' ? p.text : this.#mediaMark)).join('') },
+    );
   }
 
   /**
@@ -98,10 +135,13 @@ export class ChatTemplate {
    * text never does (it is tokenized as plain text). BOS is prepended when the vocabulary asks for one and the
    * template did not write it, so there is exactly one either way.
    */
-  tokenize(messages: readonly ChatMessage[], options?: ApplyChatTemplateOptions): Uint32Array {
-    const text = this.render(messages, options);
+  tokenize(messages: readonly ChatMessage[], options?: TokenizeWithImages): Uint32Array {
+    checkMessages(messages);
     const addGenerationPrompt = options?.addGenerationPrompt ?? true;
-    return this.#encode(text, this.#contentRanges(messages, addGenerationPrompt, text, options?.tools));
+    if (typeof addGenerationPrompt !== 'boolean') throw invalidArgument('addGenerationPrompt', 'a boolean', addGenerationPrompt);
+    const tools = options?.tools === undefined ? undefined : checkTools(options.tools);
+    const text = this.#render(messages, addGenerationPrompt, tools);
+    return this.#encode(text, this.#contentRanges(messages, addGenerationPrompt, text, tools), options?.images);
   }
 
   /**
@@ -117,23 +157,53 @@ export class ChatTemplate {
     messages: readonly ChatMessage[],
     prefixes: readonly string[],
     tools?: ChatTool[],
+    images?: readonly ImageEmbedding[],
   ): { text: string; tokens: Uint32Array; prefix: number; start: number } {
-    const text = this.render(messages, { addGenerationPrompt: true, tools });
+    checkMessages(messages);
+    const text = this.#render(messages, true, tools === undefined ? undefined : checkTools(tools));
     const ranges = this.#contentRanges(messages, true, text, tools);
-    const tokens = this.#encode(text, ranges);
+    const tokens = this.#encode(text, ranges, images);
     for (let i = 0; i < prefixes.length; i++) {
       const p = prefixes[i];
       if (p.length === 0 || p.length > text.length || !text.startsWith(p)) continue;
       const clipped = ranges?.filter(([s]) => s < p.length).map(([s, e]): [number, number] => [s, Math.min(e, p.length)]);
-      const head = this.#encode(p, clipped);
+      const head = this.#encode(p, clipped, images);
       if (head.length <= tokens.length && head.every((id, k) => tokens[k] === id)) return { text, tokens, prefix: i, start: head.length };
     }
     return { text, tokens, prefix: -1, start: 0 };
   }
 
-  /** Tokenizes rendered text: special tokens parsed outside `plainRanges`; BOS first when the vocabulary wants it. */
-  #encode(text: string, plainRanges: [number, number][] | undefined): Uint32Array {
-    const tokens = this.#tokenizer.encode(text, { special: true, addBos: false, addEos: false, addSep: false, plainRanges });
+  /**
+   * Tokenizes rendered text: special tokens parsed outside `plainRanges`; each media mark as the next image's tokens
+   * (the text between tokenized apart, as llama.cpp's mtmd does); BOS first when the vocabulary wants it.
+   */
+  #encode(text: string, plainRanges: [number, number][] | undefined, images?: readonly ImageEmbedding[]): Uint32Array {
+    const mark = this.#mediaMark;
+    let tokens: Uint32Array;
+    if (!text.includes(mark)) tokens = this.#tokenizer.encode(text, { special: true, addBos: false, addEos: false, addSep: false, plainRanges });
+    else {
+      const segments = text.split(mark);
+      const n = segments.length - 1;
+      if (!images || images.length < n) {
+        throw new AglmError('NO_PROJECTOR', `The messages hold ${n} image(s): a model loaded with a projector reads them (loadModel(path, { projector }))`);
+      }
+      const frame = imageFrame(this.#tokenizer);
+      const pieces: Uint32Array[] = [];
+      let at = 0;
+      segments.forEach((seg, k) => {
+        const end = at + seg.length;
+        const ranges = plainRanges?.filter(([s, e]) => e > at && s < end).map(([s, e]): [number, number] => [Math.max(s, at) - at, Math.min(e, end) - at]);
+        if (seg.length > 0) pieces.push(this.#tokenizer.encode(seg, { special: true, addBos: false, addEos: false, addSep: false, plainRanges: ranges }));
+        if (k < n) pieces.push(imageTokens(frame, images[k]));
+        at = end + mark.length;
+      });
+      tokens = new Uint32Array(pieces.reduce((a, p) => a + p.length, 0));
+      let o = 0;
+      for (const p of pieces) {
+        tokens.set(p, o);
+        o += p.length;
+      }
+    }
     const bos = this.#tokenizer.bos;
     if (this.#tokenizer.addBos && bos !== undefined && tokens[0] !== bos) {
       const out = new Uint32Array(tokens.length + 1);
@@ -179,7 +249,7 @@ export class ChatTemplate {
 
   #render(messages: readonly ChatMessage[], addGenerationPrompt: boolean, tools?: readonly ChatTool[]): string {
     try {
-      const prepared = this.#prepare(messages, tools);
+      const prepared = this.#prepare(this.#flatten(messages), tools);
       return this.#template.render({ ...prepared, add_generation_prompt: addGenerationPrompt, ...this.#specialTokens });
     } catch (e) {
       throw new AglmError('CHAT_TEMPLATE_ERROR', `The chat template (${this.name}) failed on these messages: ${(e as Error).message}`, {
@@ -194,7 +264,7 @@ export class ChatTemplate {
    * template), or, for a template without tools, as Hermes text: the functions in the system message, calls as
    * <tool_call> blocks in the assistant's text, results as <tool_response> blocks in a user message.
    */
-  #prepare(messages: readonly ChatMessage[], tools: readonly ChatTool[] | undefined): { messages: object[]; tools?: object[] } {
+  #prepare(messages: readonly FlatMessage[], tools: readonly ChatTool[] | undefined): { messages: object[]; tools?: object[] } {
     const hasTools = tools !== undefined && tools.length > 0;
     const args = (c: ChatToolCall): unknown => {
       try {
@@ -255,7 +325,8 @@ export class ChatTemplate {
    * trimmed (templates that trim or strip). Returns undefined when the two cannot be matched (a template that
    * transforms contents in other ways); the whole text is then parsed for special tokens, as Hugging Face does.
    */
-  #contentRanges(messages: readonly ChatMessage[], addGenerationPrompt: boolean, text: string, tools?: readonly ChatTool[]): [number, number][] | undefined {
+  #contentRanges(original: readonly ChatMessage[], addGenerationPrompt: boolean, text: string, tools?: readonly ChatTool[]): [number, number][] | undefined {
+    const messages = this.#flatten(original);
     if (messages.some((m) => m.content.includes(MARK_OPEN) || m.content.includes(MARK_CLOSE))) return undefined;
     // Empty contents stay empty: templates skip them ('if m.content'), and they hold nothing to protect.
     const marked = this.#render(
@@ -297,7 +368,10 @@ export function checkMessages(messages: unknown): asserts messages is readonly C
     if (m === null || typeof m !== 'object') throw invalidArgument(`messages[${i}]`, 'a { role, content } object', m);
     const { role, content, toolCalls, toolCallId, name } = m as Record<string, unknown>;
     if (typeof role !== 'string' || role.length === 0) throw invalidArgument(`messages[${i}].role`, 'a non-empty string', role);
-    if (typeof content !== 'string') throw invalidArgument(`messages[${i}].content`, 'a string', content);
+    if (typeof content !== 'string') {
+      if (!Array.isArray(content)) throw invalidArgument(`messages[${i}].content`, 'a string or an array of content parts', content);
+      checkContentParts(content, `messages[${i}].content`);
+    }
     if (toolCalls !== undefined) {
       if (!Array.isArray(toolCalls)) throw invalidArgument(`messages[${i}].toolCalls`, 'an array of tool calls', toolCalls);
       toolCalls.forEach((c, k) => {

@@ -12,10 +12,12 @@ import type { BenchIo } from './bench-command.js';
 
 export const SERVE_USAGE = `  open-autoglm serve [--model FILE] [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] [--api-key KEY]
                      [--grpc-port N] [--batch-size N] [--threads N] [--max-queue N] [--model-name NAME]
-                     [--shutdown-timeout S] [--cpu VARIANT]
+                     [--shutdown-timeout S] [--cpu VARIANT] [--projector MMPROJ] [--max-images N]
       An OpenAI-compatible server: POST /v1/chat/completions, /v1/completions (streaming with SSE or not),
       /v1/embeddings, /tokenize, /detokenize; GET /v1/models, /health, /metrics (Prometheus). --parallel sequences
       generate at once over one KV pool of --ctx-size cells; --api-key requires Authorization: Bearer KEY.
+      --projector loads a vision projector (mmproj GGUF, GLM-4.1V): chat messages may then hold image_url parts
+      with base64 data: URIs (remote URLs are refused), at most --max-images per request (default 8).
 `;
 
 function int(name: string, v: string | undefined, min: number, max: number): number | undefined {
@@ -43,6 +45,8 @@ export async function serveCommand(args: string[], io: BenchIo): Promise<number>
       'model-name': { type: 'string' },
       'shutdown-timeout': { type: 'string' },
       cpu: { type: 'string' },
+      projector: { type: 'string' },
+      'max-images': { type: 'string' },
     },
   });
   void positionals;
@@ -50,7 +54,7 @@ export async function serveCommand(args: string[], io: BenchIo): Promise<number>
   const port = int('port', values.port, 0, 65535) ?? 8080;
   const grpcPort = int('grpc-port', values['grpc-port'], 0, 65535);
   const shutdownMs = (int('shutdown-timeout', values['shutdown-timeout'], 0, 3600) ?? 10) * 1000;
-  const modelPromise = loadModel(values.model, { cpuVariant: values.cpu as CpuVariant | undefined });
+  const modelPromise = loadModel(values.model, { cpuVariant: values.cpu as CpuVariant | undefined, ...(values.projector !== undefined ? { projector: values.projector } : {}) });
   const handler = createServer(modelPromise, {
     parallel: int('parallel', values.parallel, 1, 1024),
     contextSize: int('ctx-size', values['ctx-size'], 1, 1 << 24),
@@ -59,6 +63,7 @@ export async function serveCommand(args: string[], io: BenchIo): Promise<number>
     maxQueue: int('max-queue', values['max-queue'], 0, 1 << 20),
     modelName: values['model-name'],
     apiKey: values['api-key'],
+    maxImages: int('max-images', values['max-images'], 0, 1024),
   });
   const server = createHttpServer({ keepAliveTimeout: 65_000 }, handler);
   let grpc: GrpcServer | undefined;

@@ -141,6 +141,26 @@ export class GraphBuilder {
     return this.register(name, dims);
   }
 
+  /**
+   * The weight `name`, which must exist with exactly `fileDims`, read as a tensor of `dims` (the same elements in the
+   * same order: a convolution kernel [kw, kh, c, n] as the matrix [kw * kh * c, n]).
+   */
+  weightAs(name: string, fileDims: number[], dims: number[]): number {
+    const t = this.file.tensor(name);
+    if (!t) throw new AglmError('GGUF_MISSING_TENSOR', `The model file has no tensor '${name}', which its architecture requires`);
+    const existing = this.weightIds.get(name);
+    if (existing !== undefined) return existing;
+    const same = t.dims.length === fileDims.length && t.dims.every((d, i) => d === fileDims[i]);
+    const count = (d: number[]) => d.reduce((a, b) => a * b, 1);
+    if (!same || count(fileDims) !== count(dims) || dims[0] % t.dims[0] !== 0) {
+      throw new AglmError('GGUF_SHAPE_MISMATCH', `Tensor '${name}' has shape [${t.dims.join(', ')}] (${ggmlTypeName(t.type)}) but the model's hyper-parameters need [${fileDims.join(', ')}]`);
+    }
+    const id = this.weights.length;
+    this.weights.push({ name, type: t.type, dims: dims.slice(), offset: t.offset, nbytes: t.byteLength });
+    this.weightIds.set(name, id);
+    return id;
+  }
+
   /** The weight `name` if the file has it (checked against `dims`), else undefined. */
   optionalWeight(name: string, dims: number[]): number | undefined {
     return this.file.tensor(name) ? this.register(name, dims) : undefined;

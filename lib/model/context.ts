@@ -36,6 +36,8 @@ export interface ContextOwner {
   readonly hasLogits?: boolean;
   /** False for encoders (non-causal attention): each sequence is evaluated in one step. Default true. */
   readonly causal?: boolean;
+  /** Multi-section rope (M-RoPE): tokens take 3-D positions, images advance the position by their longer side. */
+  readonly mrope?: boolean;
   readonly contextLength: number;
   /** The context size the precision planner found room for. */
   readonly defaultContextSize: number;
@@ -105,6 +107,7 @@ export class Context {
       hiddenSize: owner.hiddenSize,
       hasLogits: owner.hasLogits !== false,
       causal: owner.causal !== false,
+      mrope: owner.mrope === true,
       scheduler: this.#scheduler,
       model: owner.model,
       native: () => this.#native,
@@ -217,7 +220,7 @@ export class Context {
     const handle = this.#handle;
     // A sequence that holds tokens has a native id (its first evaluation made the native context and the sequence).
     const id = n > 0 && handle ? this.#call(() => handle.forkSequence(source.nativeId, n)) : handle ? this.#call(() => handle.createSequence()) : -1;
-    const seq = new Sequence(this.#seqOwner, id, id >= 0 ? n : 0);
+    const seq = new Sequence(this.#seqOwner, id, id >= 0 ? n : 0, source);
     this.#live.add(seq);
     return seq;
   }

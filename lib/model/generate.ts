@@ -8,6 +8,12 @@ import { checkObject, checkTokens, optInt, optSignal } from '../validate.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { Context, ContextOptions } from './context.js';
 import type { Sequence } from './sequence.js';
+import type { ImageInput } from '../vision/image.js';
+import { isMediaId, MediaIndex, type ImageEmbedding } from '../vision/media.js';
+import { checkContentParts, isContentParts, partsToPrompt, type ContentPart } from '../vision/prompt.js';
+
+/** A prompt: text, token ids, or content parts (text and images; images need a model loaded with a projector). */
+export type Prompt = string | ArrayLike<number> | ContentPart[];
 
 export interface GenerateOptions extends SamplerOptions {
   /** Most tokens to generate. Default 256. */
@@ -40,6 +46,8 @@ export interface GenerateModel {
   readonly tokenizer: Tokenizer;
   tokenize(text: string, options?: { addBos?: boolean }): Uint32Array;
   createContext(options?: ContextOptions): Context;
+  /** The image's rows for the text model (a model with a vision projector). */
+  encodeImage?(image: ImageInput, options?: { signal?: AbortSignal }): Promise<ImageEmbedding>;
 }
 
 /** What a generation returns after its last chunk. */
@@ -186,26 +194,53 @@ export interface GenerateInternals {
   history?: ArrayLike<number>;
   /** More ids that end the generation like end-of-generation tokens (a template's end-of-turn tokens). */
   stopTokens?: ReadonlySet<number>;
+  /** The images whose virtual ids the prompt's tokens hold (a chat turn's tokens with images). */
+  media?: readonly ImageEmbedding[];
 }
 
-function start(model: GenerateModel, prompt: string | ArrayLike<number>, options: GenerateOptions | undefined, internals: GenerateInternals = {}): Run {
+type PromptSource = { tokens: ArrayLike<number>; media: readonly ImageEmbedding[] } | { parts: ContentPart[] };
+
+/** Token ids valid for the vocabulary, or virtual ids of the images in `media`. */
+function checkTokensWithMedia(what: string, tokens: ArrayLike<number>, vocabSize: number, media: readonly ImageEmbedding[]): ArrayLike<number> {
+  if (media.length === 0) return checkTokens(what, tokens, vocabSize);
+  const index = new MediaIndex(media);
+  const plain: number[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (isMediaId(t)) index.get(t, what);
+    else plain.push(t);
+  }
+  checkTokens(what, plain, vocabSize);
+  return tokens;
+}
+
+function start(model: GenerateModel, prompt: Prompt, options: GenerateOptions | undefined, internals: GenerateInternals = {}): Run {
   const o = resolveOptions(options);
-  let promptTokens: ArrayLike<number>;
-  if (typeof prompt === 'string') promptTokens = model.tokenize(prompt, { addBos: o.addBos });
-  else promptTokens = checkTokens('prompt', prompt, model.vocabSize);
-  if (promptTokens.length === 0) throw invalidArgument('prompt', 'a prompt of at least one token', prompt);
+  let source: PromptSource;
+  if (typeof prompt === 'string') source = { tokens: model.tokenize(prompt, { addBos: o.addBos }), media: [] };
+  else if (isContentParts(prompt)) {
+    checkContentParts(prompt, 'prompt');
+    source = { parts: prompt };
+  } else source = { tokens: checkTokensWithMedia('prompt', prompt, model.vocabSize, internals.media ?? []), media: internals.media ?? [] };
+  if ('tokens' in source && source.tokens.length === 0) throw invalidArgument('prompt', 'a prompt of at least one token', prompt);
   const sampler = new Sampler(o.sampler, model.vocabSize);
-  return { chunks: run(model, promptTokens, o, sampler, internals) };
+  return { chunks: run(model, source, o, sampler, internals) };
 }
 
 async function* run(
   model: GenerateModel,
-  promptTokens: ArrayLike<number>,
+  source: PromptSource,
   o: Resolved,
   sampler: Sampler,
   internals: GenerateInternals,
 ): AsyncGenerator<GenerateChunk, GenerateReturn> {
   const tokenizer = model.tokenizer;
+  const tp = performance.now();
+  const { tokens: promptTokens, media } =
+    'tokens' in source
+      ? source
+      : await partsToPrompt(source.parts, tokenizer, model.encodeImage ? (image) => model.encodeImage!(image, { signal: o.signal }) : undefined, o.addBos ?? true);
+  if (promptTokens.length === 0) throw invalidArgument('prompt', 'a prompt of at least one token', []);
   const grammar = o.grammar ? new GrammarMatcher(o.grammar.automaton(tokenizer, internals.stopTokens)) : undefined;
   const ownedContext =
     o.sequence === undefined
@@ -221,12 +256,12 @@ async function* run(
   // Generated tokens continue the prompt, so the first piece keeps its leading space.
   const decoder = tokenizer.createStreamDecoder({ atStart: false });
   const stops = new StopMatcher(o.stop);
-  const t0 = performance.now();
+  const t0 = 'tokens' in source ? performance.now() : tp; // (images encoded count as prompt processing)
   let t1 = t0;
   let generated = 0;
   let stopReason: StopReason = 'maxTokens';
   try {
-    await ctx.evaluateInto(promptTokens, 'last', logits, o.signal);
+    await ctx.evaluateInto(promptTokens, 'last', logits, o.signal, 'logits', media);
     t1 = performance.now();
     if (internals.history) sampler.acceptMany(internals.history);
     sampler.acceptMany(promptTokens);
@@ -284,7 +319,7 @@ async function* run(
 /** Streams chunks; the generator's return value (after the last chunk) carries the stop reason and timings. */
 export function generate(
   model: GenerateModel,
-  prompt: string | ArrayLike<number>,
+  prompt: Prompt,
   options?: GenerateOptions,
   internals?: GenerateInternals,
 ): AsyncGenerator<GenerateChunk, GenerateReturn> {
@@ -292,7 +327,7 @@ export function generate(
   return chunks;
 }
 
-export async function complete(model: GenerateModel, prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<CompletionResult> {
+export async function complete(model: GenerateModel, prompt: Prompt, options?: GenerateOptions): Promise<CompletionResult> {
   const { chunks } = start(model, prompt, options);
   let text = '';
   const tokens: number[] = [];

@@ -15,7 +15,10 @@ import { checkObject, optBoolean, optInt, optOneOf, optSignal } from '../validat
 import { Context, type ContextOptions } from './context.js';
 import { Sequence } from './sequence.js';
 import { embedTexts, type EmbedInput, type EmbedOptions } from './embed.js';
-import { complete, generate, type CompletionResult, type GenerateChunk, type GenerateOptions } from './generate.js';
+import { complete, generate, type CompletionResult, type GenerateChunk, type GenerateOptions, type Prompt } from './generate.js';
+import { VisionProjector, type EncodeImageOptions } from '../vision/encoder.js';
+import type { ImageInput } from '../vision/image.js';
+import type { ImageEmbedding } from '../vision/media.js';
 import { checkTools } from '../chat/tools.js';
 import { ChatSession, resolveChatTemplate, type ApplyChatTemplateOptions, type ChatMessage, type ChatSessionOptions, type ChatTemplate } from '../chat/index.js';
 
@@ -41,6 +44,11 @@ export interface LoadModelOptions {
   memoryBudget?: number;
   /** Load only the tokenizer and metadata (also from vocab-only files with no tensors); no weights, no contexts. */
   vocabOnly?: boolean;
+  /**
+   * A vision projector file (llama.cpp's `mmproj-*.gguf`; clip.projector_type glm4v: GLM-4.1V / GLM-4.5V) that lets
+   * prompts and chat messages hold images.
+   */
+  projector?: string;
   signal?: AbortSignal;
 }
 
@@ -89,15 +97,17 @@ export class Model {
   #tokenizer: Tokenizer;
   #contexts = new Set<Context>();
   #chatTemplate: ChatTemplate | undefined;
+  #vision: VisionProjector | undefined;
 
   /** @internal use loadModel() */
   constructor(
     path: string,
     file: GgufFile,
     tokenizer: Tokenizer,
-    weights: { build: ArchBuild & { architecture: string }; native: NativeModel; plan: ModelPlan } | undefined,
+    weights: { build: ArchBuild & { architecture: string }; native: NativeModel; plan: ModelPlan; vision?: VisionProjector } | undefined,
   ) {
     this.path = path;
+    this.#vision = weights?.vision;
     this.#file = file;
     this.#tokenizer = tokenizer;
     this.vocabOnly = weights === undefined;
@@ -175,6 +185,7 @@ export class Model {
         hiddenSize: this.hiddenSize,
         hasLogits: this.hparams.hasLogits !== false,
         causal: this.hparams.causal !== false,
+        mrope: typeof this.hparams.ropeSections === 'string' && this.hparams.ropeSections !== '',
         contextLength: this.contextLength,
         defaultContextSize: this.plan.contextSize,
         model: this,
@@ -198,13 +209,16 @@ export class Model {
     return embedTexts(this, texts, options);
   }
 
-  /** Streams generated text, chunk by chunk (whole UTF-8 characters only). */
-  generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerateChunk> {
+  /**
+   * Streams generated text, chunk by chunk (whole UTF-8 characters only). The prompt: text, token ids, or content
+   * parts with images ([{ type: 'image', image }, { type: 'text', text }]) for a model loaded with a projector.
+   */
+  generate(prompt: Prompt, options?: GenerateOptions): AsyncIterable<GenerateChunk> {
     this.#nativeModel();
     return generate(this, prompt, options);
   }
 
-  complete(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<CompletionResult> {
+  complete(prompt: Prompt, options?: GenerateOptions): Promise<CompletionResult> {
     this.#nativeModel();
     return complete(this, prompt, options);
   }
@@ -250,10 +264,30 @@ export class Model {
     }
   }
 
+  /** The vision projector (loadModel's `projector` option), or undefined. */
+  get vision(): VisionProjector | undefined {
+    return this.#vision;
+  }
+
+  /**
+   * An image's rows for the text model: decoded (PNG, JPEG, raw pixels), resized and normalised as the projector's
+   * preprocessor does, and encoded by the vision tower. Cached by the preprocessed pixels: the same image again costs
+   * nothing, and prompts holding it share its KV cells. NO_PROJECTOR without a projector; INVALID_IMAGE for an image
+   * that does not decode or is over the limits.
+   */
+  encodeImage(image: ImageInput, options?: EncodeImageOptions): Promise<ImageEmbedding> {
+    this.#checkNotDisposed();
+    if (!this.#vision) {
+      return Promise.reject(new AglmError('NO_PROJECTOR', 'This model was loaded without a vision projector: loadModel(path, { projector: mmprojPath }) reads images'));
+    }
+    return this.#vision.encode(image, checkObject<EncodeImageOptions>('encodeImage options', options));
+  }
+
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const c of [...this.#contexts]) c.dispose();
+    this.#vision?.dispose();
     this.#native?.dispose();
     this.#native = undefined;
   }
@@ -324,9 +358,28 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
   } catch (e) {
     throw fromNative(e, site);
   }
+  let vision: VisionProjector | undefined;
+  if (o.projector !== undefined) {
+    if (typeof o.projector !== 'string' || o.projector.length === 0) {
+      native.dispose();
+      throw invalidArgument('projector', 'the path of a projector (mmproj) GGUF file', o.projector);
+    }
+    try {
+      vision = await VisionProjector.load(o.projector, build.hparams.embeddingLength, {
+        backend: o.backend,
+        variant: variant || undefined,
+        variantSource: o.cpuVariant !== undefined ? 'the cpuVariant option' : envVariant ? 'OPEN_AUTOGLM_CPU' : undefined,
+        signal,
+      });
+    } catch (e) {
+      native.dispose();
+      throw e;
+    }
+  }
   if (signal?.aborted) {
     native.dispose();
+    vision?.dispose();
     throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
   }
-  return new Model(file, gguf, tokenizer, { build, native, plan });
+  return new Model(file, gguf, tokenizer, { build, native, plan, vision });
 }

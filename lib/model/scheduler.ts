@@ -20,7 +20,8 @@ export interface ScheduledSequence {
   moved(position: number): void;
 }
 
-export type OutputMode = 'last' | 'all' | 'none';
+/** 'merge': every merge-th token's output (a vision encoder's merged patches). */
+export type OutputMode = 'last' | 'all' | 'none' | 'merge';
 
 export interface StepRequest {
   sequence: ScheduledSequence;
@@ -37,6 +38,14 @@ export interface StepRequest {
   done: number;
   /** Whole: the tokens must go in one step (a non-causal model's sequence). */
   whole: boolean;
+  /** Input rows for some tokens (image embeddings, patches): rows[i] >= 0 makes token i take row rows[i] of data. */
+  embd?: { rows: Int32Array; data: Float32Array };
+  /** Four rope positions per token (M-RoPE), token after token. */
+  ropePos?: Int32Array;
+  /** Two grid coordinates per token (vision encoders). */
+  gridPos?: Float32Array;
+  /** Mode 'merge': tokens per output row. */
+  merge?: number;
   resolve: () => void;
   reject: (e: AglmError) => void;
   /** Set when the request was cancelled while its step ran: the reason it fails with once the step settles. */
@@ -171,7 +180,7 @@ export class StepScheduler {
       }
       const count = Math.min(left, room);
       const last = req.done + count === req.tokens.length;
-      const out = req.mode === 'all' ? 2 : req.mode === 'last' && last ? 1 : 0;
+      const out = req.mode === 'all' ? 2 : req.mode === 'merge' ? 3 : req.mode === 'last' && last ? 1 : 0;
       parts.push({
         seq: req.sequence.nativeId,
         tokens: req.tokens,
@@ -180,7 +189,10 @@ export class StepScheduler {
         out,
         kind: req.kind,
         buffer: out === 0 ? null : req.out,
-        row: req.mode === 'all' ? req.done : 0,
+        row: req.mode === 'all' ? req.done : req.mode === 'merge' ? req.done / (req.merge ?? 1) : 0,
+        ...(req.embd ? { embdRows: req.embd.rows, embd: req.embd.data } : {}),
+        ...(req.ropePos ? { ropePos: req.ropePos } : {}),
+        ...(req.gridPos ? { gridPos: req.gridPos } : {}),
       });
       reqs.push(req);
       room -= count;

@@ -2,12 +2,13 @@
 // sequences of a context run concurrently and are batched into shared steps by the context's scheduler; each call is
 // all-or-nothing (on abort or error the sequence keeps the positions it had). fork() shares the prefix's cells.
 import { AglmError, invalidArgument } from '../errors.js';
-import { alignedFloat32 } from '../buffers/aligned.js';
+import { alignedFloat32, alignedInt32 } from '../buffers/aligned.js';
+import { isMediaId, MediaIndex, type ImageEmbedding } from '../vision/media.js';
 import { fromNative, type NativeContext } from '../native.js';
 import { checkObject, checkTokens, optInt, optOneOf, optSignal } from '../validate.js';
 import { requestTokens, type OutputMode, type ScheduledSequence, type StepRequest, type StepScheduler } from './scheduler.js';
 import type { Context } from './context.js';
-import { complete, generate, type CompletionResult, type GenerateChunk, type GenerateModel, type GenerateOptions, type GenerateReturn } from './generate.js';
+import { complete, generate, type CompletionResult, type GenerateChunk, type GenerateModel, type GenerateOptions, type GenerateReturn, type Prompt } from './generate.js';
 
 export interface EvaluateOptions {
   /** Which logits to return: the last token's (default), every token's ([n_tokens * n_vocab]), or none. */
@@ -29,6 +30,8 @@ export interface SequenceOwner {
   readonly hasLogits: boolean;
   /** False for encoders: a sequence is evaluated in one step from empty. */
   readonly causal: boolean;
+  /** M-RoPE: each token's 3-D rope position is given with it (images advance positions by their longer side). */
+  readonly mrope: boolean;
   readonly scheduler: StepScheduler;
   readonly model: GenerateModel;
   native(): Promise<NativeContext>;
@@ -47,12 +50,84 @@ export class Sequence implements ScheduledSequence {
   #disposed = false;
   #busy = false;
   #pending: StepRequest | undefined;
+  /**
+   * M-RoPE models: per cell, its token id (a virtual id for an image token), its temporal position and the position
+   * the next token takes unless it continues the same image (text: t + 1; an image: its start + max(nx, ny)).
+   */
+  #cellIds: Uint32Array | undefined;
+  #cellT: Int32Array | undefined;
+  #cellAfter: Int32Array | undefined;
 
   /** @internal use context.createSequence() or sequence.fork() */
-  constructor(owner: SequenceOwner, nativeId = -1, position = 0) {
+  constructor(owner: SequenceOwner, nativeId = -1, position = 0, forkOf?: Sequence) {
     this.#owner = owner;
     this.#id = nativeId;
     this.#position = position;
+    if (forkOf && position > 0) forkOf.#copyCellsTo(this, position);
+  }
+
+  #copyCellsTo(to: Sequence, n: number): void {
+    if (!this.#cellIds) return;
+    to.#reserveCells(n);
+    to.#cellIds!.set(this.#cellIds.subarray(0, n));
+    to.#cellT!.set(this.#cellT!.subarray(0, n));
+    to.#cellAfter!.set(this.#cellAfter!.subarray(0, n));
+  }
+
+  #reserveCells(n: number): void {
+    if (this.#cellIds && this.#cellIds.length >= n) return;
+    const size = Math.max(n, 64, (this.#cellIds?.length ?? 0) * 2);
+    const ids = new Uint32Array(size);
+    const t = new Int32Array(size);
+    const after = new Int32Array(size);
+    if (this.#cellIds) {
+      ids.set(this.#cellIds);
+      t.set(this.#cellT!);
+      after.set(this.#cellAfter!);
+    }
+    this.#cellIds = ids;
+    this.#cellT = t;
+    this.#cellAfter = after;
+  }
+
+  /**
+   * M-RoPE positions of `tokens` placed after the sequence's first `start` cells (4 per token: t, h, w, 0); records
+   * them for those cells. Text takes (p, p, p); image token i of an nx x ny grid starting at p takes (p, p + i / nx,
+   * p + i % nx); the token after an image takes p + max(nx, ny).
+   */
+  #ropePositions(tokens: ArrayLike<number>, start: number, media: MediaIndex): Int32Array {
+    this.#reserveCells(start + tokens.length);
+    const ids = this.#cellIds!, ts = this.#cellT!, afters = this.#cellAfter!;
+    const out = alignedInt32(4 * tokens.length);
+    let prevId = start > 0 ? ids[start - 1] : -1;
+    let prevT = start > 0 ? ts[start - 1] : 0;
+    let after = start > 0 ? afters[start - 1] : 0;
+    for (let i = 0; i < tokens.length; i++) {
+      const id = tokens[i];
+      let t: number, h: number, w: number;
+      if (isMediaId(id)) {
+        const m = media.get(id);
+        const j = id - m.firstId;
+        t = j > 0 && prevId === id - 1 ? prevT : after;
+        const row = Math.floor(j / m.nx), col = j % m.nx;
+        h = t + row;
+        w = t + col;
+        after = t + Math.max(m.nx, m.ny);
+      } else {
+        t = h = w = after;
+        after = t + 1;
+      }
+      out[4 * i] = t;
+      out[4 * i + 1] = h;
+      out[4 * i + 2] = w;
+      out[4 * i + 3] = 0;
+      ids[start + i] = id;
+      ts[start + i] = t;
+      afters[start + i] = after;
+      prevId = id;
+      prevT = t;
+    }
+    return out;
   }
 
   /** The context whose KV cells the sequence uses. */
@@ -112,6 +187,7 @@ export class Sequence implements ScheduledSequence {
     out: Float32Array | null,
     signal?: AbortSignal,
     what: 'logits' | 'hidden' = 'logits',
+    media?: readonly ImageEmbedding[],
   ): Promise<void> {
     const site = new Error();
     this.#checkUsable();
@@ -133,10 +209,16 @@ export class Sequence implements ScheduledSequence {
       if (signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
       if (this.#id < 0) this.#id = native.createSequence();
       const start = this.#position;
+      const index = new MediaIndex(media);
+      const ids = requestTokens(tokens);
+      const embd = index.size > 0 ? mediaRows(ids, index) : undefined;
+      const ropePos = this.#owner.mrope ? this.#ropePositions(tokens, start, index) : undefined;
       await new Promise<void>((resolve, reject) => {
         this.#pending = {
           sequence: this,
-          tokens: requestTokens(tokens),
+          tokens: ids,
+          ...(embd ? { embd } : {}),
+          ...(ropePos ? { ropePos } : {}),
           mode,
           kind: what === 'hidden' ? 1 : 0,
           out,
@@ -160,14 +242,68 @@ export class Sequence implements ScheduledSequence {
     }
   }
 
-  /** Streams generated text after what the sequence holds (see model.generate for the options). */
-  generate(prompt: string | ArrayLike<number>, options?: Omit<GenerateOptions, 'context' | 'sequence'>): AsyncGenerator<GenerateChunk, GenerateReturn> {
+  /**
+   * @internal A vision encoder's evaluation: `count` patches (input rows `pixels`, rope positions and grid coordinates
+   * 2-D) in one step from empty; the merged outputs (every `merge`-th patch's) go to `out`.
+   */
+  async encodePatches(
+    count: number,
+    input: { pixels: Float32Array; ropePos: Int32Array; gridPos: Float32Array | undefined; merge: number },
+    out: Float32Array,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const site = new Error();
+    this.#checkUsable();
+    if (this.#position !== 0) throw new AglmError('INVALID_ARGUMENT', 'A vision encoder evaluates an image from empty');
+    this.#busy = true;
+    try {
+      const native = await this.#owner.native();
+      this.#checkNotDisposed();
+      if (signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
+      if (this.#id < 0) this.#id = native.createSequence();
+      const rows = alignedInt32(count);
+      for (let i = 0; i < count; i++) rows[i] = i;
+      await new Promise<void>((resolve, reject) => {
+        this.#pending = {
+          sequence: this,
+          tokens: requestTokens(new Uint32Array(count)),
+          embd: { rows, data: input.pixels },
+          ropePos: input.ropePos,
+          ...(input.gridPos ? { gridPos: input.gridPos } : {}),
+          merge: input.merge,
+          mode: 'merge',
+          kind: 1,
+          out,
+          signal,
+          start: 0,
+          done: 0,
+          whole: true,
+          resolve,
+          reject,
+        };
+        this.#owner.scheduler.submit(this.#pending);
+      });
+    } catch (e) {
+      const err = fromNative(e, site);
+      if (e instanceof AglmError && site.stack) err.stack = `AglmError: ${err.message}\n${site.stack.split('\n').slice(1).join('\n')}`;
+      throw err;
+    } finally {
+      this.#pending = undefined;
+      this.#busy = false;
+    }
+  }
+
+  /**
+   * Streams generated text after what the sequence holds (see model.generate for the options). The prompt may be
+   * text, token ids, or content parts with images ({ type: 'image', image }) for a model loaded with a projector.
+   */
+  generate(prompt: Prompt, options?: Omit<GenerateOptions, 'context' | 'sequence'>): AsyncGenerator<GenerateChunk, GenerateReturn> {
     this.#checkNotDisposed();
     return generate(this.#owner.model, prompt, { ...checkObject<GenerateOptions>('generate options', options), sequence: this });
   }
 
   /** Generates a completion after what the sequence holds. */
-  complete(prompt: string | ArrayLike<number>, options?: Omit<GenerateOptions, 'context' | 'sequence'>): Promise<CompletionResult> {
+  complete(prompt: Prompt, options?: Omit<GenerateOptions, 'context' | 'sequence'>): Promise<CompletionResult> {
     this.#checkNotDisposed();
     return complete(this.#owner.model, prompt, { ...checkObject<GenerateOptions>('generate options', options), sequence: this });
   }
@@ -225,4 +361,46 @@ export class Sequence implements ScheduledSequence {
     this.#checkNotDisposed();
     if (this.#busy) throw new AglmError('BUSY', 'The sequence is already evaluating; await the previous call first');
   }
+}
+
+/**
+ * The input rows of a request's image tokens: rows[i] is token i's row (-1 for text), data the rows they point at
+ * (the image's own buffer when the request holds tokens of one image, else the images' rows gathered). Virtual ids
+ * are replaced by 0 in `ids` (the row replaces the embedding).
+ */
+function mediaRows(ids: Uint32Array, index: MediaIndex): { rows: Int32Array; data: Float32Array } | undefined {
+  const rows = alignedInt32(ids.length);
+  const used: ImageEmbedding[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    if (!isMediaId(ids[i])) {
+      rows[i] = -1;
+      continue;
+    }
+    const m = index.get(ids[i]);
+    if (!used.includes(m)) used.push(m);
+  }
+  if (used.length === 0) return undefined;
+  const width = used[0].width;
+  if (used.some((m) => m.width !== width)) throw new AglmError('INVALID_ARGUMENT', 'The images of one prompt have embeddings of different widths');
+  const base = new Map<ImageEmbedding, number>();
+  let data: Float32Array;
+  if (used.length === 1) {
+    data = used[0].data;
+    base.set(used[0], 0);
+  } else {
+    data = alignedFloat32(used.reduce((n, m) => n + m.nTokens, 0) * width);
+    let at = 0;
+    for (const m of used) {
+      data.set(m.data, at * width);
+      base.set(m, at);
+      at += m.nTokens;
+    }
+  }
+  for (let i = 0; i < ids.length; i++) {
+    if (!isMediaId(ids[i])) continue;
+    const m = index.get(ids[i]);
+    rows[i] = base.get(m)! + (ids[i] - m.firstId);
+    ids[i] = 0;
+  }
+  return { rows, data };
 }

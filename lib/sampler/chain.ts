@@ -1,4 +1,5 @@
 // The sampler: logit bias -> penalties -> top-k -> top-p -> min-p -> temperature -> softmax draw, over a reusable scratch buffer.
+import { isMediaId } from '../vision/media.js';
 import { AglmError, invalidArgument } from '../errors.js';
 import { Candidates } from './candidates.js';
 import { drawToken } from './dist.js';
@@ -54,8 +55,9 @@ export class Sampler {
     this.#window.accept(token);
   }
 
+  /** Accepts each token; an image's virtual ids (see vision/media.ts) are not in the vocabulary and are skipped. */
   acceptMany(tokens: ArrayLike<number>): void {
-    for (let i = 0; i < tokens.length; i++) this.accept(tokens[i]);
+    for (let i = 0; i < tokens.length; i++) if (!isMediaId(tokens[i])) this.accept(tokens[i]);
   }
 
   /**

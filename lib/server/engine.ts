@@ -8,6 +8,9 @@ import { LeadStripper } from '../chat/chat-session.js';
 import { ToolCallFilter, toolCallGrammar, type ChatTool, type ChatToolCall, type ToolCallStyle } from '../chat/tools.js';
 import { AglmError } from '../errors.js';
 import { Grammar } from '../grammar/index.js';
+import { imageParts } from '../chat/chat-template.js';
+import type { ImageEmbedding } from '../vision/media.js';
+import type { ImagePart } from '../vision/prompt.js';
 import type { Context } from '../model/context.js';
 import { generate, type StopReason } from '../model/generate.js';
 import type { Model } from '../model/model.js';
@@ -30,6 +33,12 @@ export interface EngineOptions {
   maxQueue?: number;
   /** The model id clients name (/v1/models). Default: the file name without .gguf. */
   modelName?: string;
+  /** Most images in one chat request (400 beyond). Default 8. */
+  maxImages?: number;
+  /** Most bytes of one encoded image (400 beyond). Default 32 MiB. */
+  maxImageBytes?: number;
+  /** Most pixels of one decoded image (400 beyond). Default 50 megapixels. */
+  maxImagePixels?: number;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
@@ -92,11 +101,12 @@ interface Waiter {
 
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-/** What a chat adds to a generation: the template's reply lead, its end-of-turn tokens, the tools offered. */
+/** What a chat adds to a generation: the template's reply lead, its end-of-turn tokens, the tools offered, its images. */
 interface ChatFrame {
   lead: string;
   stopTokens: ReadonlySet<number> | undefined;
   tools?: { style: ToolCallStyle; tools: ChatTool[] };
+  media?: readonly ImageEmbedding[];
 }
 
 function finishReason(r: StopReason): FinishReason {
@@ -117,6 +127,7 @@ export class ServingEngine {
   readonly #ttft: Histogram;
   /** Grammars of required tool calls by style, choice and tools (clients send the same tools with each request). */
   readonly #toolGrammars = new Map<string, Grammar>();
+  readonly #imageLimits: { maxImages: number; maxBytes: number; maxPixels: number };
   readonly #itl: Histogram;
   #free: number;
   /** KV cells reserved by the requests running (prompt plus max_tokens per choice). */
@@ -129,6 +140,11 @@ export class ServingEngine {
     const o = checkObject<EngineOptions>('server options', options);
     this.model = model;
     this.parallel = optInt('parallel', o.parallel, 1, 1024, 4);
+    this.#imageLimits = {
+      maxImages: optInt('maxImages', o.maxImages, 0, 1024, 8),
+      maxBytes: optInt('maxImageBytes', o.maxImageBytes, 1024, 1 << 30, 32 << 20),
+      maxPixels: optInt('maxImagePixels', o.maxImagePixels, 1, 1 << 30, 50_000_000),
+    };
     this.maxQueue = optInt('maxQueue', o.maxQueue, 0, 1 << 20, 64);
     if (o.modelName !== undefined && (typeof o.modelName !== 'string' || o.modelName.length === 0)) {
       throw new AglmError('INVALID_ARGUMENT', `Expected a non-empty string for modelName but received ${String(o.modelName)}`);
@@ -172,9 +188,10 @@ export class ServingEngine {
   async chat(spec: ChatRequestSpec, options: RunOptions = {}): Promise<GenerationResult> {
     const template = this.model.chatTemplate;
     const tools = spec.tools;
+    const images = await this.#images(spec, options.signal);
     let prompt: Uint32Array;
     try {
-      prompt = template.tokenize(spec.messages, { addGenerationPrompt: true, tools });
+      prompt = template.tokenize(spec.messages, { addGenerationPrompt: true, tools, images });
     } catch (e) {
       throw toApiError(e);
     }
@@ -200,7 +217,26 @@ export class ServingEngine {
       sampling = { ...sampling, grammar };
     }
     const toolSpec = tools.length > 0 ? { style: template.toolStyle, tools } : undefined;
-    return this.#generation([prompt], { ...spec, sampling }, options, { lead, stopTokens, param: 'messages', tools: toolSpec });
+    return this.#generation([prompt], { ...spec, sampling }, options, { lead, stopTokens, param: 'messages', tools: toolSpec, media: images });
+  }
+
+  /** The rows of a chat request's images (decoded from their data: URIs, cached by pixels), within the limits. */
+  async #images(spec: ChatRequestSpec, signal: AbortSignal | undefined): Promise<ImageEmbedding[]> {
+    const parts = imageParts(spec.messages) as ImagePart[];
+    if (parts.length === 0) return [];
+    const lim = this.#imageLimits;
+    if (parts.length > lim.maxImages) throw badRequest(`The request has ${parts.length} images; at most ${lim.maxImages} are accepted`, 'messages', 'too_many_images');
+    const out: ImageEmbedding[] = [];
+    for (const part of parts) {
+      try {
+        out.push(await this.model.encodeImage(part.image, { signal, maxBytes: lim.maxBytes, maxPixels: lim.maxPixels }));
+      } catch (e) {
+        if (e instanceof AglmError && e.code === 'INVALID_IMAGE') throw badRequest(e.message, 'messages', 'invalid_image');
+        if (e instanceof AglmError && e.code === 'NO_PROJECTOR') throw badRequest(e.message, 'messages', 'unsupported_content');
+        throw toApiError(e);
+      }
+    }
+    return out;
   }
 
   /** A text completion of one or more prompts (text or token ids), n choices each. */
@@ -431,7 +467,7 @@ export class ServingEngine {
     try {
       const shared = n > 1 && prompt.length > 1 ? prompt.subarray(0, prompt.length - 1) : undefined;
       if (shared) {
-        await seqs[0].evaluateInto(shared, 'none', null, signal);
+        await seqs[0].evaluateInto(shared, 'none', null, signal, 'logits', chat.media);
         while (seqs.length < n) seqs.push(seqs[0].fork());
       } else {
         while (seqs.length < n) seqs.push(this.context.createSequence());
@@ -451,7 +487,7 @@ export class ServingEngine {
               signal,
               sequence: seq,
             },
-            { history: shared, stopTokens: chat.stopTokens },
+            { history: shared, stopTokens: chat.stopTokens, media: chat.media },
           );
           const lead = new LeadStripper(chat.lead);
           const filter = chat.tools ? new ToolCallFilter(chat.tools.style, chat.tools.tools) : undefined;

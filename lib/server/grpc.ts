@@ -228,7 +228,7 @@ export async function startGrpcServer(engine: ServingEngine, options: GrpcServer
       return resultMessage(requestId('cmpl'), engine.name, await engine.complete(spec, { signal }));
     }),
     Chat: unary('grpc:Chat', async (r, signal) => {
-      const spec = parseChatRequest(chatBody(r), engine.name, engine.model.vocabSize, engine.parallel);
+      const spec = parseChatRequest(chatBody(r), engine.name, engine.model.vocabSize, engine.parallel, engine.model.vision !== undefined);
       return resultMessage(requestId('chatcmpl'), engine.name, await engine.chat(spec, { signal }));
     }),
     CompleteStream: streaming('grpc:CompleteStream', (r, signal, onText, onFinish) => {
@@ -236,7 +236,7 @@ export async function startGrpcServer(engine: ServingEngine, options: GrpcServer
       return engine.complete(spec, { signal, onText, onFinish });
     }),
     ChatStream: streaming('grpc:ChatStream', (r, signal, onText, onFinish) => {
-      const spec = parseChatRequest(chatBody(r), engine.name, engine.model.vocabSize, engine.parallel);
+      const spec = parseChatRequest(chatBody(r), engine.name, engine.model.vocabSize, engine.parallel, engine.model.vision !== undefined);
       return engine.chat(spec, { signal, onText, onFinish });
     }),
     Embed: unary('grpc:Embed', async (r, signal) => {

@@ -31,7 +31,7 @@ import {
 export interface ServerOptions extends EngineOptions {
   /** Requests must carry `Authorization: Bearer <apiKey>` (all but /health). Default: none required. */
   apiKey?: string;
-  /** Largest request body in bytes (413 beyond). Default 4 MiB. */
+  /** Largest request body in bytes (413 beyond). Default 4 MiB; 48 MiB for a model with a vision projector. */
   maxBodyBytes?: number;
   /** SSE comment lines sent while a streaming request waits or processes its prompt, every this many ms. Default 5000. */
   keepAliveMs?: number;
@@ -191,7 +191,9 @@ export function createServer(model: Model | Promise<Model>, options?: ServerOpti
   if (corsOrigins !== undefined && (!Array.isArray(corsOrigins) || !corsOrigins.every((x) => typeof x === 'string'))) {
     throw new AglmError('INVALID_ARGUMENT', 'Expected an array of origin strings for corsOrigins');
   }
-  const limit = optInt('maxBodyBytes', maxBodyBytes, 1024, 1 << 30, 4 << 20);
+  // Default body limit: 4 MiB, or 48 MiB for a model that reads images (screenshots come base64 in the body).
+  const givenLimit = maxBodyBytes === undefined ? undefined : optInt('maxBodyBytes', maxBodyBytes, 1024, 1 << 30, 4 << 20);
+  const bodyLimit = () => givenLimit ?? (engine?.model.vision ? 48 << 20 : 4 << 20);
   const keepAlive = optInt('keepAliveMs', keepAliveMs, 10, 3_600_000, 5000);
   const keyHash = apiKey === undefined ? undefined : createHash('sha256').update(apiKey).digest();
   let engine: ServingEngine | undefined;
@@ -216,7 +218,7 @@ export function createServer(model: Model | Promise<Model>, options?: ServerOpti
     if (!authorized(req)) throw new ApiError(401, 'authentication_error', 'Missing or wrong API key (Authorization: Bearer <key>)', { code: 'invalid_api_key' });
     const post = (fn: (body: unknown, e: ServingEngine) => Promise<void>) => async () => {
       if (method !== 'POST') throw new ApiError(405, 'invalid_request_error', `${method} is not allowed on ${path}; use POST`, { code: 'method_not_allowed' });
-      const body = await readJson(req, res, limit);
+      const body = await readJson(req, res, bodyLimit());
       await fn(body, usable());
     };
     const usable = (): ServingEngine => {
@@ -235,7 +237,7 @@ export function createServer(model: Model | Promise<Model>, options?: ServerOpti
         sendJson(res, 200, { object: 'list', data: [modelJson(e.name, e.created)] });
       },
       '/v1/chat/completions': post(async (body, e) => {
-        const spec = parseChatRequest(body, e.name, e.model.vocabSize, e.parallel);
+        const spec = parseChatRequest(body, e.name, e.model.vocabSize, e.parallel, e.model.vision !== undefined);
         await generation('chat', spec, (run) => e.chat(spec, run), e, res, signal);
       }),
       '/v1/completions': post(async (body, e) => {

@@ -4,6 +4,7 @@
 import type { ChatMessage } from '../chat/index.js';
 import { checkToolChoice, checkTools, type ChatTool, type ChatToolCall, type ToolChoice } from '../chat/tools.js';
 import type { SamplerOptions } from '../sampler/index.js';
+import type { ContentPart } from '../vision/prompt.js';
 import { AglmError } from '../errors.js';
 import { Grammar } from '../grammar/index.js';
 import { ApiError, badParam, badRequest } from './api-error.js';
@@ -188,25 +189,43 @@ function common(body: Body, vocabSize: number, maxChoices: number): Common {
   return { n, stream, includeUsage, sampling: sampling(body, vocabSize) };
 }
 
-/** A message's content: a string, or OpenAI's list of parts, of which this server reads the text ones. */
-function messageContent(content: unknown, path: string): string {
+/**
+ * A message's content: a string, or OpenAI's list of parts: text, and images as `image_url` parts holding a base64
+ * `data:` URI ({ type: 'image_url', image_url: { url } }, or the url as a string). Remote URLs are refused: the server
+ * fetches nothing on a client's behalf.
+ */
+function messageContent(content: unknown, path: string, vision: boolean): string | ContentPart[] {
   if (typeof content === 'string') return content;
   if (content === null) return '';
   if (!Array.isArray(content)) throw badParam(`${path}.content`, 'a string or an array of content parts', content);
-  let text = '';
+  const parts: ContentPart[] = [];
   content.forEach((part, i) => {
     const p = part as Body | null;
-    if (p === null || typeof p !== 'object') throw badParam(`${path}.content[${i}]`, 'a content part object', part);
+    const at = `${path}.content[${i}]`;
+    if (p === null || typeof p !== 'object') throw badParam(at, 'a content part object', part);
     if (p.type === 'text') {
-      if (typeof p.text !== 'string') throw badParam(`${path}.content[${i}].text`, 'a string', p.text);
-      text += p.text;
+      if (typeof p.text !== 'string') throw badParam(`${at}.text`, 'a string', p.text);
+      const last = parts[parts.length - 1];
+      if (last?.type === 'text') last.text += p.text;
+      else parts.push({ type: 'text', text: p.text });
     } else if (p.type === 'image_url' || p.type === 'input_image' || p.type === 'image') {
-      throw badRequest('This model cannot read images', `${path}.content[${i}]`, 'unsupported_content');
+      if (!vision) throw badRequest('This model cannot read images (the server was started without a projector: serve --projector FILE)', at, 'unsupported_content');
+      const iu = p.image_url ?? (p as Body).url;
+      const url = typeof iu === 'string' ? iu : iu !== null && typeof iu === 'object' ? (iu as Body).url : undefined;
+      if (typeof url !== 'string') throw badParam(`${at}.image_url.url`, 'a data: URI string', url);
+      if (!url.startsWith('data:')) {
+        throw badRequest('Image URLs are not fetched: send the image inline as a data: URI (data:image/png;base64,...)', `${at}.image_url.url`, 'invalid_image_url');
+      }
+      if (!/^data:image\/[a-z0-9.+-]+(;[^,;]*)*;base64,/i.test(url.slice(0, 200))) {
+        throw badRequest("An image data URI must be base64 and of an image type: 'data:image/png;base64,...' or 'data:image/jpeg;base64,...'", `${at}.image_url.url`, 'invalid_image_url');
+      }
+      parts.push({ type: 'image', image: url });
     } else {
-      throw badParam(`${path}.content[${i}].type`, "'text'", p.type);
+      throw badParam(`${at}.type`, vision ? "'text' or 'image_url'" : "'text'", p.type);
     }
   });
-  return text;
+  if (!parts.some((x) => x.type === 'image')) return parts.map((x) => (x as { text: string }).text).join('');
+  return parts;
 }
 
 /** An AglmError INVALID_ARGUMENT from a library check, as a 400 naming the request's parameter. */
@@ -232,7 +251,7 @@ function toolCalls(v: unknown, path: string): ChatToolCall[] {
   });
 }
 
-export function parseChatRequest(raw: unknown, served: string, vocabSize: number, maxChoices: number): ChatRequestSpec {
+export function parseChatRequest(raw: unknown, served: string, vocabSize: number, maxChoices: number, vision = false): ChatRequestSpec {
   const body = requireObject(raw);
   checkModel(body, served);
   const messages = body.messages;
@@ -244,7 +263,7 @@ export function parseChatRequest(raw: unknown, served: string, vocabSize: number
     if (typeof role !== 'string' || !['system', 'user', 'assistant', 'tool'].includes(role)) {
       throw badParam(`messages[${i}].role`, "one of 'system', 'developer', 'user', 'assistant', 'tool'", msg.role);
     }
-    const out: ChatMessage = { role, content: messageContent(msg.content, `messages[${i}]`) };
+    const out: ChatMessage = { role, content: messageContent(msg.content, `messages[${i}]`, vision) };
     if (role === 'assistant' && msg.tool_calls !== undefined && msg.tool_calls !== null) {
       const calls = toolCalls(msg.tool_calls, `messages[${i}].tool_calls`);
       if (calls.length > 0) out.toolCalls = calls;

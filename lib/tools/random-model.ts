@@ -238,3 +238,108 @@ export async function writeRandomModel(path: string, shape: LlamaShape, options:
   }
   await writeGguf(path, { version: 3, metadata, tensors });
 }
+
+/** A GLM-4.1V-style vision tower + projector (clip.projector_type glm4v); real: 1536 wide, 24 blocks, 12 heads. */
+export interface Glm4vProjectorShape {
+  embeddingLength: number;
+  blockCount: number;
+  headCount: number;
+  feedForwardLength: number;
+  /** The text model's embedding length (the merger's width and the output rows'). */
+  textWidth: number;
+  /** The projector FFN's inner width (context_dim: 13696 for GLM-4.1V). */
+  mergerFeedForward: number;
+  /** Patch side (14) and the position grid's side in patches (24: image_size 336). */
+  patchSize?: number;
+  gridSide?: number;
+}
+
+/**
+ * Writes a random-weight glm4v projector file in llama.cpp's layout (names, shapes, metadata as its converter writes
+ * them): the two temporal halves of the patch convolution, the learned position grid, blocks with fused QKV and RMS
+ * norms, post norm, the 2 x 2 patch merger, mm.model.fc, mm.post_norm (LayerNorm) and the SwiGLU projector. `type`
+ * is the matrices' type (the convolutions and the merger are F32 or F16; the position grid F32).
+ */
+export async function writeRandomGlm4vProjector(path: string, s: Glm4vProjectorShape, options: RandomModelOptions & { convType?: number; bias?: boolean } = {}): Promise<void> {
+  const type = options.type ?? GgmlType.F32;
+  const convType = options.convType ?? GgmlType.F32;
+  const rand = uniform(options.seed ?? 7);
+  const p = s.patchSize ?? 14;
+  const grid = s.gridSide ?? 24;
+  const d = s.embeddingLength;
+  const native = nativeBinding();
+  const u32 = (key: string, value: number): GgufEntry => ({ key, type: GgufValueType.UINT32, value });
+  const f32s = (key: string, v: number[]): GgufEntry => ({ key, type: GgufValueType.ARRAY, value: { itemType: GgufValueType.FLOAT32, items: Float32Array.from(v) } });
+  const metadata: GgufEntry[] = [
+    { key: 'general.architecture', type: GgufValueType.STRING, value: 'clip' },
+    { key: 'general.name', type: GgufValueType.STRING, value: 'random-glm4v-mmproj' },
+    { key: 'clip.projector_type', type: GgufValueType.STRING, value: 'glm4v' },
+    { key: 'clip.has_vision_encoder', type: GgufValueType.BOOL, value: true },
+    { key: 'clip.use_silu', type: GgufValueType.BOOL, value: true },
+    u32('clip.vision.image_size', p * grid),
+    u32('clip.vision.patch_size', p),
+    u32('clip.vision.embedding_length', d),
+    u32('clip.vision.feed_forward_length', s.feedForwardLength),
+    u32('clip.vision.block_count', s.blockCount),
+    u32('clip.vision.attention.head_count', s.headCount),
+    { key: 'clip.vision.attention.layer_norm_epsilon', type: GgufValueType.FLOAT32, value: 1e-5 },
+    u32('clip.vision.projection_dim', s.textWidth),
+    u32('clip.vision.spatial_merge_size', 2),
+    f32s('clip.vision.image_mean', [0.48145466, 0.4578275, 0.40821073]),
+    f32s('clip.vision.image_std', [0.26862954, 0.26130258, 0.27577711]),
+  ];
+  const tensorOf = (name: string, dims: number[], t: number, scale: number, center = 0) => ({
+    name,
+    type: t,
+    dims,
+    data: async () => {
+      const n = dims.reduce((a, b) => a * b, 1);
+      const values = new Float32Array(n);
+      for (let i = 0; i < n; i++) values[i] = center + rand() * scale;
+      const f = new Uint8Array(values.buffer);
+      if (t === GgmlType.F32) return f;
+      const out = new Uint8Array(ggmlTensorBytes(t, dims));
+      try {
+        await native.convertRows(GgmlType.F32, f, t, n / dims[0], dims[0], out);
+      } catch (e) {
+        throw fromNative(e);
+      }
+      return out;
+    },
+  });
+  const matrix = (name: string, cols: number, rows: number) => {
+    const t = cols % (ggmlTypeInfo(type)?.blockSize ?? 1) === 0 ? type : GgmlType.F16;
+    return tensorOf(name, [cols, rows], t, 1.7 / Math.sqrt(cols));
+  };
+  const vector = (name: string, n: number, center = 1, spread = 0.1) => tensorOf(name, [n], GgmlType.F32, spread, center);
+  const bias = options.bias !== false;
+  const tensors = [
+    tensorOf('v.patch_embd.weight', [p, p, 3, d], convType, 1.7 / Math.sqrt(3 * p * p)),
+    tensorOf('v.patch_embd.weight.1', [p, p, 3, d], convType, 1.7 / Math.sqrt(3 * p * p)),
+    vector('v.patch_embd.bias', d, 0, 0.5),
+    vector('v.norm_embd.weight', d),
+    tensorOf('v.position_embd.weight', [d, grid * grid], GgmlType.F32, 0.5),
+  ];
+  for (let l = 0; l < s.blockCount; l++) {
+    const b = `v.blk.${l}.`;
+    tensors.push(vector(`${b}ln1.weight`, d), matrix(`${b}attn_qkv.weight`, d, 3 * d));
+    if (bias) tensors.push(vector(`${b}attn_qkv.bias`, 3 * d, 0, 0.5));
+    tensors.push(matrix(`${b}attn_out.weight`, d, d));
+    if (bias) tensors.push(vector(`${b}attn_out.bias`, d, 0, 0.2));
+    tensors.push(vector(`${b}ln2.weight`, d), matrix(`${b}ffn_gate.weight`, d, s.feedForwardLength), matrix(`${b}ffn_up.weight`, d, s.feedForwardLength));
+    tensors.push(matrix(`${b}ffn_down.weight`, s.feedForwardLength, d));
+  }
+  const o = s.textWidth;
+  tensors.push(
+    vector('v.post_ln.weight', d),
+    tensorOf('mm.patch_merger.weight', [2, 2, d, o], convType, 1.7 / Math.sqrt(4 * d)),
+    vector('mm.patch_merger.bias', o, 0, 0.5),
+    matrix('mm.model.fc.weight', o, o),
+    vector('mm.post_norm.weight', o),
+    vector('mm.post_norm.bias', o, 0, 0.2),
+    matrix('mm.gate.weight', o, s.mergerFeedForward),
+    matrix('mm.up.weight', o, s.mergerFeedForward),
+    matrix('mm.down.weight', s.mergerFeedForward, o),
+  );
+  await writeGguf(path, { version: 3, metadata, tensors });
+}
