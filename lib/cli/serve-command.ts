@@ -13,11 +13,14 @@ import type { BenchIo } from './bench-command.js';
 export const SERVE_USAGE = `  open-autoglm serve [--model FILE] [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] [--api-key KEY]
                      [--grpc-port N] [--batch-size N] [--threads N] [--max-queue N] [--model-name NAME]
                      [--shutdown-timeout S] [--cpu VARIANT] [--projector MMPROJ] [--max-images N]
+                     [--prompt-cache N]
       An OpenAI-compatible server: POST /v1/chat/completions, /v1/completions (streaming with SSE or not),
       /v1/embeddings, /tokenize, /detokenize; GET /v1/models, /health, /metrics (Prometheus). --parallel sequences
       generate at once over one KV pool of --ctx-size cells; --api-key requires Authorization: Bearer KEY.
       --projector loads a vision projector (mmproj GGUF, GLM-4.1V): chat messages may then hold image_url parts
       with base64 data: URIs (remote URLs are refused), at most --max-images per request (default 8).
+      --prompt-cache keeps N finished requests' KV cells for requests that start with the same tokens (default:
+      --parallel; 0: off).
 `;
 
 function int(name: string, v: string | undefined, min: number, max: number): number | undefined {
@@ -47,6 +50,7 @@ export async function serveCommand(args: string[], io: BenchIo): Promise<number>
       cpu: { type: 'string' },
       projector: { type: 'string' },
       'max-images': { type: 'string' },
+      'prompt-cache': { type: 'string' },
     },
   });
   void positionals;
@@ -64,6 +68,7 @@ export async function serveCommand(args: string[], io: BenchIo): Promise<number>
     modelName: values['model-name'],
     apiKey: values['api-key'],
     maxImages: int('max-images', values['max-images'], 0, 1024),
+    promptCache: int('prompt-cache', values['prompt-cache'], 0, 1024),
   });
   const server = createHttpServer({ keepAliveTimeout: 65_000 }, handler);
   let grpc: GrpcServer | undefined;

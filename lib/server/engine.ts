@@ -33,6 +33,14 @@ export interface EngineOptions {
   maxQueue?: number;
   /** The model id clients name (/v1/models). Default: the file name without .gguf. */
   modelName?: string;
+  /**
+   * Finished requests whose KV cells are kept for later requests that start with the same tokens (a chat's next turn,
+   * a shared system prompt, the same screenshot), as llama.cpp's server reuses its slots' prompts: the longest match
+   * is forked (cells shared, not copied) and only the rest is evaluated; `usage.prompt_tokens_details.cached_tokens`
+   * counts what was reused. Least recently used entries go first, also when their cells are needed. Default: as many
+   * as `parallel`; 0 turns it off.
+   */
+  promptCache?: number;
   /** Most images in one chat request (400 beyond). Default 8. */
   maxImages?: number;
   /** Most bytes of one encoded image (400 beyond). Default 32 MiB. */
@@ -45,6 +53,8 @@ export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
 export interface ChoiceResult {
   index: number;
+  /** Prompt tokens reused from the prompt cache. */
+  cachedTokens?: number;
   /** The reply's text (without its tool calls). */
   text: string;
   tokens: number[];
@@ -57,11 +67,21 @@ export interface Usage {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Prompt tokens whose KV cells came from the prompt cache (not evaluated again). */
+  cachedTokens: number;
+}
+
+/** A finished request's sequence, kept with the tokens its cells hold. */
+interface CacheEntry {
+  seq: Sequence;
+  tokens: Uint32Array;
 }
 
 /** llama.cpp's timings: prompt processing and generation, with rates. */
 export interface Timings {
+  /** Prompt tokens evaluated (those from the prompt cache not counted: cacheN). */
   promptN: number;
+  cacheN: number;
   promptMs: number;
   promptPerSecond: number;
   predictedN: number;
@@ -128,6 +148,10 @@ export class ServingEngine {
   /** Grammars of required tool calls by style, choice and tools (clients send the same tools with each request). */
   readonly #toolGrammars = new Map<string, Grammar>();
   readonly #imageLimits: { maxImages: number; maxBytes: number; maxPixels: number };
+  /** The prompt cache, least recently used first. */
+  readonly #cache: CacheEntry[] = [];
+  readonly #cacheSize: number;
+  readonly #cachedTokens: Counter;
   readonly #itl: Histogram;
   #free: number;
   /** KV cells reserved by the requests running (prompt plus max_tokens per choice). */
@@ -150,9 +174,10 @@ export class ServingEngine {
       throw new AglmError('INVALID_ARGUMENT', `Expected a non-empty string for modelName but received ${String(o.modelName)}`);
     }
     this.name = o.modelName ?? basename(model.path).replace(/\.gguf$/i, '');
+    this.#cacheSize = optInt('promptCache', o.promptCache, 0, 1024, this.parallel);
     this.context = model.createContext({
       contextSize: o.contextSize,
-      sequences: this.parallel,
+      sequences: this.parallel + this.#cacheSize,
       batchSize: o.batchSize,
       threads: o.threads,
       kvCacheType: optOneOf('kvCacheType', o.kvCacheType, ['f32', 'f16'] as const, 'f32'),
@@ -163,7 +188,10 @@ export class ServingEngine {
     this.#promptTokens = m.counter('aglm_prompt_tokens_total', 'Prompt tokens processed.');
     this.#generatedTokens = m.counter('aglm_generated_tokens_total', 'Tokens generated.');
     m.gauge('aglm_queue_depth', 'Requests waiting for a sequence.', () => this.queueDepth);
-    m.gauge('aglm_active_sequences', 'Sequences in use.', () => (this.context.disposed ? 0 : this.context.activeSequences));
+    m.gauge('aglm_active_sequences', 'Sequences in use by requests.', () => this.activeSequences);
+    m.gauge('aglm_prompt_cache_entries', 'Finished requests whose KV cells are kept for reuse.', () => this.#cache.length);
+    m.gauge('aglm_prompt_cache_tokens', 'Tokens the prompt cache holds (cells shared with forks counted each time).', () => this.promptCacheTokens);
+    this.#cachedTokens = m.counter('aglm_prompt_cached_tokens_total', 'Prompt tokens reused from the prompt cache.');
     m.gauge('aglm_kv_cells_used', 'KV cells held by sequences.', () => (this.context.disposed ? 0 : this.context.cellsUsed));
     m.gauge('aglm_kv_cells_total', 'KV cells of the shared context.', () => this.context.contextSize);
     m.gauge('aglm_kv_cells_reserved', 'KV cells the running requests reserved (prompt plus max_tokens per choice).', () => this.#reserved);
@@ -180,8 +208,64 @@ export class ServingEngine {
     return this.#waiting.length;
   }
 
+  /** Sequences running requests (the prompt cache's not counted). */
   get activeSequences(): number {
-    return this.context.disposed ? 0 : this.context.activeSequences;
+    return this.context.disposed ? 0 : this.context.activeSequences - this.#cache.length;
+  }
+
+  /** Tokens held by the prompt cache's sequences. */
+  get promptCacheTokens(): number {
+    return this.#cache.reduce((n, e) => n + e.tokens.length, 0);
+  }
+
+  /** Frees the prompt cache's sequences (their cells return unless a running request shares them). */
+  clearPromptCache(): void {
+    for (const e of this.#cache.splice(0)) e.seq.dispose();
+  }
+
+  /**
+   * The cached sequence sharing the longest prefix with `prompt`, leaving at least 1 token to evaluate; a match is
+   * taken when it is at least 16 tokens or all of the prompt but its last token (a BOS in common is not worth a fork).
+   */
+  #lookup(prompt: Uint32Array): { entry: CacheEntry; common: number } | undefined {
+    let best: { entry: CacheEntry; common: number } | undefined;
+    for (const entry of this.#cache) {
+      const t = entry.tokens;
+      const n = Math.min(t.length, prompt.length - 1);
+      let i = 0;
+      while (i < n && t[i] === prompt[i]) i++;
+      if ((i >= 16 || i === prompt.length - 1) && i > 0 && (!best || i > best.common)) best = { entry, common: i };
+    }
+    if (best) {
+      // Most recently used last.
+      this.#cache.splice(this.#cache.indexOf(best.entry), 1);
+      this.#cache.push(best.entry);
+    }
+    return best;
+  }
+
+  /** Keeps a finished sequence (holding `tokens`), dropping the least recently used entries beyond the cache size. */
+  #remember(seq: Sequence, tokens: Uint32Array): boolean {
+    if (this.#cacheSize === 0 || this.#closing || seq.disposed || tokens.length === 0 || seq.position !== tokens.length) return false;
+    // An entry whose tokens this one starts with holds nothing more: replace it.
+    for (let i = this.#cache.length - 1; i >= 0; i--) {
+      const old = this.#cache[i].tokens;
+      if (old.length <= tokens.length && old.every((x, k) => tokens[k] === x)) this.#cache.splice(i, 1)[0].seq.dispose();
+    }
+    this.#cache.push({ seq, tokens });
+    while (this.#cache.length > this.#cacheSize) this.#cache.shift()!.seq.dispose();
+    this.#evict();
+    return true;
+  }
+
+  /** Drops cache entries (oldest first) while they and the running requests' reservations exceed the pool. */
+  #evict(): void {
+    let held = this.promptCacheTokens;
+    while (this.#cache.length > 0 && held + this.#reserved > this.contextSize) {
+      const e = this.#cache.shift()!;
+      held -= e.tokens.length;
+      e.seq.dispose();
+    }
   }
 
   /** A chat completion: the messages rendered with the model's chat template, each choice ending at the end of turn. */
@@ -288,6 +372,7 @@ export class ServingEngine {
     while (this.#running.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     for (const c of this.#running) c.abort(this.#closing);
     while (this.#running.size > 0) await new Promise((r) => setTimeout(r, 5));
+    this.clearPromptCache();
     this.context.dispose();
   }
 
@@ -330,6 +415,7 @@ export class ServingEngine {
   #take(n: number, cells: number): Lease {
     this.#free -= n;
     this.#reserved += cells;
+    this.#evict();
     let released = false;
     return {
       release: () => {
@@ -431,17 +517,19 @@ export class ServingEngine {
     choices.sort((a, b) => a.index - b.index);
     const promptTokens = prompts.reduce((s, p) => s + p.length, 0);
     const completionTokens = choices.reduce((s, c) => s + c.tokens.length, 0);
+    const cachedTokens = choices.reduce((s, c) => s + (c.cachedTokens ?? 0), 0);
     this.#promptTokens.inc({}, promptTokens);
     this.#generatedTokens.inc({}, completionTokens);
     const promptMs = (firstToken || t1) - t0;
     const predictedMs = firstToken ? t1 - firstToken : 0;
     return {
       choices,
-      usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
+      usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens },
       timings: {
-        promptN: promptTokens,
+        promptN: promptTokens - cachedTokens,
+        cacheN: cachedTokens,
         promptMs,
-        promptPerSecond: promptMs > 0 ? (promptTokens * 1000) / promptMs : 0,
+        promptPerSecond: promptMs > 0 ? ((promptTokens - cachedTokens) * 1000) / promptMs : 0,
         predictedN: completionTokens,
         predictedMs,
         predictedPerSecond: predictedMs > 0 ? (completionTokens * 1000) / predictedMs : 0,
@@ -463,11 +551,21 @@ export class ServingEngine {
     options: RunOptions,
     onFirstToken: () => void,
   ): Promise<ChoiceResult[]> {
-    const seqs: Sequence[] = [this.context.createSequence()];
+    const hit = prompt.length > 1 ? this.#lookup(prompt) : undefined;
+    let first: Sequence;
+    let cached = 0;
+    if (hit) {
+      first = hit.entry.seq.fork();
+      first.truncate(hit.common);
+      cached = hit.common;
+      this.#cachedTokens.inc({}, cached);
+    } else first = this.context.createSequence();
+    const seqs: Sequence[] = [first];
+    const kept = new Set<Sequence>();
     try {
-      const shared = n > 1 && prompt.length > 1 ? prompt.subarray(0, prompt.length - 1) : undefined;
+      const shared = prompt.length > 1 && (n > 1 || cached > 0) ? prompt.subarray(0, prompt.length - 1) : undefined;
       if (shared) {
-        await seqs[0].evaluateInto(shared, 'none', null, signal, 'logits', chat.media);
+        if (shared.length > cached) await seqs[0].evaluateInto(shared.subarray(cached), 'none', null, signal, 'logits', chat.media);
         while (seqs.length < n) seqs.push(seqs[0].fork());
       } else {
         while (seqs.length < n) seqs.push(this.context.createSequence());
@@ -514,7 +612,14 @@ export class ServingEngine {
                 }
               }
               options.onFinish?.(index, reason);
-              return { index, text, tokens, finishReason: reason, ...(toolCalls ? { toolCalls } : {}) };
+              // The first choice's sequence holds the prompt and its tokens up to the last one: keep it for reuse.
+              if (i === 0) {
+                const held = new Uint32Array(seq.position);
+                held.set(prompt.subarray(0, Math.min(prompt.length, held.length)));
+                if (held.length > prompt.length) held.set(tokens.slice(0, held.length - prompt.length), prompt.length);
+                if (this.#remember(seq, held)) kept.add(seq);
+              }
+              return { index, text, tokens, finishReason: reason, cachedTokens: i === 0 ? cached : 0, ...(toolCalls ? { toolCalls } : {}) };
             }
             if (r.value.token >= 0) {
               const now = performance.now();
@@ -530,7 +635,7 @@ export class ServingEngine {
         }),
       );
     } finally {
-      for (const s of seqs) s.dispose();
+      for (const s of seqs) if (!kept.has(s)) s.dispose();
     }
   }
 }

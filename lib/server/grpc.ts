@@ -96,9 +96,10 @@ function resultMessage(id: string, model: string, r: GenerationResult): object {
     id,
     model,
     choices: r.choices.map((c) => ({ index: c.index, text: c.text, tokens: c.tokens, finish_reason: c.finishReason })),
-    usage: { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.totalTokens },
+    usage: { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.totalTokens, cached_tokens: r.usage.cachedTokens },
     timings: {
       prompt_n: r.timings.promptN,
+      cache_n: r.timings.cacheN,
       prompt_ms: r.timings.promptMs,
       prompt_per_second: r.timings.promptPerSecond,
       predicted_n: r.timings.predictedN,
@@ -200,7 +201,7 @@ export async function startGrpcServer(engine: ServingEngine, options: GrpcServer
         );
         call.write({
           index: 0,
-          usage: { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.totalTokens },
+          usage: { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.totalTokens, cached_tokens: r.usage.cachedTokens },
           timings: (resultMessage('', '', r) as { timings: object }).timings,
         });
       })().then(
@@ -244,7 +245,7 @@ export async function startGrpcServer(engine: ServingEngine, options: GrpcServer
       const e = await engine.embed(spec, { signal });
       return {
         data: e.vectors.map((v) => ({ values: Array.from(v) })),
-        usage: { prompt_tokens: e.promptTokens, completion_tokens: 0, total_tokens: e.promptTokens },
+        usage: { prompt_tokens: e.promptTokens, completion_tokens: 0, total_tokens: e.promptTokens, cached_tokens: 0 },
       };
     }),
   });

@@ -7,12 +7,18 @@ export function requestId(prefix: 'chatcmpl' | 'cmpl' | 'batch_req'): string {
   return `${prefix}-${randomBytes(12).toString('base64url')}`;
 }
 
-export function usageJson(u: Usage): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
-  return { prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.totalTokens };
+export function usageJson(u: Usage): { prompt_tokens: number; completion_tokens: number; total_tokens: number; prompt_tokens_details: { cached_tokens: number } } {
+  return {
+    prompt_tokens: u.promptTokens,
+    completion_tokens: u.completionTokens,
+    total_tokens: u.totalTokens,
+    prompt_tokens_details: { cached_tokens: u.cachedTokens },
+  };
 }
 
 export function timingsJson(t: Timings): Record<string, number> {
   return {
+    cache_n: t.cacheN,
     prompt_n: t.promptN,
     prompt_ms: t.promptMs,
     prompt_per_second: t.promptPerSecond,

@@ -50,11 +50,13 @@ const clients: Client[] = [];
 
 interface Usage {
   prompt_tokens: number;
+  cached_tokens: number;
   completion_tokens: number;
   total_tokens: number;
 }
 interface Timings {
   prompt_n: number;
+  cache_n: number;
   prompt_ms: number;
   prompt_per_second: number;
   predicted_n: number;
@@ -168,7 +170,8 @@ function checkStream(chunks: Chunk[], n: number): { texts: string[]; finish: str
 }
 
 function checkTimings(t: Timings, usage: Usage): void {
-  assert.equal(t.prompt_n, usage.prompt_tokens);
+  assert.equal(t.prompt_n + t.cache_n, usage.prompt_tokens);
+  assert.equal(t.cache_n, usage.cached_tokens);
   assert.equal(t.predicted_n, usage.completion_tokens);
   assert.ok(t.prompt_ms > 0 && t.prompt_per_second > 0, JSON.stringify(t));
   assert.ok(t.predicted_ms >= 0 && t.predicted_per_second >= 0, JSON.stringify(t));
@@ -293,7 +296,7 @@ test('Complete with a text prompt and with token ids is, at temperature 0, exact
     assert.equal(r.choices[0].text, ref.text, what);
     assert.deepEqual(r.choices[0].tokens, ref.tokens, what);
     assert.equal(r.choices[0].finish_reason, ref.finish, what);
-    assert.deepEqual(r.usage, { prompt_tokens: ref.promptTokens, completion_tokens: ref.tokens.length, total_tokens: ref.promptTokens + ref.tokens.length });
+    assert.deepEqual({ ...r.usage, cached_tokens: 0 }, { prompt_tokens: ref.promptTokens, completion_tokens: ref.tokens.length, total_tokens: ref.promptTokens + ref.tokens.length, cached_tokens: 0 });
     checkTimings(r.timings, r.usage);
     finishes.add(ref.finish);
   }
@@ -320,7 +323,7 @@ test('CompleteStream: the chunks add up to the same text, each choice finishes, 
     assert.equal(s.texts[0], ref.text);
     assert.deepEqual(s.finish, [ref.finish]);
     assert.ok(chunks.length > 10, 'streamed piece by piece');
-    assert.deepEqual(s.usage, { prompt_tokens: ref.promptTokens, completion_tokens: ref.tokens.length, total_tokens: ref.promptTokens + ref.tokens.length });
+    assert.deepEqual({ ...s.usage, cached_tokens: 0 }, { prompt_tokens: ref.promptTokens, completion_tokens: ref.tokens.length, total_tokens: ref.promptTokens + ref.tokens.length, cached_tokens: 0 });
     checkTimings(s.timings, s.usage);
   }
   // A stop string: the stream holds back what might start it and ends with 'stop'.
@@ -346,7 +349,7 @@ test('n: 2 with a seed gives 2 choices, each the seeded library completion (seed
   assert.equal(r.usage.completion_tokens, refs[0].tokens.length + refs[1].tokens.length);
   const s = checkStream(await streamOk(client.CompleteStream(req)), 2);
   assert.deepEqual(s.texts, refs.map((ref) => ref.text));
-  assert.deepEqual(s.usage, r.usage);
+  assert.deepEqual({ ...s.usage, cached_tokens: 0 }, { ...r.usage, cached_tokens: 0 });
   // Chat takes n too.
   const c = await unary<GenerationResponse>(client, 'Chat', { messages: [{ role: 'user', content: 'Hi' }], n: 2, sampling: { seed: '3', max_tokens: 12 } });
   assert.deepEqual(c.choices.map((x) => x.index), [0, 1]);
@@ -367,11 +370,12 @@ test('Chat and ChatStream are, at temperature 0, exactly a one-turn ChatSession 
     assert.equal(r.choices.length, 1);
     assert.equal(r.choices[0].text, ref.text, JSON.stringify(c));
     assert.equal(r.choices[0].finish_reason, ref.finish);
-    assert.deepEqual(r.usage, { prompt_tokens: ref.promptTokens, completion_tokens: ref.completionTokens, total_tokens: ref.promptTokens + ref.completionTokens });
+    assert.deepEqual({ ...r.usage, cached_tokens: 0 }, { prompt_tokens: ref.promptTokens, completion_tokens: ref.completionTokens, total_tokens: ref.promptTokens + ref.completionTokens, cached_tokens: 0 });
     const s = checkStream(await streamOk(client.ChatStream(req)), 1);
     assert.equal(s.texts[0], ref.text, JSON.stringify(c));
     assert.deepEqual(s.finish, [ref.finish]);
-    assert.deepEqual(s.usage, r.usage);
+    assert.deepEqual({ ...s.usage, cached_tokens: 0 }, { ...r.usage, cached_tokens: 0 });
+    assert.ok(s.usage.cached_tokens >= r.usage.cached_tokens, "the stream reuses the unary call's prompt");
     checkTimings(s.timings, s.usage);
   }
 });
@@ -387,7 +391,7 @@ test('Embed equals model.embed bit for bit (float32 values)', async () => {
     assert.deepEqual(d.values, Array.from(ref[i]), 'the wire values are the float32 values themselves');
   });
   const promptTokens = texts.reduce((n, t) => n + model.tokenize(t).length, 0);
-  assert.deepEqual(r.usage, { prompt_tokens: promptTokens, completion_tokens: 0, total_tokens: promptTokens });
+  assert.deepEqual(r.usage, { prompt_tokens: promptTokens, completion_tokens: 0, total_tokens: promptTokens, cached_tokens: 0 });
   const one = await unary<{ data: { values: number[] }[] }>(client, 'Embed', { input: ['hello'] });
   assert.deepEqual(Float32Array.from(one.data[0].values), (await model.embed('hello'))[0]);
 });
@@ -498,7 +502,8 @@ test('a full queue is RESOURCE_EXHAUSTED; a client cancelling a call frees its s
   const unaryCall = c.Complete({ text: 'Once upon a time', sampling: { temperature: 0, max_tokens: 4000 } }, (err: grpc.ServiceError | null) => {
     unaryError = err;
   }) as grpc.ClientUnaryCall;
-  await until('the unary call to start generating', () => busy.context.cellsUsed > 8);
+  // (The prompt cache holds the earlier request's cells; the call shares them, so count beyond those.)
+  await until('the unary call to start generating', () => busy.activeSequences === 1 && busy.context.cellsUsed > busy.promptCacheTokens + 8);
   unaryCall.cancel();
   await until('the cancelled unary call frees its sequence', () => busy.activeSequences === 0, 2000);
   await until('the unary call to end', () => unaryError !== undefined);

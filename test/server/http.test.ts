@@ -86,7 +86,8 @@ test('completions through the openai client equal sequence.complete at temperatu
     assert.equal(r.choices[0].index, 0);
     assert.equal(r.choices[0].text, want.text, label);
     assert.equal(r.choices[0].finish_reason, want.finish, label);
-    assert.deepEqual(r.usage, { prompt_tokens: want.promptTokens, completion_tokens: want.completionTokens, total_tokens: want.promptTokens + want.completionTokens }, label);
+    assert.deepEqual(r.usage, { prompt_tokens: want.promptTokens, completion_tokens: want.completionTokens, total_tokens: want.promptTokens + want.completionTokens, prompt_tokens_details: { cached_tokens: r.usage!.prompt_tokens_details!.cached_tokens } }, label);
+    assert.ok(r.usage!.prompt_tokens_details!.cached_tokens! < want.promptTokens);
 
     const stream = await client.completions.create({ ...params, stream: true, stream_options: { include_usage: true } });
     let text = '';
@@ -104,7 +105,8 @@ test('completions through the openai client equal sequence.complete at temperatu
     assert.equal(withChoices.at(-1)!.choices[0].finish_reason, want.finish);
     const last = chunks.at(-1)!;
     assert.deepEqual(last.choices, []);
-    assert.deepEqual(last.usage, { prompt_tokens: want.promptTokens, completion_tokens: want.completionTokens, total_tokens: want.promptTokens + want.completionTokens });
+    assert.deepEqual(last.usage, { prompt_tokens: want.promptTokens, completion_tokens: want.completionTokens, total_tokens: want.promptTokens + want.completionTokens, prompt_tokens_details: { cached_tokens: last.usage!.prompt_tokens_details!.cached_tokens } });
+    assert.ok(last.usage!.prompt_tokens_details!.cached_tokens! < want.promptTokens);
     assert.equal(chunks.filter((ch) => ch.usage).length, 1, 'usage comes once, in the last chunk');
     assert.equal(new Set(chunks.map((ch) => ch.id)).size, 1, 'one id for the whole stream');
   }
@@ -136,7 +138,8 @@ test('chat completions through the openai client equal a one-turn chat session a
     assert.equal(r.choices[0].message.role, 'assistant');
     assert.equal(r.choices[0].message.content, want.text, label);
     assert.equal(r.choices[0].finish_reason, want.finish, label);
-    assert.deepEqual(r.usage, { prompt_tokens: want.promptTokens, completion_tokens: want.completionTokens, total_tokens: want.promptTokens + want.completionTokens }, label);
+    assert.deepEqual(r.usage, { prompt_tokens: want.promptTokens, completion_tokens: want.completionTokens, total_tokens: want.promptTokens + want.completionTokens, prompt_tokens_details: { cached_tokens: r.usage!.prompt_tokens_details!.cached_tokens } }, label);
+    assert.ok(r.usage!.prompt_tokens_details!.cached_tokens! < want.promptTokens);
 
     const stream = await client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } });
     const chunks = [];
@@ -150,7 +153,8 @@ test('chat completions through the openai client equal a one-turn chat session a
     const last = chunks.at(-1)!;
     assert.equal(last.object, 'chat.completion.chunk');
     assert.deepEqual(last.choices, []);
-    assert.deepEqual(last.usage, { prompt_tokens: want.promptTokens, completion_tokens: want.completionTokens, total_tokens: want.promptTokens + want.completionTokens });
+    assert.deepEqual(last.usage, { prompt_tokens: want.promptTokens, completion_tokens: want.completionTokens, total_tokens: want.promptTokens + want.completionTokens, prompt_tokens_details: { cached_tokens: last.usage!.prompt_tokens_details!.cached_tokens } });
+    assert.ok(last.usage!.prompt_tokens_details!.cached_tokens! < want.promptTokens);
   }
 });
 
@@ -521,7 +525,10 @@ test('/metrics counts requests by endpoint and status and has the TTFT and inter
     }
     assert.equal(metricValue(text, 'aglm_active_sequences'), 0);
     assert.equal(metricValue(text, 'aglm_queue_depth'), 0);
-    assert.equal(metricValue(text, 'aglm_kv_cells_used'), 0);
+    // What holds cells now is the prompt cache (finished requests kept for reuse): freed, nothing is left.
+    assert.ok(metricValue(text, 'aglm_kv_cells_used')! <= metricValue(text, 'aglm_prompt_cache_tokens')!);
+    s.handler.engine!.clearPromptCache();
+    assert.equal(metricValue(s.handler.engine!.metrics.render(), 'aglm_kv_cells_used'), 0);
     assert.equal(metricValue(text, 'aglm_kv_cells_total'), s.handler.engine!.contextSize);
   } finally {
     await s.close();

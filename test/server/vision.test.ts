@@ -59,6 +59,38 @@ test('image_url data URIs (PNG and JPEG): the reply equals the library chat sess
   }
 });
 
+test('a second turn about the same screenshot reuses its cached tokens (usage.prompt_tokens_details.cached_tokens) and answers as without the cache', async () => {
+  const vision = model.vision!;
+  const turn1: OpenAI.Chat.ChatCompletionMessageParam[] = [
+    { role: 'system', content: 'You operate a phone.' },
+    { role: 'user', content: [{ type: 'image_url', image_url: { url: shotUri } }, { type: 'text', text: 'Where is the settings icon?' }] },
+  ];
+  const r1 = await client.chat.completions.create({ model: name(), messages: turn1, max_tokens: 10, temperature: 0 });
+  const emb = await model.encodeImage(shotUri);
+  const encodes = vision.encodes;
+  const turn2: OpenAI.Chat.ChatCompletionMessageParam[] = [...turn1, { role: 'assistant', content: r1.choices[0].message.content }, { role: 'user', content: 'Tap it.' }];
+  const r2 = await client.chat.completions.create({ model: name(), messages: turn2, max_tokens: 10, temperature: 0 });
+  assert.equal(vision.encodes, encodes, 'the screenshot was not encoded again');
+  const cached = r2.usage!.prompt_tokens_details!.cached_tokens!;
+  assert.ok(cached >= r1.usage!.prompt_tokens, `cached ${cached} of the second turn's ${r2.usage!.prompt_tokens} prompt tokens (the first had ${r1.usage!.prompt_tokens}, the image ${emb.nTokens})`);
+  assert.ok(cached < r2.usage!.prompt_tokens);
+  const timings = (r2 as unknown as { timings: { cache_n: number; prompt_n: number } }).timings;
+  assert.equal(timings.cache_n, cached);
+  assert.equal(timings.prompt_n, r2.usage!.prompt_tokens - cached);
+  // The same two requests to a server without a prompt cache give the same replies.
+  const s2 = await listen(model, { parallel: 1, promptCache: 0 });
+  try {
+    const c2 = new OpenAI({ baseURL: `${s2.url}/v1`, apiKey: 'x', maxRetries: 0, timeout: 60_000 });
+    const a1 = await c2.chat.completions.create({ model: name(), messages: turn1, max_tokens: 10, temperature: 0 });
+    const a2 = await c2.chat.completions.create({ model: name(), messages: turn2, max_tokens: 10, temperature: 0 });
+    assert.equal(a1.choices[0].message.content, r1.choices[0].message.content);
+    assert.equal(a2.choices[0].message.content, r2.choices[0].message.content);
+    assert.equal(a2.usage!.prompt_tokens_details!.cached_tokens, 0);
+  } finally {
+    await s2.close();
+  }
+});
+
 test('refused with a 400 in OpenAI error shape: remote URLs, bad data URIs, undecodable or oversized images, too many images', async () => {
   const url = `/v1/chat/completions`;
   const ask = (content: unknown) => postJson(server.url, url, { model: name(), max_tokens: 2, messages: [{ role: 'user', content }] });
