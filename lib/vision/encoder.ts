@@ -11,7 +11,7 @@ import type { GenerateModel } from '../model/generate.js';
 import { fromNative, nativeBinding, type NativeModel } from '../native.js';
 import { defaultThreadCount } from '../backends/cpu-count.js';
 import { buildGlm4vGraph, readVisionHyperParams, type VisionHyperParams } from './glm4v.js';
-import { decodeImage, preprocessImage, type ImageInput, type ImageLimits, type PreprocessedImage } from './image.js';
+import { loadImage, type ImageInput, type ImageLimits, type PreprocessedImage } from './image.js';
 import { allocateMediaIds, type ImageEmbedding } from './media.js';
 
 export interface EncodeImageOptions extends ImageLimits {
@@ -71,6 +71,17 @@ export function patchInput(img: PreprocessedImage, hp: Pick<VisionHyperParams, '
   return { count, pixels, ropePos, gridPos };
 }
 
+/** `p`, or ABORTED as soon as `signal` fires. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason }));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** Encoded images kept, by preprocessed pixels; least recently used dropped past this many bytes of rows. */
 const CACHE_BYTES = 512 << 20;
 
@@ -86,6 +97,8 @@ export class VisionProjector {
   #cacheBytes = 0;
   readonly #inflight = new Map<string, Promise<ImageEmbedding>>();
   #disposed = false;
+  /** Encodes run one at a time (each uses every thread; several at once would only contend). */
+  #queue: Promise<unknown> = Promise.resolve();
   /** Images encoded (not found in the cache), for tests and stats. */
   encodes = 0;
 
@@ -123,13 +136,16 @@ export class VisionProjector {
   /** Decodes, preprocesses and encodes an image (or returns the cached rows of the same pixels). */
   async encode(input: ImageInput, options: EncodeImageOptions = {}): Promise<ImageEmbedding> {
     this.#checkNotDisposed();
-    const img = preprocessImage(await decodeImage(input, options), this.hparams);
+    if (options.signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: options.signal.reason });
+    // Decoding and preprocessing run on a worker thread; an abort does not wait for them.
+    const img = await abortable(loadImage(input, this.hparams, options), options.signal);
     return this.encodePreprocessed(img, options);
   }
 
   /** @internal Encodes a preprocessed image (cached by its pixels). */
   async encodePreprocessed(img: PreprocessedImage, options: EncodeImageOptions = {}): Promise<ImageEmbedding> {
     this.#checkNotDisposed();
+    if (options.signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: options.signal.reason });
     const key = img.hash;
     const hit = this.#cache.get(key);
     if (hit) {
@@ -139,10 +155,21 @@ export class VisionProjector {
     }
     let pending = this.#inflight.get(key);
     if (!pending) {
-      pending = this.#run(img, options).finally(() => this.#inflight.delete(key));
+      const run = this.#queue.then(() => {
+        if (options.signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: options.signal.reason });
+        return this.#run(img, options);
+      });
+      this.#queue = run.catch(() => {});
+      pending = run.finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, pending);
     }
-    return pending;
+    try {
+      return await pending;
+    } catch (e) {
+      // Another caller's abort stopped the encode this call shared: encode again for this one.
+      if (e instanceof AglmError && e.code === 'ABORTED' && !options.signal?.aborted && !this.#disposed) return this.encodePreprocessed(img, options);
+      throw e;
+    }
   }
 
   async #run(img: PreprocessedImage, options: EncodeImageOptions): Promise<ImageEmbedding> {

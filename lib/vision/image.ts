@@ -313,3 +313,96 @@ export function preprocessImage(img: RgbImage, p: PreprocessParams): Preprocesse
   const hash = createHash('sha256').update(resized.rgb).update(`${size.width}x${size.height}`).digest('hex');
   return { width: size.width, height: size.height, px: size.width / p.patchSize, py: size.height / p.patchSize, chw, hash };
 }
+
+// ---- off the event loop ----------------------------------------------------------------------------------------
+
+interface WorkerReply {
+  id: number;
+  ok: boolean;
+  image?: PreprocessedImage;
+  code?: string;
+  message?: string;
+}
+
+let worker: import('node:worker_threads').Worker | undefined;
+let workerFailed = false;
+let nextJob = 0;
+const jobs = new Map<number, { resolve: (img: PreprocessedImage) => void; reject: (e: Error) => void }>();
+
+/** The worker's file: beside this one (dist/vision/*.js, or lib/vision/*.ts run through tsx), or in dist/vision/. */
+function workerFile(): string | undefined {
+  const { existsSync } = require('node:fs') as typeof import('node:fs');
+  const { fileURLToPath } = require('node:url') as typeof import('node:url');
+  const { join } = require('node:path') as typeof import('node:path');
+  for (const rel of ['./image-worker.js', './image-worker.ts']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  // The CommonJS bundle (dist/index.cjs): the ESM build's worker.
+  const p = join(fileURLToPath(new URL('.', import.meta.url)), 'vision', 'image-worker.js');
+  return existsSync(p) ? p : undefined;
+}
+
+function startWorker(): import('node:worker_threads').Worker | undefined {
+  if (worker || workerFailed) return worker;
+  const file = workerFile();
+  if (!file) {
+    workerFailed = true;
+    return undefined;
+  }
+  const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
+  try {
+    if (file.endsWith('.ts')) {
+      // From source (lib/ run through tsx): the worker registers tsx's loader before importing its file.
+      const { pathToFileURL } = require('node:url') as typeof import('node:url');
+      const resolve = (import.meta as { resolve?: (s: string) => string }).resolve;
+      const api = typeof resolve === 'function' ? resolve('tsx/esm/api') : 'tsx/esm/api';
+      const src = `(async () => { const { register } = await import(${JSON.stringify(api)}); register(); await import(${JSON.stringify(pathToFileURL(file).href)}); })();`;
+      worker = new Worker(src, { eval: true });
+    } else worker = new Worker(file);
+  } catch {
+    workerFailed = true;
+    return undefined;
+  }
+  worker.unref();
+  worker.on('message', (m: WorkerReply) => {
+    const job = jobs.get(m.id);
+    if (!job) return;
+    jobs.delete(m.id);
+    if (m.ok) job.resolve(m.image!);
+    else job.reject(new AglmError((m.code as 'INVALID_IMAGE') ?? 'INVALID_IMAGE', m.message ?? 'the image could not be read'));
+    if (jobs.size === 0) worker?.unref();
+  });
+  const fail = (e: unknown) => {
+    const err = new AglmError('INVALID_IMAGE', `The image worker stopped: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    for (const j of jobs.values()) j.reject(err);
+    jobs.clear();
+    worker = undefined;
+  };
+  worker.on('error', fail);
+  worker.on('exit', (code) => {
+    if (jobs.size > 0) fail(new Error(`exit code ${code}`));
+    worker = undefined;
+  });
+  return worker;
+}
+
+/**
+ * Decodes and preprocesses an image on a worker thread (in this thread only where no worker can be started: a
+ * bundler that dropped the worker's file).
+ */
+export async function loadImage(input: ImageInput, params: PreprocessParams, limits: ImageLimits = {}): Promise<PreprocessedImage> {
+  const w = startWorker();
+  if (!w) return preprocessImage(await decodeImage(input, limits), params);
+  // Plain data only: a RawImage's typed array and Uint8Array inputs are copied (the caller keeps its buffers).
+  const id = nextJob++;
+  const p = new Promise<PreprocessedImage>((resolve, reject) => jobs.set(id, { resolve, reject }));
+  w.ref();
+  w.postMessage({
+    id,
+    input,
+    limits: { maxBytes: limits.maxBytes, maxPixels: limits.maxPixels },
+    params: { patchSize: params.patchSize, merge: params.merge, minPixels: params.minPixels, maxPixels: params.maxPixels, imageMean: [...params.imageMean], imageStd: [...params.imageStd] },
+  });
+  return p;
+}

@@ -168,6 +168,31 @@ test('a chat about a screenshot: the second question reuses the image (no encode
   assert.equal(again, history[4].content);
 });
 
+test('aborting an image encode stops it promptly; a caller sharing that encode still gets the rows', async () => {
+  const model = models.f16;
+  const vision = model.vision!;
+  const big = images['png-1080x2400-screen'];
+  // During the vision tower's evaluation (13,416 patches: seconds), with a second caller waiting on the same encode.
+  const img = preprocessImage(await decodeImage(big), vision.hparams);
+  const ac = new AbortController();
+  const a = vision.encodePreprocessed(img, { signal: ac.signal });
+  const b = vision.encodePreprocessed(img);
+  await new Promise((r) => setTimeout(r, 500));
+  const t0 = performance.now();
+  ac.abort(new Error('user'));
+  await assert.rejects(a, { code: 'ABORTED' });
+  const latency = performance.now() - t0;
+  const rows = await b;
+  assert.equal(rows.nTokens, REF.cases['png-1080x2400-screen'].tokens);
+  assert.ok(latency < 1000, `abort took ${latency.toFixed(0)} ms`);
+  // During decoding and preprocessing (on the image worker): the call rejects at once.
+  const ac2 = new AbortController();
+  const c = model.encodeImage(join(dir, 'big-again.png'), { signal: ac2.signal });
+  writePng(join(dir, 'big-again.png'), 1080, 2400, testPixels(1080, 2400, 'screen', 99));
+  ac2.abort();
+  await assert.rejects(c, { code: 'ABORTED' });
+});
+
 test('bad images and image prompts get typed errors and lose nothing', async () => {
   const model = models.f32;
   const garbage = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]);
