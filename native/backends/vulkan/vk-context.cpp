@@ -1,0 +1,417 @@
+// The Vulkan runtime (see vk-context.h): loader, instance, device discovery and scoring, and a minimal compute path.
+#include "backends/vulkan/vk-context.h"
+
+#include <cstring>
+#include <mutex>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#endif
+
+namespace aglm_vk {
+
+const char *type_name(VkPhysicalDeviceType t) {
+  switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "cpu";
+    default: return "other";
+  }
+}
+
+namespace {
+
+void *open_library(std::string *path) {
+#if defined(_WIN32)
+  const char *names[] = {"vulkan-1.dll"};
+#elif defined(__APPLE__)
+  const char *names[] = {"libvulkan.1.dylib", "libvulkan.dylib", "libMoltenVK.dylib"};
+#else
+  const char *names[] = {"libvulkan.so.1", "libvulkan.so"};
+#endif
+  if (const char *env = std::getenv("OPEN_AUTOGLM_VULKAN_LOADER")) {
+#ifdef _WIN32
+    if (void *h = (void *)LoadLibraryA(env)) return *path = env, h;
+#else
+    if (void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL)) return *path = env, h;
+#endif
+    return nullptr;
+  }
+  for (const char *n : names) {
+#ifdef _WIN32
+    if (void *h = (void *)LoadLibraryA(n)) return *path = n, h;
+#else
+    if (void *h = dlopen(n, RTLD_NOW | RTLD_LOCAL)) return *path = n, h;
+#endif
+  }
+  return nullptr;
+}
+
+void *symbol(void *lib, const char *name) {
+#ifdef _WIN32
+  return (void *)GetProcAddress((HMODULE)lib, name);
+#else
+  return dlsym(lib, name);
+#endif
+}
+
+bool has_ext(const std::vector<VkExtensionProperties> &exts, const char *name) {
+  for (const VkExtensionProperties &e : exts)
+    if (std::strcmp(e.extensionName, name) == 0) return true;
+  return false;
+}
+
+void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
+  const api &vk = rt.vk;
+  d->handle = pd;
+  VkPhysicalDeviceSubgroupProperties sub{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceDriverProperties drv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  sub.pNext = &drv;
+  VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+  props.pNext = &sub;
+  vk.GetPhysicalDeviceProperties2(pd, &props);
+  d->name = props.properties.deviceName;
+  d->driver = drv.driverName;
+  d->type = props.properties.deviceType;
+  d->api_version = props.properties.apiVersion;
+  d->vendor_id = props.properties.vendorID;
+  d->device_id = props.properties.deviceID;
+  d->subgroup_size = sub.subgroupSize;
+  d->subgroup_arithmetic = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+  d->max_workgroup_invocations = props.properties.limits.maxComputeWorkGroupInvocations;
+  d->max_storage_buffer_range = props.properties.limits.maxStorageBufferRange;
+
+  uint32_t n_ext = 0;
+  vk.EnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, nullptr);
+  std::vector<VkExtensionProperties> exts(n_ext);
+  vk.EnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, exts.data());
+  d->integer_dot = has_ext(exts, "VK_KHR_shader_integer_dot_product") || VK_API_VERSION_MINOR(d->api_version) >= 3;
+  d->cooperative_matrix = has_ext(exts, "VK_KHR_cooperative_matrix");
+  d->memory_budget = has_ext(exts, "VK_EXT_memory_budget");
+
+  VkPhysicalDeviceShaderFloat16Int8Features f16i8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+  VkPhysicalDevice16BitStorageFeatures s16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+  VkPhysicalDevice8BitStorageFeatures s8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES};
+  f16i8.pNext = &s16;
+  s16.pNext = &s8;
+  VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  feats.pNext = &f16i8;
+  vk.GetPhysicalDeviceFeatures2(pd, &feats);
+  d->fp16 = f16i8.shaderFloat16;
+  d->int8 = f16i8.shaderInt8;
+  d->storage16 = s16.storageBuffer16BitAccess;
+  d->storage8 = s8.storageBuffer8BitAccess;
+
+  VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+  VkPhysicalDeviceMemoryProperties2 mem{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+  if (d->memory_budget) mem.pNext = &budget;
+  vk.GetPhysicalDeviceMemoryProperties2(pd, &mem);
+  for (uint32_t h = 0; h < mem.memoryProperties.memoryHeapCount; h++) {
+    if (!(mem.memoryProperties.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)) continue;
+    d->device_local_bytes += mem.memoryProperties.memoryHeaps[h].size;
+    if (d->memory_budget && budget.heapBudget[h] > budget.heapUsage[h]) d->device_local_free += budget.heapBudget[h] - budget.heapUsage[h];
+  }
+
+  uint32_t n_fam = 0;
+  vk.GetPhysicalDeviceQueueFamilyProperties(pd, &n_fam, nullptr);
+  std::vector<VkQueueFamilyProperties> fams(n_fam);
+  vk.GetPhysicalDeviceQueueFamilyProperties(pd, &n_fam, fams.data());
+  // A compute-only family first (async compute on discrete GPUs), else any with compute.
+  for (uint32_t i = 0; i < n_fam && d->compute_queue_family == UINT32_MAX; i++)
+    if ((fams[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(fams[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)) d->compute_queue_family = i;
+  for (uint32_t i = 0; i < n_fam && d->compute_queue_family == UINT32_MAX; i++)
+    if (fams[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d->compute_queue_family = i;
+
+  // The score: discrete > integrated > virtual; a CPU device (lavapipe, SwiftShader) is never chosen over the CPU
+  // backend unless asked for by name. More device-local memory breaks ties.
+  const uint64_t gib = d->device_local_bytes >> 30;
+  if (d->compute_queue_family == UINT32_MAX) {
+    d->score = 0;
+    d->score_why = "no compute queue";
+  } else if (VK_API_VERSION_MINOR(d->api_version) < 1 && VK_API_VERSION_MAJOR(d->api_version) == 1) {
+    d->score = 0;
+    d->score_why = "Vulkan 1.0 only (1.1 is needed: subgroups, 16-bit storage)";
+  } else if (d->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+    d->score = 0;
+    d->score_why = "a CPU device: the CPU backend is faster; used only when asked for by name";
+  } else {
+    const int32_t base = d->type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ? 3000 : d->type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ? 2000 : 1000;
+    d->score = base + (int32_t)(gib > 999 ? 999 : gib);
+    d->score_why = std::string(type_name(d->type)) + " GPU";
+  }
+}
+
+runtime *make_runtime() {
+  auto *rt = new runtime();
+  rt->lib = open_library(&rt->loader_path);
+  if (!rt->lib) {
+    rt->error = "no Vulkan loader (libvulkan.so.1 / vulkan-1.dll / libvulkan.1.dylib) could be opened";
+    return rt;
+  }
+  api &vk = rt->vk;
+  vk.GetInstanceProcAddr = (PFN_vkGetInstanceProcAddr)symbol(rt->lib, "vkGetInstanceProcAddr");
+  if (!vk.GetInstanceProcAddr) {
+    rt->error = "the Vulkan loader " + rt->loader_path + " has no vkGetInstanceProcAddr";
+    return rt;
+  }
+#define GLOBAL(n) vk.n = (PFN_vk##n)vk.GetInstanceProcAddr(VK_NULL_HANDLE, "vk" #n)
+  GLOBAL(CreateInstance);
+  GLOBAL(EnumerateInstanceVersion);
+#undef GLOBAL
+  if (!vk.CreateInstance) {
+    rt->error = "the Vulkan loader has no vkCreateInstance";
+    return rt;
+  }
+  rt->instance_version = VK_API_VERSION_1_0;
+  if (vk.EnumerateInstanceVersion) vk.EnumerateInstanceVersion(&rt->instance_version);
+  if (VK_API_VERSION_MINOR(rt->instance_version) < 1 && VK_API_VERSION_MAJOR(rt->instance_version) == 1) {
+    rt->error = "the Vulkan loader supports only Vulkan 1.0 (1.1 is needed)";
+    return rt;
+  }
+  VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+  app.pApplicationName = "open-autoglm";
+  app.pEngineName = "open-autoglm";
+  app.apiVersion = VK_MAKE_API_VERSION(0, 1, VK_API_VERSION_MINOR(rt->instance_version) >= 2 ? 2 : 1, 0);
+  VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+  ci.pApplicationInfo = &app;
+#ifdef __APPLE__
+  const char *exts[] = {"VK_KHR_portability_enumeration"};
+  ci.flags |= VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR;
+  ci.enabledExtensionCount = 1;
+  ci.ppEnabledExtensionNames = exts;
+#endif
+  VkResult r = vk.CreateInstance(&ci, nullptr, &rt->instance);
+  if (r != VK_SUCCESS) {
+    rt->error = "vkCreateInstance failed (VkResult " + std::to_string((int)r) + "): no Vulkan driver installed?";
+    rt->instance = VK_NULL_HANDLE;
+    return rt;
+  }
+  VkInstance inst = rt->instance;
+#define INST(n) vk.n = (PFN_vk##n)vk.GetInstanceProcAddr(inst, "vk" #n)
+  INST(DestroyInstance);
+  INST(EnumeratePhysicalDevices);
+  INST(GetPhysicalDeviceProperties2);
+  INST(GetPhysicalDeviceFeatures2);
+  INST(GetPhysicalDeviceMemoryProperties2);
+  INST(GetPhysicalDeviceQueueFamilyProperties);
+  INST(EnumerateDeviceExtensionProperties);
+  INST(CreateDevice);
+  INST(GetDeviceProcAddr);
+  INST(DestroyDevice); INST(GetDeviceQueue); INST(CreateBuffer); INST(DestroyBuffer); INST(GetBufferMemoryRequirements);
+  INST(AllocateMemory); INST(FreeMemory); INST(BindBufferMemory); INST(MapMemory); INST(UnmapMemory);
+  INST(CreateShaderModule); INST(DestroyShaderModule); INST(CreateDescriptorSetLayout); INST(DestroyDescriptorSetLayout);
+  INST(CreatePipelineLayout); INST(DestroyPipelineLayout); INST(CreateComputePipelines); INST(DestroyPipeline);
+  INST(CreateDescriptorPool); INST(DestroyDescriptorPool); INST(AllocateDescriptorSets); INST(FreeDescriptorSets);
+  INST(UpdateDescriptorSets); INST(CreateCommandPool); INST(DestroyCommandPool); INST(AllocateCommandBuffers);
+  INST(BeginCommandBuffer); INST(EndCommandBuffer); INST(CmdBindPipeline); INST(CmdBindDescriptorSets);
+  INST(CmdPushConstants); INST(CmdDispatch); INST(CmdCopyBuffer); INST(CmdPipelineBarrier); INST(QueueSubmit);
+  INST(QueueWaitIdle); INST(ResetCommandPool);
+#undef INST
+  if (!vk.QueueSubmit || !vk.CreateComputePipelines || !vk.FreeDescriptorSets) {
+    rt->error = "the Vulkan loader lacks device entry points";
+    return rt;
+  }
+  if (!vk.EnumeratePhysicalDevices || !vk.GetPhysicalDeviceProperties2 || !vk.GetPhysicalDeviceFeatures2 ||
+      !vk.GetPhysicalDeviceMemoryProperties2 || !vk.CreateDevice || !vk.GetDeviceProcAddr) {
+    rt->error = "the Vulkan instance lacks 1.1 entry points";
+    return rt;
+  }
+  uint32_t n = 0;
+  if (vk.EnumeratePhysicalDevices(inst, &n, nullptr) != VK_SUCCESS || n == 0) {
+    rt->error = "Vulkan found no physical device";
+    return rt;
+  }
+  std::vector<VkPhysicalDevice> pds(n);
+  vk.EnumeratePhysicalDevices(inst, &n, pds.data());
+  rt->devices.resize(n);
+  for (uint32_t i = 0; i < n; i++) describe(*rt, pds[i], &rt->devices[i]);
+  return rt;
+}
+
+} // namespace
+
+const runtime &get_runtime() {
+  static runtime *rt = make_runtime(); // kept for the process's life (drivers dislike teardown at exit)
+  return *rt;
+}
+
+// ---- a device with a compute queue -----------------------------------------------------------------------------
+
+std::unique_ptr<device> device::open(int index, std::string *error) {
+  const runtime &rt = get_runtime();
+  if (!rt.error.empty()) return *error = rt.error, nullptr;
+  if (index < 0 || index >= (int)rt.devices.size()) return *error = "no Vulkan device " + std::to_string(index), nullptr;
+  std::unique_ptr<device> d(new device());
+  d->vk_ = &rt.vk;
+  d->desc_ = rt.devices[(size_t)index];
+  const api &vk = rt.vk;
+  if (d->desc_.compute_queue_family == UINT32_MAX) return *error = d->desc_.name + " has no compute queue", nullptr;
+  const float prio = 1.0f;
+  VkDeviceQueueCreateInfo q{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+  q.queueFamilyIndex = d->desc_.compute_queue_family;
+  q.queueCount = 1;
+  q.pQueuePriorities = &prio;
+  VkDeviceCreateInfo ci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+  ci.queueCreateInfoCount = 1;
+  ci.pQueueCreateInfos = &q;
+  VkResult r = vk.CreateDevice(d->desc_.handle, &ci, nullptr, &d->dev_);
+  if (r != VK_SUCCESS) return *error = "vkCreateDevice failed (VkResult " + std::to_string((int)r) + ")", nullptr;
+  vk.GetDeviceQueue(d->dev_, d->desc_.compute_queue_family, 0, &d->queue_);
+  VkPhysicalDeviceMemoryProperties2 mp{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+  vk.GetPhysicalDeviceMemoryProperties2(d->desc_.handle, &mp);
+  d->mem_props_ = mp.memoryProperties;
+  VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  pci.queueFamilyIndex = d->desc_.compute_queue_family;
+  if (vk.CreateCommandPool(d->dev_, &pci, nullptr, &d->pool_) != VK_SUCCESS) return *error = "vkCreateCommandPool failed", nullptr;
+  VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  cai.commandPool = d->pool_;
+  cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  cai.commandBufferCount = 1;
+  if (vk.AllocateCommandBuffers(d->dev_, &cai, &d->cmd_) != VK_SUCCESS) return *error = "vkAllocateCommandBuffers failed", nullptr;
+  VkDescriptorPoolSize ps{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1024};
+  VkDescriptorPoolCreateInfo dci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+  dci.flags = VK_DESCRIPTOR_POOL_CREATE_FREE_DESCRIPTOR_SET_BIT;
+  dci.maxSets = 256;
+  dci.poolSizeCount = 1;
+  dci.pPoolSizes = &ps;
+  if (vk.CreateDescriptorPool(d->dev_, &dci, nullptr, &d->dpool_) != VK_SUCCESS) return *error = "vkCreateDescriptorPool failed", nullptr;
+  return d;
+}
+
+device::~device() {
+  if (!dev_) return;
+  vk_->QueueWaitIdle(queue_);
+  if (dpool_) vk_->DestroyDescriptorPool(dev_, dpool_, nullptr);
+  if (pool_) vk_->DestroyCommandPool(dev_, pool_, nullptr);
+  vk_->DestroyDevice(dev_, nullptr);
+}
+
+bool device::create_buffer(uint64_t bytes, bool host_visible, buffer *out, std::string *error) {
+  VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+  bi.size = bytes ? bytes : 4;
+  bi.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+  bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+  if (vk_->CreateBuffer(dev_, &bi, nullptr, &out->buf) != VK_SUCCESS) return *error = "vkCreateBuffer failed", false;
+  VkMemoryRequirements req;
+  vk_->GetBufferMemoryRequirements(dev_, out->buf, &req);
+  const VkMemoryPropertyFlags want =
+      host_visible ? VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT : VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
+  uint32_t type = UINT32_MAX;
+  for (uint32_t i = 0; i < mem_props_.memoryTypeCount && type == UINT32_MAX; i++)
+    if ((req.memoryTypeBits & (1u << i)) && (mem_props_.memoryTypes[i].propertyFlags & want) == want) type = i;
+  if (type == UINT32_MAX) {
+    vk_->DestroyBuffer(dev_, out->buf, nullptr);
+    out->buf = VK_NULL_HANDLE;
+    return *error = "no suitable memory type", false;
+  }
+  VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+  ai.allocationSize = req.size;
+  ai.memoryTypeIndex = type;
+  if (vk_->AllocateMemory(dev_, &ai, nullptr, &out->mem) != VK_SUCCESS) {
+    vk_->DestroyBuffer(dev_, out->buf, nullptr);
+    out->buf = VK_NULL_HANDLE;
+    return *error = "out of device memory (" + std::to_string(bytes) + " bytes)", false;
+  }
+  vk_->BindBufferMemory(dev_, out->buf, out->mem, 0);
+  out->size = bytes;
+  if (host_visible && vk_->MapMemory(dev_, out->mem, 0, VK_WHOLE_SIZE, 0, &out->mapped) != VK_SUCCESS) {
+    destroy_buffer(out);
+    return *error = "vkMapMemory failed", false;
+  }
+  return true;
+}
+
+void device::destroy_buffer(buffer *b) {
+  if (b->mapped) vk_->UnmapMemory(dev_, b->mem);
+  if (b->buf) vk_->DestroyBuffer(dev_, b->buf, nullptr);
+  if (b->mem) vk_->FreeMemory(dev_, b->mem, nullptr);
+  *b = buffer{};
+}
+
+bool device::create_pipeline(const uint32_t *spirv, size_t bytes, uint32_t n_buffers, uint32_t push_bytes, pipeline *out, std::string *error) {
+  VkShaderModuleCreateInfo si{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+  si.codeSize = bytes;
+  si.pCode = spirv;
+  if (vk_->CreateShaderModule(dev_, &si, nullptr, &out->module) != VK_SUCCESS) return *error = "vkCreateShaderModule failed", false;
+  std::vector<VkDescriptorSetLayoutBinding> bind(n_buffers);
+  for (uint32_t i = 0; i < n_buffers; i++) bind[i] = {i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
+  VkDescriptorSetLayoutCreateInfo dl{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+  dl.bindingCount = n_buffers;
+  dl.pBindings = bind.data();
+  if (vk_->CreateDescriptorSetLayout(dev_, &dl, nullptr, &out->dsl) != VK_SUCCESS) return *error = "vkCreateDescriptorSetLayout failed", false;
+  VkPushConstantRange pr{VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes};
+  VkPipelineLayoutCreateInfo pl{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+  pl.setLayoutCount = 1;
+  pl.pSetLayouts = &out->dsl;
+  pl.pushConstantRangeCount = push_bytes ? 1 : 0;
+  pl.pPushConstantRanges = &pr;
+  if (vk_->CreatePipelineLayout(dev_, &pl, nullptr, &out->layout) != VK_SUCCESS) return *error = "vkCreatePipelineLayout failed", false;
+  VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+  ci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, nullptr, 0, VK_SHADER_STAGE_COMPUTE_BIT, out->module, "main", nullptr};
+  ci.layout = out->layout;
+  if (vk_->CreateComputePipelines(dev_, VK_NULL_HANDLE, 1, &ci, nullptr, &out->pipe) != VK_SUCCESS) return *error = "vkCreateComputePipelines failed", false;
+  out->n_buffers = n_buffers;
+  out->push_bytes = push_bytes;
+  return true;
+}
+
+void device::destroy_pipeline(pipeline *p) {
+  if (p->pipe) vk_->DestroyPipeline(dev_, p->pipe, nullptr);
+  if (p->layout) vk_->DestroyPipelineLayout(dev_, p->layout, nullptr);
+  if (p->dsl) vk_->DestroyDescriptorSetLayout(dev_, p->dsl, nullptr);
+  if (p->module) vk_->DestroyShaderModule(dev_, p->module, nullptr);
+  *p = pipeline{};
+}
+
+bool device::submit_and_wait(std::string *error) {
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cmd_;
+  VkResult r = vk_->QueueSubmit(queue_, 1, &si, VK_NULL_HANDLE);
+  if (r == VK_SUCCESS) r = vk_->QueueWaitIdle(queue_);
+  vk_->ResetCommandPool(dev_, pool_, 0);
+  if (r != VK_SUCCESS) return *error = "queue submission failed (VkResult " + std::to_string((int)r) + ")", false;
+  return true;
+}
+
+bool device::dispatch(const pipeline &p, const buffer *const *bufs, const void *push, uint32_t gx, uint32_t gy, uint32_t gz, std::string *error) {
+  VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+  ai.descriptorPool = dpool_;
+  ai.descriptorSetCount = 1;
+  ai.pSetLayouts = &p.dsl;
+  VkDescriptorSet set;
+  if (vk_->AllocateDescriptorSets(dev_, &ai, &set) != VK_SUCCESS) return *error = "vkAllocateDescriptorSets failed", false;
+  std::vector<VkDescriptorBufferInfo> infos(p.n_buffers);
+  std::vector<VkWriteDescriptorSet> writes(p.n_buffers);
+  for (uint32_t i = 0; i < p.n_buffers; i++) {
+    infos[i] = {bufs[i]->buf, 0, VK_WHOLE_SIZE};
+    writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, nullptr, set, i, 0, 1, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, nullptr, &infos[i], nullptr};
+  }
+  vk_->UpdateDescriptorSets(dev_, p.n_buffers, writes.data(), 0, nullptr);
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  vk_->BeginCommandBuffer(cmd_, &bi);
+  vk_->CmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipe);
+  vk_->CmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
+  if (p.push_bytes) vk_->CmdPushConstants(cmd_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p.push_bytes, push);
+  vk_->CmdDispatch(cmd_, gx, gy, gz);
+  vk_->EndCommandBuffer(cmd_);
+  const bool ok = submit_and_wait(error);
+  vk_->FreeDescriptorSets(dev_, dpool_, 1, &set);
+  return ok;
+}
+
+bool device::copy(const buffer &src, const buffer &dst, uint64_t bytes, std::string *error) {
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  vk_->BeginCommandBuffer(cmd_, &bi);
+  VkBufferCopy region{0, 0, bytes};
+  vk_->CmdCopyBuffer(cmd_, src.buf, dst.buf, 1, &region);
+  vk_->EndCommandBuffer(cmd_);
+  return submit_and_wait(error);
+}
+
+} // namespace aglm_vk

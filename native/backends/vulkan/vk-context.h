@@ -1,0 +1,148 @@
+// The Vulkan backend's runtime: the loader opened with dlopen/LoadLibrary (no link-time dependency on libvulkan), an
+// instance, the physical devices with what the backend needs to know of them (type, memory, subgroups, 16-bit and
+// 8-bit arithmetic, integer dot products, cooperative matrices), and for a chosen device a compute queue with buffers,
+// pipelines from embedded SPIR-V, and one-shot dispatches. Nothing here throws; failures are strings.
+#ifndef AGLM_VK_CONTEXT_H
+#define AGLM_VK_CONTEXT_H
+
+#define VK_NO_PROTOTYPES
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace aglm_vk {
+
+// Every Vulkan function the backend calls, resolved at run time.
+struct api {
+  PFN_vkGetInstanceProcAddr GetInstanceProcAddr = nullptr;
+  PFN_vkCreateInstance CreateInstance = nullptr;
+  PFN_vkEnumerateInstanceVersion EnumerateInstanceVersion = nullptr;
+  PFN_vkDestroyInstance DestroyInstance = nullptr;
+  PFN_vkEnumeratePhysicalDevices EnumeratePhysicalDevices = nullptr;
+  PFN_vkGetPhysicalDeviceProperties2 GetPhysicalDeviceProperties2 = nullptr;
+  PFN_vkGetPhysicalDeviceFeatures2 GetPhysicalDeviceFeatures2 = nullptr;
+  PFN_vkGetPhysicalDeviceMemoryProperties2 GetPhysicalDeviceMemoryProperties2 = nullptr;
+  PFN_vkGetPhysicalDeviceQueueFamilyProperties GetPhysicalDeviceQueueFamilyProperties = nullptr;
+  PFN_vkEnumerateDeviceExtensionProperties EnumerateDeviceExtensionProperties = nullptr;
+  PFN_vkCreateDevice CreateDevice = nullptr;
+  PFN_vkGetDeviceProcAddr GetDeviceProcAddr = nullptr;
+  // device level (the loader's trampolines from vkGetInstanceProcAddr: valid for every device)
+  PFN_vkDestroyDevice DestroyDevice = nullptr;
+  PFN_vkGetDeviceQueue GetDeviceQueue = nullptr;
+  PFN_vkCreateBuffer CreateBuffer = nullptr;
+  PFN_vkDestroyBuffer DestroyBuffer = nullptr;
+  PFN_vkGetBufferMemoryRequirements GetBufferMemoryRequirements = nullptr;
+  PFN_vkAllocateMemory AllocateMemory = nullptr;
+  PFN_vkFreeMemory FreeMemory = nullptr;
+  PFN_vkBindBufferMemory BindBufferMemory = nullptr;
+  PFN_vkMapMemory MapMemory = nullptr;
+  PFN_vkUnmapMemory UnmapMemory = nullptr;
+  PFN_vkCreateShaderModule CreateShaderModule = nullptr;
+  PFN_vkDestroyShaderModule DestroyShaderModule = nullptr;
+  PFN_vkCreateDescriptorSetLayout CreateDescriptorSetLayout = nullptr;
+  PFN_vkDestroyDescriptorSetLayout DestroyDescriptorSetLayout = nullptr;
+  PFN_vkCreatePipelineLayout CreatePipelineLayout = nullptr;
+  PFN_vkDestroyPipelineLayout DestroyPipelineLayout = nullptr;
+  PFN_vkCreateComputePipelines CreateComputePipelines = nullptr;
+  PFN_vkDestroyPipeline DestroyPipeline = nullptr;
+  PFN_vkCreateDescriptorPool CreateDescriptorPool = nullptr;
+  PFN_vkDestroyDescriptorPool DestroyDescriptorPool = nullptr;
+  PFN_vkAllocateDescriptorSets AllocateDescriptorSets = nullptr;
+  PFN_vkFreeDescriptorSets FreeDescriptorSets = nullptr;
+  PFN_vkUpdateDescriptorSets UpdateDescriptorSets = nullptr;
+  PFN_vkCreateCommandPool CreateCommandPool = nullptr;
+  PFN_vkDestroyCommandPool DestroyCommandPool = nullptr;
+  PFN_vkAllocateCommandBuffers AllocateCommandBuffers = nullptr;
+  PFN_vkBeginCommandBuffer BeginCommandBuffer = nullptr;
+  PFN_vkEndCommandBuffer EndCommandBuffer = nullptr;
+  PFN_vkCmdBindPipeline CmdBindPipeline = nullptr;
+  PFN_vkCmdBindDescriptorSets CmdBindDescriptorSets = nullptr;
+  PFN_vkCmdPushConstants CmdPushConstants = nullptr;
+  PFN_vkCmdDispatch CmdDispatch = nullptr;
+  PFN_vkCmdCopyBuffer CmdCopyBuffer = nullptr;
+  PFN_vkCmdPipelineBarrier CmdPipelineBarrier = nullptr;
+  PFN_vkQueueSubmit QueueSubmit = nullptr;
+  PFN_vkQueueWaitIdle QueueWaitIdle = nullptr;
+  PFN_vkResetCommandPool ResetCommandPool = nullptr;
+};
+
+// What the backend knows of a physical device.
+struct device_desc {
+  VkPhysicalDevice handle = VK_NULL_HANDLE;
+  std::string name, driver;
+  VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
+  uint32_t api_version = 0, vendor_id = 0, device_id = 0;
+  uint64_t device_local_bytes = 0, device_local_free = 0; // free: VK_EXT_memory_budget, else 0
+  uint32_t compute_queue_family = UINT32_MAX;
+  uint32_t subgroup_size = 0;
+  bool subgroup_arithmetic = false;
+  bool fp16 = false, int8 = false, storage16 = false, storage8 = false;
+  bool integer_dot = false, cooperative_matrix = false, memory_budget = false;
+  uint32_t max_workgroup_invocations = 0, max_storage_buffer_range = 0;
+  int32_t score = 0;      // discrete > integrated > virtual > cpu (0: not chosen unless named)
+  std::string score_why;
+};
+
+const char *type_name(VkPhysicalDeviceType t);
+
+// The loader and an instance, opened once per process. `error` says why when it is not usable.
+struct runtime {
+  api vk;
+  void *lib = nullptr;
+  VkInstance instance = VK_NULL_HANDLE;
+  std::vector<device_desc> devices;
+  std::string loader_path, error;
+  uint32_t instance_version = 0;
+};
+const runtime &get_runtime();
+
+// A logical device with one compute queue.
+struct buffer {
+  VkBuffer buf = VK_NULL_HANDLE;
+  VkDeviceMemory mem = VK_NULL_HANDLE;
+  uint64_t size = 0;
+  void *mapped = nullptr; // host-visible buffers stay mapped
+};
+
+struct pipeline {
+  VkShaderModule module = VK_NULL_HANDLE;
+  VkDescriptorSetLayout dsl = VK_NULL_HANDLE;
+  VkPipelineLayout layout = VK_NULL_HANDLE;
+  VkPipeline pipe = VK_NULL_HANDLE;
+  uint32_t n_buffers = 0, push_bytes = 0;
+};
+
+class device {
+ public:
+  static std::unique_ptr<device> open(int index, std::string *error);
+  ~device();
+  const device_desc &desc() const { return desc_; }
+  // A host-visible, coherent storage buffer (mapped), or a device-local one (host_visible false).
+  bool create_buffer(uint64_t bytes, bool host_visible, buffer *out, std::string *error);
+  void destroy_buffer(buffer *b);
+  bool create_pipeline(const uint32_t *spirv, size_t bytes, uint32_t n_buffers, uint32_t push_bytes, pipeline *out, std::string *error);
+  void destroy_pipeline(pipeline *p);
+  // Records and runs one dispatch (groups x, y, z) with `bufs` bound 0..n-1 and the push constants; waits for it.
+  bool dispatch(const pipeline &p, const buffer *const *bufs, const void *push, uint32_t gx, uint32_t gy, uint32_t gz, std::string *error);
+  // Copies between buffers on the device (staging uploads and downloads); waits.
+  bool copy(const buffer &src, const buffer &dst, uint64_t bytes, std::string *error);
+
+ private:
+  device() = default;
+  bool submit_and_wait(std::string *error);
+  const api *vk_ = nullptr;
+  device_desc desc_;
+  VkDevice dev_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  VkCommandPool pool_ = VK_NULL_HANDLE;
+  VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+  VkDescriptorPool dpool_ = VK_NULL_HANDLE;
+  VkPhysicalDeviceMemoryProperties mem_props_{};
+};
+
+} // namespace aglm_vk
+
+#endif
