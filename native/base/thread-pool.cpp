@@ -39,7 +39,12 @@ void aglm_thread_pool::run_tasks(uint32_t generation, int thread) {
     if ((int64_t)task >= n_tasks_.load(std::memory_order_acquire)) return;
     if (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
     (*fn_)(task, thread);
-    done_.fetch_add(1, std::memory_order_acq_rel);
+    // seq_cst with the caller's caller_waiting_ store: one of the two sees the other (no lost wake-up).
+    if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == n_tasks_.load(std::memory_order_relaxed) &&
+        caller_waiting_.load(std::memory_order_seq_cst)) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_cv_.notify_all();
+    }
   }
 }
 
@@ -85,8 +90,17 @@ void aglm_thread_pool::parallel_for(int64_t n_tasks, const task_fn &fn) {
   run_tasks(gen, 0);
   // Wait only for tasks other threads claimed and are still running; a worker that has not woken up yet is not
   // waited for (it will find no task left to claim).
+  // Spin briefly (the usual case: the others finish within microseconds), then sleep until the last task is done.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
   for (int spins = 0; done_.load(std::memory_order_acquire) != n_tasks; spins++) {
-    if (spins < 4096) aglm_cpu_relax();
-    else std::this_thread::yield();
+    if (spins < 256 || (spins % 64 != 0) || std::chrono::steady_clock::now() < until) {
+      aglm_cpu_relax();
+      continue;
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    caller_waiting_.store(1, std::memory_order_seq_cst);
+    done_cv_.wait(lock, [&] { return done_.load(std::memory_order_seq_cst) == n_tasks; });
+    caller_waiting_.store(0, std::memory_order_relaxed);
+    break;
   }
 }

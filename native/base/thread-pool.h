@@ -42,4 +42,9 @@ class aglm_thread_pool {
   std::atomic<int64_t> n_tasks_{0};
   std::atomic<uint64_t> next_{0};
   std::atomic<int64_t> done_{0};
+  // The caller, after spinning a while for tasks other threads still run, sleeps on done_cv_ (set: caller_waiting_);
+  // the thread that finishes the last task wakes it. On a machine with more runnable threads than cores a preempted
+  // worker then gets the core the caller would have burnt yielding (yield storms made a step 60x slower there).
+  std::condition_variable done_cv_;
+  std::atomic<int> caller_waiting_{0};
 };

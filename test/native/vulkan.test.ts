@@ -55,3 +55,28 @@ test('Vulkan: without a loader the runtime says so and nothing links libvulkan',
     if (readelf.status === 0) assert.doesNotMatch(readelf.stdout, /NEEDED.*libvulkan/, 'vk-selftest must not link libvulkan');
   }
 });
+
+test('Vulkan module: listed by systemInfo with its devices and why it is not used; backend: vulkan is BACKEND_UNAVAILABLE with that reason; the CPU path is unaffected', async (t) => {
+  const dir = join(repoRoot, 'build', 'Release', 'vulkan-module');
+  if (!existsSync(dir)) return t.skip('the Vulkan backend is not built here (glslc or the Vulkan headers are missing at build time)');
+  process.env.OPEN_AUTOGLM_BACKEND_PATH = dir;
+  const { systemInfo, loadModel } = await import('../../lib/index.js');
+  const info = systemInfo();
+  const vk = info.backends.find((b) => b.name === 'vulkan');
+  assert.ok(vk, `backends: ${info.backends.map((b) => b.name).join(', ')}`);
+  t.diagnostic(`vulkan: ${vk.state}: ${vk.reason}`);
+  assert.equal(vk.state, 'unusable');
+  assert.equal(vk.score, 0);
+  const selftest = existsSync(BIN) ? run() : undefined;
+  if (selftest?.code === 0) {
+    assert.equal(vk.devices.length, selftest.report.devices.length);
+    assert.deepEqual(vk.devices.map((d) => d.name), selftest.report.devices.map((d) => d.name));
+    assert.match(vk.reason, /does not run models yet/);
+  } else assert.match(vk.reason, /no Vulkan|no physical device|vkCreateInstance/);
+  assert.equal(info.backends[0].name, 'cpu', 'the CPU backend is still chosen first');
+  await assert.rejects(loadModel(undefined, { backend: 'vulkan' }), (e: { code: string; message: string }) => e.code === 'BACKEND_UNAVAILABLE' && /vulkan/.test(e.message));
+  await using model = await loadModel();
+  assert.equal(model.backend.backend, 'cpu');
+  const r = await model.complete('Once upon a time', { maxTokens: 8, temperature: 0 });
+  assert.equal(r.tokens.length, 8);
+});

@@ -13,7 +13,10 @@
 #include <vector>
 
 #include "backends/vulkan/vk-context.h"
-#include <matmul_f32.spv.h> // generated at build time from shaders/matmul_f32.comp
+// Generated at build time from shaders/*.comp (glslc, then cmake/embed-spirv.cmake).
+#include <matmul_f32.spv.h>
+#include <rms_norm_f32.spv.h>
+#include <silu_mul_f32.spv.h>
 
 using namespace aglm_vk;
 
@@ -107,6 +110,90 @@ check_result check_matmul(device &dev, uint32_t k, uint32_t n, uint32_t t, bool 
   return r;
 }
 
+// Runs a kernel whose bindings are `inputs` (uploaded through staging buffers into device-local ones) then one output
+// of `out_count` floats (downloaded); returns false with the reason on failure.
+bool run_kernel(device &dev, const uint32_t *spv, size_t spv_bytes, const std::vector<const std::vector<float> *> &inputs, size_t out_count,
+                const void *push, uint32_t push_bytes, uint32_t gx, uint32_t gy, std::vector<float> *out, std::string *err) {
+  pipeline p;
+  const uint32_t nb = (uint32_t)inputs.size() + 1;
+  if (!dev.create_pipeline(spv, spv_bytes, nb, push_bytes, &p, err)) return false;
+  std::vector<buffer> stage(nb), work(nb);
+  bool ok = true;
+  for (uint32_t i = 0; i < nb && ok; i++) {
+    const uint64_t bytes = 4 * (i + 1 < nb ? inputs[i]->size() : out_count);
+    ok = dev.create_buffer(bytes, true, &stage[i], err) && dev.create_buffer(bytes, false, &work[i], err);
+    if (ok && i + 1 < nb) {
+      std::memcpy(stage[i].mapped, inputs[i]->data(), bytes);
+      ok = dev.copy(stage[i], work[i], bytes, err);
+    }
+  }
+  if (ok) {
+    std::vector<const buffer *> bufs;
+    for (buffer &b : work) bufs.push_back(&b);
+    ok = dev.dispatch(p, bufs.data(), push, gx, gy, 1, err) && dev.copy(work[nb - 1], stage[nb - 1], 4 * out_count, err);
+  }
+  if (ok) out->assign((const float *)stage[nb - 1].mapped, (const float *)stage[nb - 1].mapped + out_count);
+  for (uint32_t i = 0; i < nb; i++) dev.destroy_buffer(&stage[i]), dev.destroy_buffer(&work[i]);
+  dev.destroy_pipeline(&p);
+  return ok;
+}
+
+void compare(const std::vector<float> &got, const std::vector<double> &ref, check_result *r) {
+  double se = 0, sr = 0;
+  for (size_t i = 0; i < ref.size(); i++) {
+    const double d = (double)got[i] - ref[i];
+    se += d * d;
+    sr += ref[i] * ref[i];
+    if (!(std::fabs(d) <= r->max_abs)) r->max_abs = std::isnan(d) ? INFINITY : std::fabs(d);
+  }
+  r->nmse = sr > 0 ? se / sr : se;
+  r->ok = r->nmse <= r->tol && std::isfinite(r->max_abs);
+}
+
+check_result check_rms_norm(device &dev, uint32_t n, uint32_t rows) {
+  check_result r;
+  r.kernel = "rms_norm_f32";
+  r.shape = "n=" + std::to_string(n) + " rows=" + std::to_string(rows);
+  r.tol = 1e-10;
+  std::vector<float> x((size_t)n * rows), w(n), out;
+  for (float &v : x) v = rnd() * 3;
+  for (float &v : w) v = 1 + rnd() * 0.1f;
+  const float eps = 1e-5f;
+  std::vector<double> ref(x.size());
+  for (uint32_t row = 0; row < rows; row++) {
+    double ss = 0;
+    for (uint32_t i = 0; i < n; i++) ss += (double)x[(size_t)row * n + i] * x[(size_t)row * n + i];
+    const double scale = 1.0 / std::sqrt(ss / n + eps);
+    for (uint32_t i = 0; i < n; i++) ref[(size_t)row * n + i] = x[(size_t)row * n + i] * scale * w[i];
+  }
+  struct {
+    uint32_t n, rows;
+    float eps;
+  } push{n, rows, eps};
+  std::string err;
+  if (!run_kernel(dev, rms_norm_f32_spv, rms_norm_f32_spv_bytes, {&x, &w}, x.size(), &push, sizeof push, rows, 1, &out, &err)) r.error = err;
+  else compare(out, ref, &r);
+  return r;
+}
+
+check_result check_silu_mul(device &dev, uint32_t n) {
+  check_result r;
+  r.kernel = "silu_mul_f32";
+  r.shape = "n=" + std::to_string(n);
+  r.tol = 1e-9;
+  std::vector<float> a(n), b(n), out;
+  for (float &v : a) v = rnd() * 8;
+  for (float &v : b) v = rnd() * 2;
+  std::vector<double> ref(n);
+  for (uint32_t i = 0; i < n; i++) ref[i] = (double)a[i] / (1.0 + std::exp(-(double)a[i])) * b[i];
+  const uint32_t push = n;
+  const uint32_t groups = (n + 255) / 256;
+  std::string err;
+  if (!run_kernel(dev, silu_mul_f32_spv, silu_mul_f32_spv_bytes, {&a, &b}, n, &push, 4, groups, 1, &out, &err)) r.error = err;
+  else compare(out, ref, &r);
+  return r;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -139,9 +226,13 @@ int main(int argc, char **argv) {
       code = 1;
     } else {
       const uint32_t shapes[][4] = {{64, 32, 1, 0}, {67, 33, 1, 1}, {67, 33, 67, 1}, {288, 96, 7, 0}, {1, 5, 3, 1}};
+      std::vector<check_result> results;
+      for (const auto &s : shapes) results.push_back(check_matmul(*dev, s[0], s[1], s[2], s[3] != 0));
+      for (const auto &s : std::vector<std::pair<uint32_t, uint32_t>>{{64, 1}, {67, 3}, {288, 67}, {2049, 2}, {1, 4}})
+        results.push_back(check_rms_norm(*dev, s.first, s.second));
+      for (uint32_t n : {1u, 255u, 256u, 67u * 300u}) results.push_back(check_silu_mul(*dev, n));
       bool first = true;
-      for (const auto &s : shapes) {
-        check_result r = check_matmul(*dev, s[0], s[1], s[2], s[3] != 0);
+      for (const check_result &r : results) {
         char num[160];
         std::snprintf(num, sizeof num, ",\"maxAbsDiff\":%.3g,\"nmse\":%.3g,\"tolerance\":%.3g", r.max_abs, r.nmse, r.tol);
         j += std::string(first ? "" : ",") + "{\"kernel\":" + json_str(r.kernel) + ",\"device\":" + json_str(dev->desc().name) +
