@@ -90,8 +90,9 @@ void aglm_thread_pool::parallel_for(int64_t n_tasks, const task_fn &fn) {
   run_tasks(gen, 0);
   // Wait only for tasks other threads claimed and are still running; a worker that has not woken up yet is not
   // waited for (it will find no task left to claim).
-  // Spin briefly (the usual case: the others finish within microseconds), then sleep until the last task is done.
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+  // Spin as long as an idle worker does (the usual case: the others finish within microseconds), then sleep until the
+  // last task is done.
+  const auto until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
   for (int spins = 0; done_.load(std::memory_order_acquire) != n_tasks; spins++) {
     if (spins < 256 || (spins % 64 != 0) || std::chrono::steady_clock::now() < until) {
       aglm_cpu_relax();
