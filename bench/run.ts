@@ -352,8 +352,9 @@ async function main(): Promise<void> {
     }
   }
 
-  // 4b. Many sequences at once: the Q4_0 files, 2 threads.
-  if (!args['no-batched'] && (!ONLY || ONLY === 'batched')) {
+  /** A section over the Q4_0 files at 2 threads: REPS alternating runs of each engine in `mode`, each logged. */
+  const q4Rows = async (mode: Mode, line: (r: WorkerResult) => string): Promise<Row[]> => {
+    const out: Row[] = [];
     for (const spec of specs.filter((x) => x.type === 'Q4_0')) {
       const minfo = describeModelFile(spec.file, await readGguf(spec.file));
       const threads = 2;
@@ -362,33 +363,27 @@ async function main(): Promise<void> {
         const order: ('ours' | 'peer')[] = rep % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
         for (const engine of order) {
           if (engine === 'peer' && !peerOk) continue;
-          const r = await measure(engine, spec.file, threads, 'batched');
+          const r = await measure(engine, spec.file, threads, mode);
           row[engine].push(r);
-          if (!r.error) log(`${basename(spec.file)} ×${threads} ${engine.padEnd(4)} ` + Object.entries(r.tps).map(([k, v]) => `${k} ${v.toFixed(1)}`).join('  ') + '\n');
+          if (!r.error) log(`${basename(spec.file)} ×${threads} ${engine.padEnd(4)} ${line(r)}\n`);
         }
       }
-      batchedRows.push(row);
+      out.push(row);
     }
+    return out;
+  };
+
+  // 4b. Many sequences at once: the Q4_0 files, 2 threads.
+  if (!args['no-batched'] && (!ONLY || ONLY === 'batched')) {
+    batchedRows.push(
+      ...(await q4Rows('batched', (r) => Object.entries(r.tps).map(([k, v]) => `${k} ${v.toFixed(1)}`).join('  '))),
+    );
   }
 
   // 4c. Structured output: the Q4_0 files, 2 threads, decoding without and with a JSON schema's grammar.
   const grammarRows: Row[] = [];
   if (!args['no-grammar'] && (!ONLY || ONLY === 'grammar')) {
-    for (const spec of specs.filter((x) => x.type === 'Q4_0')) {
-      const minfo = describeModelFile(spec.file, await readGguf(spec.file));
-      const threads = 2;
-      const row: Row = { spec, info: minfo, threads, ours: [], peer: [], bandwidth: bandwidth[threads] ?? NaN };
-      for (let rep = 0; rep < REPS; rep++) {
-        const order: ('ours' | 'peer')[] = rep % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours'];
-        for (const engine of order) {
-          if (engine === 'peer' && !peerOk) continue;
-          const r = await measure(engine, spec.file, threads, 'grammar');
-          row[engine].push(r);
-          if (!r.error) log(`${basename(spec.file)} ×${threads} ${engine.padEnd(4)} free ${f1(r.tps.tgfree)}  grammar ${f1(r.tps.tggrammar)}\n`);
-        }
-      }
-      grammarRows.push(row);
-    }
+    grammarRows.push(...(await q4Rows('grammar', (r) => `free ${f1(r.tps.tgfree)}  grammar ${f1(r.tps.tggrammar)}`)));
   }
 
   // 5. Report.

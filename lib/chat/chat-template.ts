@@ -37,13 +37,6 @@ export interface TokenizeWithImages extends ApplyChatTemplateOptions {
   images?: readonly ImageEmbedding[];
 }
 
-/** How many images the messages hold. */
-export function countImages(messages: readonly ChatMessage[]): number {
-  let n = 0;
-  for (const m of messages) if (typeof m.content !== 'string') for (const p of m.content) if (p.type === 'image') n++;
-  return n;
-}
-
 /** The messages' image parts, in order. */
 export function imageParts(messages: readonly ChatMessage[]): ContentPart[] {
   const out: ContentPart[] = [];

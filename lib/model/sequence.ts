@@ -202,44 +202,21 @@ export class Sequence implements ScheduledSequence {
       throw new AglmError('INVALID_ARGUMENT', 'An encoder evaluates a sequence in one call from empty: clear() it first');
     }
     if (signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
-    this.#busy = true;
-    try {
-      const native = await this.#owner.native();
-      this.#checkNotDisposed();
-      if (signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
-      if (this.#id < 0) this.#id = native.createSequence();
-      const start = this.#position;
-      const index = new MediaIndex(media);
+    await this.#submit(site, signal, (start) => {
+      const index = media && media.length > 0 ? new MediaIndex(media) : NO_MEDIA;
       const ids = requestTokens(tokens);
       const embd = index.size > 0 ? mediaRows(ids, index) : undefined;
       const ropePos = this.#owner.mrope ? this.#ropePositions(tokens, start, index) : undefined;
-      await new Promise<void>((resolve, reject) => {
-        this.#pending = {
-          sequence: this,
-          tokens: ids,
-          ...(embd ? { embd } : {}),
-          ...(ropePos ? { ropePos } : {}),
-          mode,
-          kind: what === 'hidden' ? 1 : 0,
-          out,
-          signal,
-          start,
-          done: 0,
-          whole: !this.#owner.causal,
-          resolve,
-          reject,
-        };
-        this.#owner.scheduler.submit(this.#pending);
-      });
-    } catch (e) {
-      const err = fromNative(e, site);
-      // Failures made by the scheduler carry its stack: show the caller's instead.
-      if (e instanceof AglmError && site.stack) err.stack = `AglmError: ${err.message}\n${site.stack.split('\n').slice(1).join('\n')}`;
-      throw err;
-    } finally {
-      this.#pending = undefined;
-      this.#busy = false;
-    }
+      return {
+        tokens: ids,
+        ...(embd ? { embd } : {}),
+        ...(ropePos ? { ropePos } : {}),
+        mode,
+        kind: what === 'hidden' ? 1 : 0,
+        out,
+        whole: !this.#owner.causal,
+      };
+    });
   }
 
   /**
@@ -255,36 +232,47 @@ export class Sequence implements ScheduledSequence {
     const site = new Error();
     this.#checkUsable();
     if (this.#position !== 0) throw new AglmError('INVALID_ARGUMENT', 'A vision encoder evaluates an image from empty');
+    await this.#submit(site, signal, () => {
+      const rows = alignedInt32(count);
+      for (let i = 0; i < count; i++) rows[i] = i;
+      return {
+        tokens: requestTokens(new Uint32Array(count)),
+        embd: { rows, data: input.pixels },
+        ropePos: input.ropePos,
+        ...(input.gridPos ? { gridPos: input.gridPos } : {}),
+        merge: input.merge,
+        mode: 'merge',
+        kind: 1,
+        out,
+        whole: true,
+      };
+    });
+  }
+
+  /**
+   * Queues one request built by `build` (given the sequence's length when it starts) once the native context exists,
+   * and waits for it; the sequence is busy meanwhile. Errors show the caller's stack (`site`).
+   */
+  async #submit(
+    site: Error,
+    signal: AbortSignal | undefined,
+    build: (start: number) => Omit<StepRequest, 'sequence' | 'signal' | 'start' | 'done' | 'resolve' | 'reject'>,
+  ): Promise<void> {
     this.#busy = true;
     try {
       const native = await this.#owner.native();
       this.#checkNotDisposed();
       if (signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
       if (this.#id < 0) this.#id = native.createSequence();
-      const rows = alignedInt32(count);
-      for (let i = 0; i < count; i++) rows[i] = i;
+      const start = this.#position;
+      const fields = build(start);
       await new Promise<void>((resolve, reject) => {
-        this.#pending = {
-          sequence: this,
-          tokens: requestTokens(new Uint32Array(count)),
-          embd: { rows, data: input.pixels },
-          ropePos: input.ropePos,
-          ...(input.gridPos ? { gridPos: input.gridPos } : {}),
-          merge: input.merge,
-          mode: 'merge',
-          kind: 1,
-          out,
-          signal,
-          start: 0,
-          done: 0,
-          whole: true,
-          resolve,
-          reject,
-        };
+        this.#pending = { ...fields, sequence: this, signal, start, done: 0, resolve, reject };
         this.#owner.scheduler.submit(this.#pending);
       });
     } catch (e) {
       const err = fromNative(e, site);
+      // Failures made by the scheduler carry its stack: show the caller's instead.
       if (e instanceof AglmError && site.stack) err.stack = `AglmError: ${err.message}\n${site.stack.split('\n').slice(1).join('\n')}`;
       throw err;
     } finally {
@@ -362,6 +350,8 @@ export class Sequence implements ScheduledSequence {
     if (this.#busy) throw new AglmError('BUSY', 'The sequence is already evaluating; await the previous call first');
   }
 }
+
+const NO_MEDIA = new MediaIndex();
 
 /**
  * The input rows of a request's image tokens: rows[i] is token i's row (-1 for text), data the rows they point at
