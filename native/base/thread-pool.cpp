@@ -77,9 +77,14 @@ void aglm_thread_pool::parallel_for(int64_t n_tasks, const task_fn &fn) {
     return;
   }
   const uint32_t gen = generation_.load(std::memory_order_relaxed) + 1;
+  // Close the previous loop's counter first: a worker still in run_tasks for it may have read its last `next_` and be
+  // about to compare it with n_tasks_. Had n_tasks_ grown first, its compare-exchange could still succeed and run a
+  // phantom task of this loop (an extra done_, and a caller waiting forever). The release store of n_tasks_ orders the
+  // closing before it: a worker that reads the new count then fails its compare-exchange and sees the new generation.
+  next_.store(((uint64_t)gen << 32) | 0xFFFFFFFFu, std::memory_order_relaxed);
   fn_ = &fn;
-  n_tasks_.store(n_tasks, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
+  n_tasks_.store(n_tasks, std::memory_order_release);
   next_.store((uint64_t)gen << 32, std::memory_order_release);
   {
     // Publishing under the mutex orders it with a worker about to sleep (it re-checks the generation under the lock).
