@@ -32,6 +32,7 @@ export const ERROR_CODES = [
   // hardware and native
   'BACKEND_UNAVAILABLE', // asked for a backend or CPU variant this machine or build lacks
   'NATIVE_LOAD_FAILED', // the addon could not be loaded
+  'KERNEL_PLUGIN_INVALID', // a kernel plugin that does not load, lacks its entry symbol, or is built for another ABI version
   'OUT_OF_MEMORY',
   'NATIVE_ERROR', // an internal native failure (a bug if you see it)
 ] as const;

@@ -14,6 +14,7 @@ export { Sampler, type TokenConstraint } from './sampler/index.js';
 export { Grammar, GrammarMatcher, jsonSchemaToGbnf, gbnfLiteral, type GrammarOptions, type JsonSchemaToGbnfOptions } from './grammar/index.js';
 export { Tokenizer } from './tokenizer/index.js';
 export { systemInfo, type SystemInfo, type BackendInfo } from './backends/system-info.js';
+export { registerKernelPlugin, type KernelPluginInfo, type KernelPluginKernel } from './backends/kernel-plugins.js';
 export type { ModelPlan, PrecisionRequest } from './backends/planner.js';
 export { PRECISIONS, type Precision } from './backends/weight-types.js';
 export { AglmError, isAglmError, ERROR_CODES, type ErrorCode } from './errors.js';

@@ -17,10 +17,20 @@ export interface NativeBackendRecord {
   report?: string;
 }
 
+/** A registered kernel plugin (native/hal/kernel-plugins.h) with its kernels' counters at the time of the call. */
+export interface NativeKernelPlugin {
+  /** The file, as a canonical absolute path. */
+  path: string;
+  name: string;
+  version: string;
+  kernels: { name: string; op: string; weightType: number; backend: string; actType: number; chosen: number; calls: number }[];
+}
+
 export interface NativeSystemInfo {
   backends: NativeBackendRecord[];
   /** Directories searched for backend modules (the addon's own, then OPEN_AUTOGLM_BACKEND_PATH). */
   searchPath: string[];
+  kernelPlugins: NativeKernelPlugin[];
 }
 
 export interface NativeModel {
@@ -83,6 +93,8 @@ export interface NativeBinding {
     load(spec: { path: string; backend?: string; variant?: string; variantSource?: string; threads?: number; graph: IrGraph }): Promise<NativeModel>;
   };
   systemInfo(cpuVariant?: string): NativeSystemInfo;
+  /** Throws FILE_NOT_FOUND or KERNEL_PLUGIN_INVALID; the same file again returns its first record. */
+  registerKernelPlugin(path: string): NativeKernelPlugin;
   alignmentOffset(buffer: ArrayBuffer): number;
   convertRows(srcType: number, src: Uint8Array, dstType: number, rows: number, rowLength: number, dst: Uint8Array): Promise<void>;
   rowBytes(type: number, n: number): number;

@@ -43,7 +43,8 @@ enum aglm_status {
   AGLM_ERR_INTERNAL = 10,
   AGLM_ERR_DISPOSED = 11,
   AGLM_ERR_BUSY = 12,
-  AGLM_ERR_NO_SEQUENCE_LEFT = 13
+  AGLM_ERR_NO_SEQUENCE_LEFT = 13,
+  AGLM_ERR_KERNEL_PLUGIN_INVALID = 14 /* a kernel plugin that does not load, or is built for another ABI version */
 };
 
 #ifdef __cplusplus

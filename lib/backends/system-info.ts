@@ -1,6 +1,8 @@
 // systemInfo(): the CPU features found, every backend the registry knows (the built-in CPU backend and any backend
-// modules, with why each can or cannot be used), the CPU kernel variants, and which would be used and why.
+// modules, with why each can or cannot be used), the CPU kernel variants, which would be used and why, and the kernel
+// plugins registered.
 import { fromNative, nativeBinding, type NativeBackendRecord } from '../native.js';
+import { kernelPluginInfo, type KernelPluginInfo } from './kernel-plugins.js';
 
 export interface BackendInfo {
   name: string;
@@ -26,6 +28,8 @@ export interface SystemInfo {
   cpuVariants: { name: string; score: number; available: boolean; note: string }[];
   /** What a model loaded now would run on. */
   chosen: { backend: string; cpuVariant: string | null; reason: string };
+  /** Kernel plugins registered in this process (registerKernelPlugin), with how often each kernel was chosen and run. */
+  kernelPlugins: KernelPluginInfo[];
 }
 
 interface CpuReport {
@@ -68,5 +72,6 @@ export function systemInfo(): SystemInfo {
       cpuVariant: best?.name === 'cpu' && best.path === '' ? cpu.choice.variant : null,
       reason: best?.name === 'cpu' && best.path === '' ? reason : (best?.reason ?? 'no usable backend'),
     },
+    kernelPlugins: (info.kernelPlugins ?? []).map(kernelPluginInfo),
   };
 }

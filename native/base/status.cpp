@@ -17,6 +17,7 @@ const char *aglm_status_code(aglm_status s) {
     case AGLM_ERR_DISPOSED: return "DISPOSED";
     case AGLM_ERR_BUSY: return "BUSY";
     case AGLM_ERR_NO_SEQUENCE_LEFT: return "NO_SEQUENCE_LEFT";
+    case AGLM_ERR_KERNEL_PLUGIN_INVALID: return "KERNEL_PLUGIN_INVALID";
   }
   return "NATIVE_ERROR";
 }

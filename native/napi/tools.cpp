@@ -1,4 +1,5 @@
-// Free functions for JS: systemInfo(), alignmentOffset(buffer), convertRows(...) and rowBytes() for the quantize tool.
+// Free functions for JS: systemInfo(), registerKernelPlugin(path), alignmentOffset(buffer), convertRows(...) and
+// rowBytes() for the quantize tool.
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -6,14 +7,49 @@
 #include "common.h"
 #include "base/aligned.h"
 #include "core/convert.h"
+#include "hal/kernel-plugins.h"
 #include "hal/registry.h"
 #include "kernels/kernels.h"
 
 namespace {
 
-// systemInfo(cpuVariant?) -> {backends: [{name, path, state, reason, score, devices, report}], searchPath}: every
-// backend the registry knows (probing modules in the search path), each with its devices and its own report (JSON
-// text; the CPU's lists the CPU features, the kernel variants and the one it would choose for cpuVariant).
+// {path, name, version, kernels: [{name, op, weightType, backend, actType, chosen, calls}]}: a registered kernel
+// plugin and its kernels' counters as they stand now.
+Napi::Object plugin_object(Napi::Env env, const aglm_kernel_plugin_record &r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("path", r.path);
+  o.Set("name", r.name);
+  o.Set("version", r.version);
+  Napi::Array kernels = Napi::Array::New(env);
+  for (const aglm_registered_kernel *k : r.kernels) {
+    Napi::Object ko = Napi::Object::New(env);
+    ko.Set("name", k->desc->name);
+    ko.Set("op", aglm_op_kind_name(k->desc->op));
+    ko.Set("weightType", k->desc->weight_type);
+    ko.Set("backend", k->desc->backend);
+    ko.Set("actType", k->desc->act_type);
+    ko.Set("chosen", Napi::Number::New(env, (double)k->chosen.load()));
+    ko.Set("calls", Napi::Number::New(env, (double)k->calls.load()));
+    kernels.Set(kernels.Length(), ko);
+  }
+  o.Set("kernels", kernels);
+  return o;
+}
+
+// registerKernelPlugin(path) -> the plugin's record (see plugin_object); FILE_NOT_FOUND or KERNEL_PLUGIN_INVALID.
+Napi::Value register_kernel_plugin(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "registerKernelPlugin(path: string)");
+  aglm_kernel_plugin_record rec;
+  const aglm_result r = aglm_kernel_plugin_register(info[0].As<Napi::String>().Utf8Value(), &rec);
+  if (!r.is_ok()) return aglm_throw(env, r.status, r.message);
+  return plugin_object(env, rec);
+}
+
+// systemInfo(cpuVariant?) -> {backends: [{name, path, state, reason, score, devices, report}], searchPath,
+// kernelPlugins}: every backend the registry knows (probing modules in the search path), each with its devices and its
+// own report (JSON text; the CPU's lists the CPU features, the kernel variants and the one it would choose for
+// cpuVariant), and every kernel plugin registered (see plugin_object).
 Napi::Value system_info(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   const std::string variant = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
@@ -54,6 +90,9 @@ Napi::Value system_info(const Napi::CallbackInfo &info) {
   Napi::Array dirs = Napi::Array::New(env);
   for (const std::string &d : aglm_registry_search_path()) dirs.Set(dirs.Length(), d);
   o.Set("searchPath", dirs);
+  Napi::Array plugins = Napi::Array::New(env);
+  for (const aglm_kernel_plugin_record &r : aglm_kernel_plugins_list()) plugins.Set(plugins.Length(), plugin_object(env, r));
+  o.Set("kernelPlugins", plugins);
   return o;
 }
 
@@ -126,6 +165,7 @@ Napi::Value row_bytes(const Napi::CallbackInfo &info) {
 
 void aglm_tools_init(Napi::Env env, Napi::Object exports) {
   exports.Set("systemInfo", Napi::Function::New(env, system_info, "systemInfo"));
+  exports.Set("registerKernelPlugin", Napi::Function::New(env, register_kernel_plugin, "registerKernelPlugin"));
   exports.Set("alignmentOffset", Napi::Function::New(env, alignment_offset, "alignmentOffset"));
   exports.Set("convertRows", Napi::Function::New(env, convert_rows, "convertRows"));
   exports.Set("rowBytes", Napi::Function::New(env, row_bytes, "rowBytes"));

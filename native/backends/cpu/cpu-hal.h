@@ -82,7 +82,7 @@ template <const cpu_backend_config *C> struct table {
         description += std::string(" (requested by ") + desc->variant_source + ")";
       auto p = std::make_unique<aglm_hal_program>();
       std::string msg;
-      const int32_t r = cpu_program_build(desc, k, description, &p->cpu, &msg);
+      const int32_t r = cpu_program_build(desc, k, C->name, description, &p->cpu, &msg);
       if (r != AGLM_OK) {
         put(err, err_len, msg);
         return r;

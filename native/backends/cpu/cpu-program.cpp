@@ -1,8 +1,10 @@
-// A CPU program: the HAL graph copied, its weights prepared for one kernel table (vectors as f32, matmul weights
-// repacked where the table has a layout of its own), and every matmul checked against what the table can multiply.
+// A CPU program: the HAL graph copied, matmul weights bound to plugin kernels that accept them, the other weights
+// prepared for one kernel table (vectors as f32, matmul weights repacked where the table has a layout of its own), and
+// every matmul checked against what its kernel can multiply.
 #include <algorithm>
 #include <atomic>
 #include <thread>
+#include <utility>
 
 #include "backends/cpu/cpu-state.h"
 
@@ -31,6 +33,7 @@ void copy_graph(const aglm_hal_graph &g, cpu_program *p) {
   p->wdata.resize(g.n_weights);
   for (int32_t i = 0; i < g.n_weights; i++) p->wdata[i] = g.weights[i].data;
   p->wpacked.assign(g.n_weights, 0);
+  p->wplugin.assign(g.n_weights, nullptr);
 }
 
 void release(const aglm_hal_program_desc *desc, int32_t w) {
@@ -68,7 +71,7 @@ status_t repack_weights(const aglm_hal_program_desc *desc, cpu_program *p, std::
   for (size_t i = 0; i < p->weights.size(); i++) {
     const aglm_hal_weight &w = p->weights[i];
     const uint32_t readable = k->unpack_row ? AGLM_WEIGHT_MATMUL | AGLM_WEIGHT_ROWS : AGLM_WEIGHT_MATMUL;
-    if (!(w.uses & AGLM_WEIGHT_MATMUL) || (w.uses & ~readable)) continue;
+    if (!(w.uses & AGLM_WEIGHT_MATMUL) || (w.uses & ~readable) || p->wplugin[i]) continue; // plugins read the GGUF layout
     const size_t bytes = k->repack_size(w.type, w.ne[1] * w.ne[2] * w.ne[3], w.ne[0]);
     if (bytes > 0) jobs.push_back({i, bytes});
   }
@@ -108,7 +111,8 @@ status_t check_types(cpu_program *p, std::string *err) {
   for (const aglm_hal_op &op : p->ops) {
     if (op.kind != AGLM_OP_MATMUL && op.kind != AGLM_OP_EMBED && op.kind != AGLM_OP_EMBED_POSITIONS) continue;
     const aglm_hal_weight &w = p->weights[op.w[0]];
-    const int act = p->kernels->matmul_act_type(w.type);
+    const aglm_registered_kernel *plugin = op.kind == AGLM_OP_MATMUL ? p->wplugin[op.w[0]] : nullptr;
+    const int act = plugin ? plugin->desc->act_type : p->kernels->matmul_act_type(w.type);
     if (act < 0)
       return *err = "tensor " + p->names[op.w[0]] + " has type " + std::to_string(w.type) + ", which this build cannot read yet",
              AGLM_ERR_UNSUPPORTED_TENSOR_TYPE;
@@ -125,6 +129,38 @@ status_t check_types(cpu_program *p, std::string *err) {
   return AGLM_OK;
 }
 
+// Whether the program can feed kernel `c` a matmul weight of k columns: its activation rows are whole blocks the
+// table can quantize, and the plugin accepts the shape.
+bool plugin_accepts(const cpu_program *p, const aglm_registered_kernel *c, int64_t k, int64_t m) {
+  const int act = c->desc->act_type;
+  if (aglm_row_bytes(act, k) == 0 || aglm_row_bytes(c->desc->weight_type, k) == 0) return false;
+  if (act != AGLM_TYPE_F32 && act != AGLM_TYPE_Q8_0 && !p->kernels->quantize_row_act) return false;
+  return !c->desc->supports || c->desc->supports(k, m) != 0;
+}
+
+// The planner's kernel choice: each matmul weight runs on the first plugin kernel registered for (matmul, its type,
+// this backend) that accepts it, else on the table. The description says which kernels took how many weights.
+void bind_plugin_kernels(cpu_program *p, const char *backend) {
+  std::vector<std::pair<aglm_registered_kernel *, int>> used;
+  int matmuls = 0;
+  for (size_t i = 0; i < p->weights.size(); i++) {
+    const aglm_hal_weight &w = p->weights[i];
+    if (!(w.uses & AGLM_WEIGHT_MATMUL)) continue;
+    matmuls++;
+    for (aglm_registered_kernel *c : aglm_kernel_registry_find(AGLM_OP_MATMUL, w.type, backend)) {
+      if (!plugin_accepts(p, c, w.ne[0], w.ne[1])) continue;
+      p->wplugin[i] = c;
+      auto it = std::find_if(used.begin(), used.end(), [&](const auto &u) { return u.first == c; });
+      if (it == used.end()) used.push_back({c, 1});
+      else it->second++;
+      break;
+    }
+  }
+  for (const auto &u : used)
+    p->description += "; plugin kernel " + u.first->plugin + "/" + u.first->desc->name + " runs " + std::to_string(u.second) +
+                      " of " + std::to_string(matmuls) + " matmul weights";
+}
+
 } // namespace
 
 bool cpu_supports(const aglm_kernels *k, int32_t op, int32_t weight_type) {
@@ -138,16 +174,19 @@ bool cpu_supports(const aglm_kernels *k, int32_t op, int32_t weight_type) {
   }
 }
 
-int32_t cpu_program_build(const aglm_hal_program_desc *desc, const aglm_kernels *kernels, std::string description,
-                          std::unique_ptr<cpu_program> *out, std::string *err) {
+int32_t cpu_program_build(const aglm_hal_program_desc *desc, const aglm_kernels *kernels, const char *backend,
+                          std::string description, std::unique_ptr<cpu_program> *out, std::string *err) {
   auto p = std::make_unique<cpu_program>();
   copy_graph(*desc->graph, p.get());
   p->kernels = kernels;
   p->description = std::move(description);
+  bind_plugin_kernels(p.get(), backend);
   status_t st = check_types(p.get(), err);
   if (st == AGLM_OK) st = convert_vectors(desc, p.get(), err);
   if (st == AGLM_OK) st = repack_weights(desc, p.get(), err);
   if (st != AGLM_OK) return st;
+  for (aglm_registered_kernel *c : p->wplugin)
+    if (c) c->chosen.fetch_add(1, std::memory_order_relaxed);
   p->n_vocab = p->values[p->output].width;
   p->n_hidden = p->hidden >= 0 ? p->values[p->hidden].width : 0;
   *out = std::move(p);

@@ -123,10 +123,13 @@ status_t op_merge_rows(cpu_session *s, const aglm_hal_op &op, std::string *err) 
   return AGLM_OK;
 }
 
+// A matmul on the weight's kernel: a plugin's (cpu_program::wplugin) or the table's, with the activations quantized
+// to the type that kernel reads.
 void op_matmul(cpu_session *s, const aglm_hal_op &op, int64_t rows) {
   const cpu_program *p = s->program;
   const aglm_hal_weight &w = p->weights[op.w[0]];
   const aglm_kernels *k = p->kernels;
+  aglm_registered_kernel *plugin = p->wplugin[op.w[0]];
   const int64_t K = w.ne[0], M = w.ne[1];
   const float *x = value_ptr(s, op.in[0]);
   aglm_matmul_args a{};
@@ -139,7 +142,7 @@ void op_matmul(cpu_session *s, const aglm_hal_op &op, int64_t rows) {
   a.n = rows;
   a.k = K;
   a.m = M;
-  const int act = k->matmul_act_type(w.type);
+  const int act = plugin ? plugin->desc->act_type : k->matmul_act_type(w.type);
   if (act != AGLM_TYPE_F32) { // Q8_0, Q8_1 or Q8_K rows, whichever the weight type pairs with
     const size_t qrow = aglm_row_bytes(act, K);
     char *q = (char *)s->qx.data();
@@ -155,7 +158,13 @@ void op_matmul(cpu_session *s, const aglm_hal_op &op, int64_t rows) {
     a.x = x;
     a.x_row_bytes = K * sizeof(float);
   }
-  parallel_rows(s, M, 16, [&](int64_t r0, int64_t r1) { k->matmul(&a, r0, r1); });
+  if (plugin) {
+    const aglm_kernel_matmul_args pa = {a.w, a.w_row_bytes, a.w_type, a.x, a.x_row_bytes, act, a.y, a.y_stride, a.n, a.k, a.m};
+    plugin->calls.fetch_add(1, std::memory_order_relaxed);
+    parallel_rows(s, M, 16, [&](int64_t r0, int64_t r1) { plugin->desc->matmul(&pa, r0, r1); });
+  } else {
+    parallel_rows(s, M, 16, [&](int64_t r0, int64_t r1) { k->matmul(&a, r0, r1); });
+  }
   if (op.w[1] >= 0) {
     const float *bias = (const float *)p->wdata[op.w[1]];
     for (int64_t t = 0; t < rows; t++) k->add(a.y + t * M, bias, a.y + t * M, M);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/aligned.h"
+#include "base/kernel-registry.h"
 #include "base/thread-pool.h"
 #include "kernels/kernels.h"
 #include "open-autoglm/backend.h"
@@ -28,6 +29,7 @@ struct cpu_program {
   std::vector<const void *> wdata;        // each weight's data: the core's, or one of `owned`
   std::vector<aglm_aligned_buffer> owned; // f32 copies of vectors stored in other types, repacked matmul weights
   std::vector<uint8_t> wpacked;           // per weight: 1 if in the kernel table's own layout (kernels->repack)
+  std::vector<aglm_registered_kernel *> wplugin; // per weight: the plugin kernel its matmuls run on, or null (the table)
   uint64_t max_qx_row_bytes = 0;          // largest activation row quantized for a matmul (Q8_0, Q8_1 or Q8_K)
   int64_t n_vocab = 0, n_hidden = 0;
 };
@@ -52,9 +54,10 @@ struct cpu_session {
   uint64_t bytes = 0;
 };
 
-// The program (cpu-program.cpp): copy the graph, prepare the weights for `kernels`, check every matmul can run.
-int32_t cpu_program_build(const aglm_hal_program_desc *desc, const aglm_kernels *kernels, std::string description,
-                          std::unique_ptr<cpu_program> *out, std::string *err);
+// The program (cpu-program.cpp): copy the graph, bind matmul weights to plugin kernels registered for `backend` (the
+// backend's name) that accept them, prepare the other weights for `kernels`, check every matmul can run.
+int32_t cpu_program_build(const aglm_hal_program_desc *desc, const aglm_kernels *kernels, const char *backend,
+                          std::string description, std::unique_ptr<cpu_program> *out, std::string *err);
 // Whether the kernels can run an op with a weight type (-1: no weight).
 bool cpu_supports(const aglm_kernels *k, int32_t op, int32_t weight_type);
 // Sessions and batches (cpu-session.cpp).
