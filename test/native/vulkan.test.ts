@@ -56,7 +56,7 @@ test('Vulkan: without a loader the runtime says so and nothing links libvulkan',
   }
 });
 
-test('Vulkan module: listed by systemInfo with its devices and why it is not used; backend: vulkan is BACKEND_UNAVAILABLE with that reason; the CPU path is unaffected', async (t) => {
+test('Vulkan module: listed by systemInfo with its devices and score; a CPU Vulkan device is used only by name; without a loader it is unusable with the reason and backend: vulkan is BACKEND_UNAVAILABLE; the CPU path is unaffected', async (t) => {
   const dir = join(repoRoot, 'build', 'Release', 'vulkan-module');
   if (!existsSync(dir)) return t.skip('the Vulkan backend is not built here (glslc or the Vulkan headers are missing at build time)');
   process.env.OPEN_AUTOGLM_BACKEND_PATH = dir;
@@ -64,19 +64,51 @@ test('Vulkan module: listed by systemInfo with its devices and why it is not use
   const info = systemInfo();
   const vk = info.backends.find((b) => b.name === 'vulkan');
   assert.ok(vk, `backends: ${info.backends.map((b) => b.name).join(', ')}`);
-  t.diagnostic(`vulkan: ${vk.state}: ${vk.reason}`);
-  assert.equal(vk.state, 'unusable');
-  assert.equal(vk.score, 0);
+  t.diagnostic(`vulkan: ${vk.state} (score ${vk.score}): ${vk.reason}`);
   const selftest = existsSync(BIN) ? run() : undefined;
   if (selftest?.code === 0) {
     assert.equal(vk.devices.length, selftest.report.devices.length);
-    assert.deepEqual(vk.devices.map((d) => d.name), selftest.report.devices.map((d) => d.name));
-    assert.match(vk.reason, /does not run models yet/);
-  } else assert.match(vk.reason, /no Vulkan|no physical device|vkCreateInstance/);
-  assert.equal(info.backends[0].name, 'cpu', 'the CPU backend is still chosen first');
-  await assert.rejects(loadModel(undefined, { backend: 'vulkan' }), (e: { code: string; message: string }) => e.code === 'BACKEND_UNAVAILABLE' && /vulkan/.test(e.message));
+    assert.deepEqual(vk.devices.map((d) => d.name).sort(), selftest.report.devices.map((d) => d.name).sort());
+    assert.equal(vk.state, 'ready');
+    if (selftest.report.devices.every((d) => d.type === 'cpu')) {
+      assert.equal(vk.score, 1, 'only a CPU device: below the CPU backend');
+      assert.match(vk.reason, /only when asked for by name/);
+      assert.equal(info.chosen.backend, 'cpu', 'the CPU backend is still chosen');
+    } else assert.ok(vk.score > 100, 'a GPU scores above the CPU backend');
+  } else {
+    assert.equal(vk.state, 'unusable');
+    assert.match(vk.reason, /no Vulkan|no physical device|vkCreateInstance/);
+  }
   await using model = await loadModel();
-  assert.equal(model.backend.backend, 'cpu');
+  assert.equal(model.backend.backend, info.chosen.backend);
   const r = await model.complete('Once upon a time', { maxTokens: 8, temperature: 0 });
   assert.equal(r.tokens.length, 8);
+});
+
+test('Vulkan module without a Vulkan loader: loads, unusable with the reason; backend: vulkan is BACKEND_UNAVAILABLE with it; CPU models run', (t) => {
+  const dir = join(repoRoot, 'build', 'Release', 'vulkan-module');
+  if (!existsSync(dir)) return t.skip('the Vulkan backend is not built here (glslc or the Vulkan headers are missing at build time)');
+  const script = `
+    import { systemInfo, loadModel } from './lib/index.ts';
+    const vk = systemInfo().backends.find((b) => b.name === 'vulkan');
+    let code = null, message = null;
+    try { await loadModel(undefined, { backend: 'vulkan' }); } catch (e) { code = e.code; message = e.message; }
+    const m = await loadModel();
+    const r = await m.complete('Once upon a time', { maxTokens: 4, temperature: 0 });
+    console.log(JSON.stringify({ state: vk?.state, reason: vk?.reason, code, message, backend: m.backend.backend, n: r.tokens.length }));`;
+  const p = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    env: { ...process.env, OPEN_AUTOGLM_BACKEND_PATH: dir, OPEN_AUTOGLM_VULKAN_LOADER: join(repoRoot, 'no-such-libvulkan.so') },
+    timeout: 120_000,
+  });
+  assert.equal(p.status, 0, p.stderr);
+  const out = JSON.parse(p.stdout.trim().split('\n').pop()!);
+  t.diagnostic(JSON.stringify(out));
+  assert.equal(out.state, 'unusable');
+  assert.match(out.reason, /no Vulkan loader/);
+  assert.equal(out.code, 'BACKEND_UNAVAILABLE');
+  assert.match(out.message, /no Vulkan loader/);
+  assert.equal(out.backend, 'cpu');
+  assert.equal(out.n, 4);
 });

@@ -15,7 +15,7 @@ int32_t cpu_score(char *why, size_t len) {
   char feats[512];
   aglm_cpu_features_string(&f, feats, sizeof feats);
   cpu_hal::put(why, len, std::string("always available; CPU ") + f.brand + " (" + feats + ")");
-  return 1;
+  return 100; // a GPU backend scores above this when it has a GPU; a CPU Vulkan device scores below (used by name)
 }
 
 int32_t cpu_select(const char *variant, const aglm_kernels **out, char *why, size_t len) {

@@ -208,9 +208,10 @@ runtime *make_runtime() {
   INST(UpdateDescriptorSets); INST(CreateCommandPool); INST(DestroyCommandPool); INST(AllocateCommandBuffers);
   INST(BeginCommandBuffer); INST(EndCommandBuffer); INST(CmdBindPipeline); INST(CmdBindDescriptorSets);
   INST(CmdPushConstants); INST(CmdDispatch); INST(CmdCopyBuffer); INST(CmdPipelineBarrier); INST(QueueSubmit);
-  INST(QueueWaitIdle); INST(ResetCommandPool);
+  INST(QueueWaitIdle); INST(ResetCommandPool); INST(CreateFence); INST(DestroyFence); INST(WaitForFences);
+  INST(ResetFences); INST(GetFenceStatus);
 #undef INST
-  if (!vk.QueueSubmit || !vk.CreateComputePipelines || !vk.FreeDescriptorSets) {
+  if (!vk.QueueSubmit || !vk.CreateComputePipelines || !vk.FreeDescriptorSets || !vk.WaitForFences) {
     rt->error = "the Vulkan loader lacks device entry points";
     return rt;
   }
@@ -366,7 +367,18 @@ void device::destroy_pipeline(pipeline *p) {
   *p = pipeline{};
 }
 
+bool device::submit(VkCommandBuffer cmd, VkFence fence, std::string *error) {
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cmd;
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  const VkResult r = vk_->QueueSubmit(queue_, 1, &si, fence);
+  if (r != VK_SUCCESS) return *error = "queue submission failed (VkResult " + std::to_string((int)r) + ")", false;
+  return true;
+}
+
 bool device::submit_and_wait(std::string *error) {
+  std::lock_guard<std::mutex> lock(queue_mu_);
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   si.commandBufferCount = 1;
   si.pCommandBuffers = &cmd_;
@@ -405,10 +417,24 @@ bool device::dispatch(const pipeline &p, const buffer *const *bufs, const void *
 }
 
 bool device::copy(const buffer &src, const buffer &dst, uint64_t bytes, std::string *error) {
+  return copy(src, 0, dst, 0, bytes, error);
+}
+
+bool device::copy_many(const buffer &src, const std::vector<std::pair<VkBuffer, VkBufferCopy>> &regions, std::string *error) {
+  if (regions.empty()) return true;
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   vk_->BeginCommandBuffer(cmd_, &bi);
-  VkBufferCopy region{0, 0, bytes};
+  for (const auto &r : regions) vk_->CmdCopyBuffer(cmd_, src.buf, r.first, 1, &r.second);
+  vk_->EndCommandBuffer(cmd_);
+  return submit_and_wait(error);
+}
+
+bool device::copy(const buffer &src, uint64_t src_off, const buffer &dst, uint64_t dst_off, uint64_t bytes, std::string *error) {
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  vk_->BeginCommandBuffer(cmd_, &bi);
+  VkBufferCopy region{src_off, dst_off, bytes};
   vk_->CmdCopyBuffer(cmd_, src.buf, dst.buf, 1, &region);
   vk_->EndCommandBuffer(cmd_);
   return submit_and_wait(error);

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,11 @@ struct api {
   PFN_vkQueueSubmit QueueSubmit = nullptr;
   PFN_vkQueueWaitIdle QueueWaitIdle = nullptr;
   PFN_vkResetCommandPool ResetCommandPool = nullptr;
+  PFN_vkCreateFence CreateFence = nullptr;
+  PFN_vkDestroyFence DestroyFence = nullptr;
+  PFN_vkWaitForFences WaitForFences = nullptr;
+  PFN_vkResetFences ResetFences = nullptr;
+  PFN_vkGetFenceStatus GetFenceStatus = nullptr;
 };
 
 // What the backend knows of a physical device.
@@ -129,6 +135,15 @@ class device {
   bool dispatch(const pipeline &p, const buffer *const *bufs, const void *push, uint32_t gx, uint32_t gy, uint32_t gz, std::string *error);
   // Copies between buffers on the device (staging uploads and downloads); waits.
   bool copy(const buffer &src, const buffer &dst, uint64_t bytes, std::string *error);
+  bool copy(const buffer &src, uint64_t src_off, const buffer &dst, uint64_t dst_off, uint64_t bytes, std::string *error);
+  // Many copies from one source in one submission (a staging buffer's worth of weights).
+  bool copy_many(const buffer &src, const std::vector<std::pair<VkBuffer, VkBufferCopy>> &regions, std::string *error);
+
+  // For callers that record their own command buffers (a session's forward pass).
+  VkDevice handle() const { return dev_; }
+  const api &fn() const { return *vk_; }
+  // Submits one command buffer signalling `fence`; the queue is shared by every session of the device.
+  bool submit(VkCommandBuffer cmd, VkFence fence, std::string *error);
 
  private:
   device() = default;
@@ -141,6 +156,7 @@ class device {
   VkCommandBuffer cmd_ = VK_NULL_HANDLE;
   VkDescriptorPool dpool_ = VK_NULL_HANDLE;
   VkPhysicalDeviceMemoryProperties mem_props_{};
+  std::mutex queue_mu_; // vkQueueSubmit needs external synchronisation; one-shot copies share cmd_
 };
 
 } // namespace aglm_vk

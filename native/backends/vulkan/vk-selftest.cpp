@@ -2,9 +2,13 @@
 // scalar reference. Prints one JSON object:
 //   { "loader": path | null, "error": reason | null, "instanceVersion": "1.3.x",
 //     "devices": [{ name, type, driver, api, score, why, memoryBytes, memoryFree, subgroupSize, fp16, int8, ... }],
-//     "checks": [{ kernel, device, shape, maxAbsDiff, nmse, tolerance, ok }] }
+//     "checks": [{ kernel, device, shape, maxAbsDiff, nmse, tolerance, ms?, ok }] }
+// The weight-type kernels (mm_<type>, getrows_<type>) are checked for every type against aglm_quantize_row /
+// aglm_dequantize_row (the CPU reference), with their wall time in ms (the first check of a pipeline includes its
+// compilation on lavapipe).
 // Usage: vk-selftest [--device N]   (default: the first device; a CPU device such as lavapipe is fine here)
 // Exit: 0 every check passed; 1 a check failed; 77 no Vulkan (no loader, no driver, no device): a skip.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +17,9 @@
 #include <vector>
 
 #include "backends/vulkan/vk-context.h"
+#include "backends/vulkan/vk-kernels.h"
+#include "backends/vulkan/vk-shaders.h"
+#include "kernels/kernels.h"
 // Generated at build time from shaders/*.comp (glslc, then cmake/embed-spirv.cmake).
 #include <matmul_f32.spv.h>
 #include <rms_norm_f32.spv.h>
@@ -50,6 +57,7 @@ float rnd() {
 struct check_result {
   std::string kernel, shape, error;
   double max_abs = 0, nmse = 0, tol = 0;
+  double ms = -1; // wall time of the check (weight-type checks), -1: not measured
   bool ok = false;
 };
 
@@ -194,6 +202,250 @@ check_result check_silu_mul(device &dev, uint32_t n) {
   return r;
 }
 
+// ---- weight-type kernels: matmul_<type> and get_rows_<type> against the reference (de)quantizers ----------------
+
+struct weight_type {
+  int type;
+  const char *name; // as in the shader names: mm_<name>, getrows_<name>
+};
+const weight_type weight_types[] = {
+    {AGLM_TYPE_F32, "f32"},   {AGLM_TYPE_F16, "f16"},   {AGLM_TYPE_BF16, "bf16"}, {AGLM_TYPE_Q8_0, "q8_0"},
+    {AGLM_TYPE_Q4_0, "q4_0"}, {AGLM_TYPE_Q4_1, "q4_1"}, {AGLM_TYPE_Q5_0, "q5_0"}, {AGLM_TYPE_Q5_1, "q5_1"},
+    {AGLM_TYPE_Q4_K, "q4_k"}, {AGLM_TYPE_Q5_K, "q5_k"}, {AGLM_TYPE_Q6_K, "q6_k"},
+};
+
+// A host-visible staging buffer and a device-local working buffer of the same size (whole words: the kernels may
+// read the word holding a row's last byte).
+struct staged {
+  buffer stage, work;
+  uint64_t bytes = 0;
+};
+
+bool staged_create(device &dev, const void *data, size_t bytes, staged *s, std::string *err) {
+  s->bytes = (bytes + 3) / 4 * 4;
+  if (s->bytes == 0) s->bytes = 4;
+  if (!dev.create_buffer(s->bytes, true, &s->stage, err) || !dev.create_buffer(s->bytes, false, &s->work, err)) return false;
+  std::memset(s->stage.mapped, 0, s->bytes);
+  std::memcpy(s->stage.mapped, data, bytes);
+  return dev.copy(s->stage, s->work, s->bytes, err);
+}
+
+void staged_destroy(device &dev, staged *s) {
+  dev.destroy_buffer(&s->stage);
+  dev.destroy_buffer(&s->work);
+}
+
+// m rows of k random values of `type` at byte w_off, row_bytes apart (the gaps hold garbage), and their reference
+// dequantization wd [m][k].
+void make_weights(int type, uint32_t k, uint32_t m, uint32_t w_off, uint32_t row_bytes, std::vector<uint8_t> *w,
+                  std::vector<float> *wd) {
+  const size_t rb = aglm_row_bytes(type, k);
+  w->assign(w_off + (size_t)m * row_bytes, 0xa5);
+  wd->resize((size_t)m * k);
+  std::vector<float> src(k);
+  std::vector<uint8_t> q(rb + 1);
+  for (uint32_t r = 0; r < m; r++) {
+    for (float &v : src) v = rnd();
+    src[r % k] *= 4; // an outlier now and then, as real weights have
+    aglm_quantize_row(type, src.data(), q.data(), k);
+    aglm_dequantize_row(type, q.data(), wd->data() + (size_t)r * k, k);
+    std::memcpy(w->data() + w_off + (size_t)r * row_bytes, q.data(), rb);
+  }
+}
+
+// Writes outside the output region: every float of `out` that is not in `written` must still be `sentinel`.
+bool untouched(const std::vector<float> &out, const std::vector<bool> &written, float sentinel) {
+  for (size_t i = 0; i < out.size(); i++)
+    if (!written[i] && !(out[i] == sentinel)) return false;
+  return true;
+}
+
+struct mm_case {
+  uint32_t k, m, n;
+  bool bias;
+  uint32_t w_off, row_pad, x_off, x_pad, y_off, y_pad, b_off;
+  uint32_t max_x = max_groups; // row groups along x before the dispatch splits them over z
+};
+
+// matmul_<type> (pipeline p) on one shape: y = W . x^T (+ b), the reference in double over the dequantized weights.
+// Tolerance: NMSE 1e-10. The kernel multiplies the same dequantized values (bit for bit: get_rows checks them); only
+// the f32 summation order differs from the double reference, which gives ~1e-14 at k = 4096.
+check_result check_weight_matmul(device &dev, const pipeline &p, const weight_type &wt, const char *kernel, const mm_case &c) {
+  check_result r;
+  r.kernel = kernel;
+  r.tol = 1e-10;
+  const uint32_t row_bytes = (uint32_t)aglm_row_bytes(wt.type, c.k) + c.row_pad;
+  const uint32_t x_stride = c.k + c.x_pad, y_stride = c.m + c.y_pad;
+  char shape[200];
+  std::snprintf(shape, sizeof shape, "k=%u m=%u n=%u%s w_off=%u row_bytes=%u x_off=%u x_stride=%u y_off=%u y_stride=%u", c.k, c.m,
+                c.n, c.bias ? " +bias" : "", c.w_off, row_bytes, c.x_off, x_stride, c.y_off, y_stride);
+  if (c.max_x != max_groups) std::snprintf(shape + std::strlen(shape), sizeof shape - std::strlen(shape), " groups.x<=%u", c.max_x);
+  r.shape = shape;
+  std::vector<uint8_t> w;
+  std::vector<float> wd;
+  make_weights(wt.type, c.k, c.m, c.w_off, row_bytes, &w, &wd);
+  std::vector<float> x(c.x_off + (size_t)c.n * x_stride), b(c.b_off + c.m);
+  for (float &v : x) v = rnd();
+  for (float &v : b) v = rnd();
+  const float sentinel = 1234.5f;
+  std::vector<float> y(c.y_off + (size_t)c.n * y_stride, sentinel);
+  std::vector<double> ref((size_t)c.n * c.m);
+  std::vector<bool> written(y.size(), false);
+  for (uint32_t t = 0; t < c.n; t++)
+    for (uint32_t row = 0; row < c.m; row++) {
+      const float *wr = wd.data() + (size_t)row * c.k, *xr = x.data() + c.x_off + (size_t)t * x_stride;
+      double acc = c.bias ? b[c.b_off + row] : 0.0;
+      for (uint32_t i = 0; i < c.k; i++) acc += (double)wr[i] * xr[i];
+      ref[(size_t)t * c.m + row] = acc;
+      written[c.y_off + (size_t)t * y_stride + row] = true;
+    }
+  staged sw, sx, sy, sb;
+  std::string err;
+  bool ok = staged_create(dev, w.data(), w.size(), &sw, &err) && staged_create(dev, x.data(), x.size() * 4, &sx, &err) &&
+            staged_create(dev, y.data(), y.size() * 4, &sy, &err) && staged_create(dev, b.data(), b.size() * 4, &sb, &err);
+  if (ok) {
+    const matmul_push push{c.w_off, row_bytes, c.k, c.m, c.n, c.x_off, x_stride, c.y_off, y_stride, c.b_off, c.bias ? 1u : 0u};
+    const buffer *bufs[4] = {&sw.work, &sx.work, &sy.work, &sb.work};
+    uint32_t g[3];
+    matmul_groups(c.m, c.n, g, c.max_x);
+    ok = dev.dispatch(p, bufs, &push, g[0], g[1], g[2], &err) && dev.copy(sy.work, sy.stage, sy.bytes, &err);
+  }
+  if (ok) {
+    const float *out = (const float *)sy.stage.mapped;
+    const std::vector<float> all(out, out + y.size());
+    std::vector<float> got(ref.size());
+    for (uint32_t t = 0; t < c.n; t++)
+      for (uint32_t row = 0; row < c.m; row++) got[(size_t)t * c.m + row] = all[c.y_off + (size_t)t * y_stride + row];
+    compare(got, ref, &r);
+    if (!untouched(all, written, sentinel)) r.ok = false, r.error = "wrote outside its output rows";
+  } else r.error = err;
+  for (staged *s : {&sw, &sx, &sy, &sb}) staged_destroy(dev, s);
+  return r;
+}
+
+struct gr_case {
+  uint32_t k, rows;
+  std::vector<int32_t> idx; // idx_off leading entries that are not tokens, then the tokens' rows
+  uint32_t idx_off, w_off, row_pad, y_off, y_pad;
+};
+
+// get_rows_<type>: every gathered value must equal the reference dequantization exactly (max |diff| 0).
+check_result check_weight_get_rows(device &dev, const pipeline &p, const weight_type &wt, const gr_case &c) {
+  check_result r;
+  r.kernel = std::string("getrows_") + wt.name;
+  r.tol = 0;
+  const uint32_t row_bytes = (uint32_t)aglm_row_bytes(wt.type, c.k) + c.row_pad, y_stride = c.k + c.y_pad;
+  const uint32_t n = (uint32_t)c.idx.size() - c.idx_off;
+  char shape[200];
+  std::snprintf(shape, sizeof shape, "k=%u rows=%u n=%u w_off=%u row_bytes=%u idx_off=%u y_off=%u y_stride=%u", c.k, c.rows, n, c.w_off,
+                row_bytes, c.idx_off, c.y_off, y_stride);
+  r.shape = shape;
+  std::vector<uint8_t> w;
+  std::vector<float> wd;
+  make_weights(wt.type, c.k, c.rows, c.w_off, row_bytes, &w, &wd);
+  const float sentinel = -777.25f;
+  std::vector<float> y(c.y_off + (size_t)n * y_stride, sentinel);
+  std::vector<double> ref((size_t)n * c.k);
+  std::vector<bool> written(y.size(), false);
+  for (uint32_t t = 0; t < n; t++)
+    for (uint32_t i = 0; i < c.k; i++) {
+      ref[(size_t)t * c.k + i] = wd[(size_t)c.idx[c.idx_off + t] * c.k + i];
+      written[c.y_off + (size_t)t * y_stride + i] = true;
+    }
+  staged sw, si, sy;
+  std::string err;
+  bool ok = staged_create(dev, w.data(), w.size(), &sw, &err) && staged_create(dev, c.idx.data(), c.idx.size() * 4, &si, &err) &&
+            staged_create(dev, y.data(), y.size() * 4, &sy, &err);
+  if (ok) {
+    const get_rows_push push{c.w_off, row_bytes, c.k, n, c.idx_off, c.y_off, y_stride};
+    const buffer *bufs[3] = {&sw.work, &si.work, &sy.work};
+    uint32_t g[3];
+    get_rows_groups(wt.type, c.k, n, g);
+    ok = dev.dispatch(p, bufs, &push, g[0], g[1], g[2], &err) && dev.copy(sy.work, sy.stage, sy.bytes, &err);
+  }
+  if (ok) {
+    const float *out = (const float *)sy.stage.mapped;
+    const std::vector<float> all(out, out + y.size());
+    std::vector<float> got(ref.size());
+    for (uint32_t t = 0; t < n; t++)
+      for (uint32_t i = 0; i < c.k; i++) got[(size_t)t * c.k + i] = all[c.y_off + (size_t)t * y_stride + i];
+    compare(got, ref, &r);
+    r.ok = r.ok && r.max_abs == 0;
+    if (!untouched(all, written, sentinel)) r.ok = false, r.error = "wrote outside its output rows";
+  } else r.error = err;
+  for (staged *s : {&sw, &si, &sy}) staged_destroy(dev, s);
+  return r;
+}
+
+template <class F>
+check_result timed(F f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  check_result r = f();
+  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+// Every weight type: matmul over the shapes a model meets (one block; a few blocks with every offset and stride odd;
+// decode at k = 4096; prompts of 67 and 512 tokens, partial 32-token tiles of the tiled path), the subgroup build
+// (three types) where the device has subgroup arithmetic, and get_rows. Q4_0 also runs m = 70000 and m = 1001 with the row groups
+// split over the dispatch's x and z (x capped below 65535 so that lavapipe's cost per workgroup keeps the test short;
+// a vocabulary of 151552 rows splits the same way at the real cap).
+void check_weight_types(device &dev, std::vector<check_result> *results) {
+  for (const weight_type &wt : weight_types) {
+    const uint32_t qk = (uint32_t)aglm_type_block_size(wt.type);
+    const bool is_float = qk == 1;
+    const uint32_t k1 = is_float ? 1 : qk, k3 = is_float ? 67 : 3 * qk;
+    std::vector<mm_case> cases = {
+        {k1, 1, 7, false, 0, 0, 0, 0, 0, 0, 0},
+        {k3, 37, 7, true, 13, 1, 5, 3, 3, 2, 3},
+        {k3, 37, 67, true, 6, 3, 1, 9, 7, 1, 0},
+        {4096, 1000, 1, true, 2, 0, 0, 0, 0, 0, 5},
+        {4096, 37, 67, false, 0, 0, 11, 5, 0, 3, 0},
+        {k3, 37, 512, true, 1, 2, 3, 1, 5, 4, 1},
+    };
+    if (wt.type == AGLM_TYPE_Q4_0) {
+      cases.push_back({32, 70000, 3, true, 1, 0, 0, 0, 2, 1, 0, 16384}); // 35000 row groups: x 16384, z 3
+      cases.push_back({64, 1001, 3, true, 3, 1, 0, 0, 0, 0, 0, 100});    // 501 row groups: x 100, z 6
+      cases.push_back({64, 1001, 40, true, 3, 1, 0, 0, 0, 0, 0, 10});    // tiled: 32 row groups: x 10, z 4
+    }
+    // The subgroup builds differ from the plain ones only in the final sum: three types check it.
+    const bool sg = dev.desc().subgroup_arithmetic &&
+                    (wt.type == AGLM_TYPE_F16 || wt.type == AGLM_TYPE_Q4_0 || wt.type == AGLM_TYPE_Q6_K);
+    for (int variant = 0; variant < (sg ? 2 : 1); variant++) {
+      size_t bytes = 0;
+      const uint32_t *spv = mm_spirv(wt.type, &bytes, variant == 1);
+      const std::string kernel = std::string("mm_") + wt.name + (variant ? "_sg" : "");
+      pipeline p;
+      std::string err;
+      if (!dev.create_pipeline(spv, bytes, 4, sizeof(matmul_push), &p, &err)) {
+        check_result r;
+        r.kernel = kernel, r.error = err;
+        results->push_back(r);
+        continue;
+      }
+      for (size_t i = 0; i < cases.size(); i++)
+        if (variant == 0 || i == 2 || i == 3) results->push_back(timed([&] { return check_weight_matmul(dev, p, wt, kernel.c_str(), cases[i]); }));
+      dev.destroy_pipeline(&p);
+    }
+    const std::vector<gr_case> gcases = {
+        {k3, 37, {9, 9, 0, 36, 5, 5, 17}, 2, 13, 1, 3, 5},
+        {4096, 7, {6, 0, 3}, 0, 0, 0, 0, 0},
+    };
+    size_t bytes = 0;
+    const uint32_t *spv = get_rows_spirv(wt.type, &bytes);
+    pipeline p;
+    std::string err;
+    if (!dev.create_pipeline(spv, bytes, 3, sizeof(get_rows_push), &p, &err)) {
+      check_result r;
+      r.kernel = std::string("getrows_") + wt.name, r.error = err;
+      results->push_back(r);
+      continue;
+    }
+    for (const gr_case &c : gcases) results->push_back(timed([&] { return check_weight_get_rows(dev, p, wt, c); }));
+    dev.destroy_pipeline(&p);
+  }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -231,10 +483,12 @@ int main(int argc, char **argv) {
       for (const auto &s : std::vector<std::pair<uint32_t, uint32_t>>{{64, 1}, {67, 3}, {288, 67}, {2049, 2}, {1, 4}})
         results.push_back(check_rms_norm(*dev, s.first, s.second));
       for (uint32_t n : {1u, 255u, 256u, 67u * 300u}) results.push_back(check_silu_mul(*dev, n));
+      check_weight_types(*dev, &results);
       bool first = true;
       for (const check_result &r : results) {
         char num[160];
         std::snprintf(num, sizeof num, ",\"maxAbsDiff\":%.3g,\"nmse\":%.3g,\"tolerance\":%.3g", r.max_abs, r.nmse, r.tol);
+        if (r.ms >= 0) std::snprintf(num + std::strlen(num), sizeof num - std::strlen(num), ",\"ms\":%.1f", r.ms);
         j += std::string(first ? "" : ",") + "{\"kernel\":" + json_str(r.kernel) + ",\"device\":" + json_str(dev->desc().name) +
              ",\"shape\":" + json_str(r.shape) + num + (r.error.empty() ? "" : ",\"error\":" + json_str(r.error)) +
              ",\"ok\":" + (r.ok ? "true" : "false") + "}";

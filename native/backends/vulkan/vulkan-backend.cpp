@@ -1,12 +1,14 @@
-// aglm-backend-vulkan: the Vulkan backend module behind HAL API 3. This first version discovers and describes the
-// devices (systemInfo lists them with their features and scores) and is never chosen: until its kernels cover a
-// model's ops it reports itself unusable with the reason, and loadModel(path, { backend: 'vulkan' }) is
-// BACKEND_UNAVAILABLE saying so. Without a Vulkan loader or driver it loads all the same and says which is missing.
+// aglm-backend-vulkan: the Vulkan backend module behind HAL API 3 (programs and sessions in vk-program.cpp). It
+// lists the devices (systemInfo shows them with their features and scores), is chosen over the CPU when a GPU is
+// found, and runs on a CPU Vulkan device (lavapipe) only when asked for by name. Without a Vulkan loader or driver it
+// loads all the same, scores 0 and says which is missing.
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "backends/vulkan/vk-context.h"
+#include "backends/vulkan/vk-program.h"
 #include "open-autoglm/backend.h"
 
 namespace {
@@ -28,9 +30,11 @@ std::string json_str(const std::string &s) {
   return o + "\"";
 }
 
-/** The kernels this build has (each checked by vk-selftest); a model needs far more. */
-const char *const kKernels = "matmul_f32, rms_norm_f32, silu_mul_f32";
+/** What the backend runs (every op of the IR; these weight types for matmuls and row gathers). */
+const char *const kKernels = "every IR op; weights F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
 
+// The backend's score is its best device's: a GPU scores above the CPU backend (100) and is chosen; a CPU-type device
+// such as lavapipe scores 1, so it runs only when asked for by name (the CPU backend is faster on the same cores).
 int32_t vk_score(char *why, size_t len) {
   try {
     const aglm_vk::runtime &rt = aglm_vk::get_runtime();
@@ -38,11 +42,23 @@ int32_t vk_score(char *why, size_t len) {
       put(why, len, rt.error);
       return 0;
     }
+    const std::vector<int> order = aglm_vk::device_order();
+    const aglm_vk::device_desc &best = rt.devices[(size_t)order[0]];
     std::string found;
-    for (const aglm_vk::device_desc &d : rt.devices)
+    for (int i : order) {
+      const aglm_vk::device_desc &d = rt.devices[(size_t)i];
       found += (found.empty() ? "" : ", ") + d.name + " (" + aglm_vk::type_name(d.type) + ", score " + std::to_string(d.score) + ")";
-    put(why, len, "found " + found + "; the Vulkan backend does not run models yet (its kernels so far: " + kKernels + ")");
-    return 0;
+    }
+    if (best.compute_queue_family == UINT32_MAX) {
+      put(why, len, "found " + found + "; none has a compute queue");
+      return 0;
+    }
+    if (best.score <= 0) {
+      put(why, len, "found only " + found + ": a CPU Vulkan device runs only when asked for by name (backend: 'vulkan'); the CPU backend is faster on the same cores");
+      return 1;
+    }
+    put(why, len, "found " + found + "; runs on " + best.name);
+    return 100 + best.score;
   } catch (...) {
     put(why, len, "the Vulkan runtime failed to initialise");
     return 0;
@@ -60,8 +76,9 @@ int32_t vk_device_count() {
 int32_t vk_device_info(int32_t i, aglm_hal_device_info *out) {
   try {
     const aglm_vk::runtime &rt = aglm_vk::get_runtime();
-    if (i < 0 || i >= (int32_t)rt.devices.size() || !out) return AGLM_ERR_INVALID_ARGUMENT;
-    const aglm_vk::device_desc &d = rt.devices[(size_t)i];
+    const std::vector<int> order = aglm_vk::device_order();
+    if (i < 0 || i >= (int32_t)order.size() || !out) return AGLM_ERR_INVALID_ARGUMENT;
+    const aglm_vk::device_desc &d = rt.devices[(size_t)order[(size_t)i]];
     std::memset(out, 0, sizeof *out);
     put(out->name, sizeof out->name, d.name);
     char desc[256];
@@ -81,27 +98,89 @@ int32_t vk_device_info(int32_t i, aglm_hal_device_info *out) {
   }
 }
 
-int32_t vk_supports(int32_t, int32_t op, int32_t type) {
-  return op == AGLM_OP_MATMUL && (type == AGLM_TYPE_F32 || type == -1);
+int32_t vk_supports(int32_t device, int32_t op, int32_t type) {
+  try {
+    return device >= 0 && device < vk_device_count() && aglm_vk::supports_op(op, type) ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
 }
 
-int32_t vk_program_create(const aglm_hal_program_desc *, aglm_hal_program **out, char *err, size_t len) {
+// Runs fn, turning what the C++ library throws into a status: nothing crosses the C ABI.
+template <class F> int32_t guarded(char *err, size_t len, const char *what, F fn) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc &) {
+    put(err, len, std::string("out of memory ") + what);
+    return AGLM_ERR_OUT_OF_MEMORY;
+  } catch (...) {
+    put(err, len, std::string("internal error ") + what);
+    return AGLM_ERR_INTERNAL;
+  }
+}
+
+} // namespace
+
+struct aglm_hal_program {
+  std::unique_ptr<aglm_vk::program> vk;
+};
+struct aglm_hal_session {
+  std::unique_ptr<aglm_vk::session> vk;
+};
+
+namespace {
+
+int32_t vk_program_create(const aglm_hal_program_desc *desc, aglm_hal_program **out, char *err, size_t len) {
   if (out) *out = nullptr;
-  put(err, len, std::string("the Vulkan backend does not run models yet (its kernels so far: ") + kKernels + ")");
-  return AGLM_ERR_BACKEND_UNAVAILABLE;
+  return guarded(err, len, "creating the Vulkan program", [&] {
+    std::string e;
+    std::unique_ptr<aglm_vk::program> p;
+    const int32_t st = aglm_vk::program_build(desc, &p, &e);
+    if (st != AGLM_OK) {
+      put(err, len, e);
+      return st;
+    }
+    *out = new aglm_hal_program{std::move(p)};
+    return (int32_t)AGLM_OK;
+  });
 }
-void vk_program_free(aglm_hal_program *) {}
-void vk_program_describe(const aglm_hal_program *, char *buf, size_t len) { put(buf, len, "vulkan"); }
-int32_t vk_session_create(aglm_hal_program *, const aglm_hal_session_desc *, aglm_hal_session **out, char *err, size_t len) {
+void vk_program_free(aglm_hal_program *p) {
+  try {
+    delete p;
+  } catch (...) {
+  }
+}
+void vk_program_describe(const aglm_hal_program *p, char *buf, size_t len) { put(buf, len, p && p->vk ? p->vk->description : "vulkan"); }
+uint64_t vk_program_memory(const aglm_hal_program *p) { return p && p->vk ? p->vk->bytes : 0; }
+int32_t vk_session_create(aglm_hal_program *p, const aglm_hal_session_desc *desc, aglm_hal_session **out, char *err, size_t len) {
   if (out) *out = nullptr;
-  put(err, len, "no Vulkan program");
-  return AGLM_ERR_BACKEND_UNAVAILABLE;
+  return guarded(err, len, "creating the Vulkan session", [&] {
+    std::string e;
+    std::unique_ptr<aglm_vk::session> s;
+    const int32_t st = aglm_vk::session_build(p->vk.get(), desc, &s, &e);
+    if (st != AGLM_OK) {
+      put(err, len, e);
+      return st;
+    }
+    *out = new aglm_hal_session{std::move(s)};
+    return (int32_t)AGLM_OK;
+  });
 }
-void vk_session_free(aglm_hal_session *) {}
-int32_t vk_session_decode(aglm_hal_session *, const aglm_hal_batch *, char *err, size_t len) {
-  put(err, len, "no Vulkan session");
-  return AGLM_ERR_BACKEND_UNAVAILABLE;
+void vk_session_free(aglm_hal_session *s) {
+  try {
+    delete s;
+  } catch (...) {
+  }
 }
+int32_t vk_session_decode(aglm_hal_session *s, const aglm_hal_batch *b, char *err, size_t len) {
+  return guarded(err, len, "running the batch", [&] {
+    std::string e;
+    const int32_t st = aglm_vk::session_run(s->vk.get(), b, &e);
+    if (st != AGLM_OK) put(err, len, e);
+    return st;
+  });
+}
+uint64_t vk_session_memory(const aglm_hal_session *s) { return s && s->vk ? s->vk->bytes : 0; }
 
 // {"loader", "error", "instanceVersion", "devices": [{name, type, driver, api, score, why, memoryBytes, memoryFree,
 //  subgroupSize, fp16, int8, storage16, storage8, integerDot, cooperativeMatrix}], "kernels"}
@@ -135,8 +214,8 @@ size_t vk_report(const char *, char *buf, size_t len) {
 
 const aglm_hal_backend kTable = {
     AGLM_HAL_API_VERSION, sizeof(aglm_hal_backend), "vulkan", vk_score, vk_device_count, vk_device_info, vk_supports,
-    vk_program_create, vk_program_free, vk_program_describe, nullptr, vk_session_create, vk_session_free,
-    vk_session_decode, nullptr, vk_report,
+    vk_program_create, vk_program_free, vk_program_describe, vk_program_memory, vk_session_create, vk_session_free,
+    vk_session_decode, vk_session_memory, vk_report,
 };
 
 } // namespace

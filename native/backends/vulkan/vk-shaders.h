@@ -1,0 +1,87 @@
+// The embedded SPIR-V of the per-weight-type kernels (generated at build time from shaders/matmul.comp and
+// get_rows.comp, one build per type; CMakeLists.txt's Vulkan section), looked up by enum aglm_type. Header-only; every
+// name has internal linkage, as the generated arrays do, so each translation unit that includes it has its own copy.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "open-autoglm/types.h"
+
+#include <getrows_bf16.spv.h>
+#include <getrows_f16.spv.h>
+#include <getrows_f32.spv.h>
+#include <getrows_q4_0.spv.h>
+#include <getrows_q4_1.spv.h>
+#include <getrows_q4_k.spv.h>
+#include <getrows_q5_0.spv.h>
+#include <getrows_q5_1.spv.h>
+#include <getrows_q5_k.spv.h>
+#include <getrows_q6_k.spv.h>
+#include <getrows_q8_0.spv.h>
+#include <mm_bf16.spv.h>
+#include <mm_bf16_sg.spv.h>
+#include <mm_f16.spv.h>
+#include <mm_f16_sg.spv.h>
+#include <mm_f32.spv.h>
+#include <mm_f32_sg.spv.h>
+#include <mm_q4_0.spv.h>
+#include <mm_q4_0_sg.spv.h>
+#include <mm_q4_1.spv.h>
+#include <mm_q4_1_sg.spv.h>
+#include <mm_q4_k.spv.h>
+#include <mm_q4_k_sg.spv.h>
+#include <mm_q5_0.spv.h>
+#include <mm_q5_0_sg.spv.h>
+#include <mm_q5_1.spv.h>
+#include <mm_q5_1_sg.spv.h>
+#include <mm_q5_k.spv.h>
+#include <mm_q5_k_sg.spv.h>
+#include <mm_q6_k.spv.h>
+#include <mm_q6_k_sg.spv.h>
+#include <mm_q8_0.spv.h>
+#include <mm_q8_0_sg.spv.h>
+
+namespace aglm_vk {
+
+struct weight_shaders {
+  int type;                                           // enum aglm_type
+  const uint32_t *mm, *mm_sg, *get_rows;              // matmul (shared-memory sum), its subgroupAdd build, row gather
+  size_t mm_bytes, mm_sg_bytes, get_rows_bytes;
+};
+
+#define AGLM_VK_WEIGHT_SHADERS(T, t) \
+  {AGLM_TYPE_##T, mm_##t##_spv, mm_##t##_sg_spv, getrows_##t##_spv, mm_##t##_spv_bytes, mm_##t##_sg_spv_bytes, getrows_##t##_spv_bytes}
+// Every weight type the kernels decode (the CPU's matmul weight types).
+static const weight_shaders weight_shader_table[] = {
+    AGLM_VK_WEIGHT_SHADERS(F32, f32),   AGLM_VK_WEIGHT_SHADERS(F16, f16),   AGLM_VK_WEIGHT_SHADERS(BF16, bf16),
+    AGLM_VK_WEIGHT_SHADERS(Q8_0, q8_0), AGLM_VK_WEIGHT_SHADERS(Q4_0, q4_0), AGLM_VK_WEIGHT_SHADERS(Q4_1, q4_1),
+    AGLM_VK_WEIGHT_SHADERS(Q5_0, q5_0), AGLM_VK_WEIGHT_SHADERS(Q5_1, q5_1), AGLM_VK_WEIGHT_SHADERS(Q4_K, q4_k),
+    AGLM_VK_WEIGHT_SHADERS(Q5_K, q5_k), AGLM_VK_WEIGHT_SHADERS(Q6_K, q6_k),
+};
+#undef AGLM_VK_WEIGHT_SHADERS
+
+// The shaders of a weight type, or null if no kernel decodes it.
+static inline const weight_shaders *find_weight_shaders(int type) {
+  for (const weight_shaders &s : weight_shader_table)
+    if (s.type == type) return &s;
+  return nullptr;
+}
+
+// matmul_<type>'s SPIR-V (subgroup: the subgroupAdd build, for devices with subgroup arithmetic in compute), or null.
+static inline const uint32_t *mm_spirv(int type, size_t *bytes, bool subgroup = false) {
+  const weight_shaders *s = find_weight_shaders(type);
+  if (!s) return *bytes = 0, nullptr;
+  *bytes = subgroup ? s->mm_sg_bytes : s->mm_bytes;
+  return subgroup ? s->mm_sg : s->mm;
+}
+
+// get_rows_<type>'s SPIR-V, or null.
+static inline const uint32_t *get_rows_spirv(int type, size_t *bytes) {
+  const weight_shaders *s = find_weight_shaders(type);
+  if (!s) return *bytes = 0, nullptr;
+  *bytes = s->get_rows_bytes;
+  return s->get_rows;
+}
+
+} // namespace aglm_vk

@@ -1,0 +1,156 @@
+// backend-ops (native/tests/backend-ops.cpp): every IR op, every weight type, odd and non-multiple-of-block widths,
+// batches of 1 and 67 tokens over several sequences with prior context in the KV cache, run on a backend module and on
+// the built-in CPU backend's reference kernels, compared by normalised mean squared error with a tolerance per op and
+// type. Run against the test module (the CPU reference kernels in a separate shared library: proves the harness end to
+// end), the built-in CPU backend's best variant (its SIMD kernels; covers the K-quants the test module refuses), the
+// harness's own self-checks (a perturbed module must fail every case) and the GPU modules where built (skipped, with
+// the reason, where they cannot run: no device, or program_create answering BACKEND_UNAVAILABLE).
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../helpers/fixtures.js';
+
+const REL = join(repoRoot, 'build', 'Release');
+const BIN = join(REL, process.platform === 'win32' ? 'backend-ops.exe' : 'backend-ops');
+const SUFFIX = process.platform === 'win32' ? '.dll' : process.platform === 'darwin' ? '.dylib' : '.so';
+const TESTCPU = join(REL, 'test-backends', `aglm-backend-testcpu${SUFFIX}`);
+const VULKAN = join(REL, 'vulkan-module', `aglm-backend-vulkan${SUFFIX}`);
+const CUDA = join(REL, 'cuda-module', `aglm-backend-cuda${SUFFIX}`);
+const OPS = ['embed', 'rms_norm', 'matmul', 'add', 'mul', 'silu_mul', 'rope', 'attention', 'output_rows', 'layer_norm', 'gelu', 'embed_positions', 'add_vector', 'input', 'embed_interp', 'merge_rows', 'gelu_erf'];
+const K_QUANTS = ['Q4_K', 'Q5_K', 'Q6_K'];
+
+interface Case {
+  name: string;
+  op: string;
+  type: string;
+  shape: string;
+  batch: number;
+  status: 'ok' | 'fail' | 'skip' | 'error';
+  ok: boolean;
+  nmse: number;
+  tolerance: number;
+  maxAbsDiff: number;
+  refZero: boolean;
+  exactNmse?: number;
+  seconds: number;
+  message?: string;
+}
+interface Report {
+  module: string;
+  backend?: string;
+  device?: string;
+  score?: number;
+  scoreWhy?: string;
+  unavailable: { stage: string; reason: string } | null;
+  cases: Case[];
+  passed?: number;
+  failed?: number;
+  skipped?: number;
+  seconds?: number;
+}
+
+function run(args: string[]): { code: number | null; report: Report; raw: string } {
+  // A module that hangs (a device wait that never returns) fails the test instead of stalling the suite.
+  const r = spawnSync(BIN, [...args, '--json'], { encoding: 'utf8', timeout: 240_000, maxBuffer: 64 << 20 });
+  const raw = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  assert.ok(r.error === undefined, `backend-ops ${args.join(' ')}: ${r.error?.message}\n${raw.slice(-2000)}`);
+  return { code: r.status, report: JSON.parse(r.stdout) as Report, raw };
+}
+
+// One diagnostic line per op (and weight type for matmul and embed): cases, max NMSE, tolerance.
+function summarise(t: TestContext, r: Report) {
+  t.diagnostic(`${r.backend} on ${r.device}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped in ${r.seconds?.toFixed(1)} s`);
+  const groups = new Map<string, { n: number; skipped: number; max: number; tol: number; exact: number }>();
+  for (const c of r.cases) {
+    const key = c.op === 'matmul' || c.op === 'embed' ? `${c.op} ${c.type}` : c.op === 'attention' ? `attention ${/kv=f16/.test(c.shape) ? 'f16' : 'f32'} KV` : c.op;
+    const g = groups.get(key) ?? { n: 0, skipped: 0, max: 0, tol: c.tolerance, exact: 0 };
+    g.n++;
+    if (c.status === 'skip') g.skipped++;
+    else g.max = Math.max(g.max, c.nmse);
+    g.exact = Math.max(g.exact, c.exactNmse ?? 0);
+    groups.set(key, g);
+  }
+  for (const [key, g] of groups)
+    t.diagnostic(`${key}: ${g.n} cases${g.skipped ? ` (${g.skipped} skipped)` : ''}, max nmse ${g.max.toExponential(2)} (tolerance ${g.tol})${g.exact ? `, reference vs f32-activation product ${g.exact.toExponential(2)}` : ''}`);
+}
+
+function assertAllOk(r: Report) {
+  for (const c of r.cases) assert.ok(c.status === 'ok' || c.status === 'skip', `${c.name}: ${c.status} nmse ${c.nmse} (tolerance ${c.tolerance})${c.message ? `: ${c.message}` : ''}`);
+}
+
+const built = existsSync(BIN) && existsSync(TESTCPU);
+const notBuilt = 'backend-ops or the test modules are not built (npm run build:native)';
+
+test('backend-ops --list: every op of enum aglm_op_kind, every weight type for matmul and embed, batches of 1 and 67', { skip: !built && notBuilt }, () => {
+  const r = spawnSync(BIN, ['--list'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const names = r.stdout.trim().split('\n').slice(0, -1).map((l) => l.split(/\s+/)[0]);
+  const ops = new Set(names.map((n) => n.split('/')[0]));
+  assert.deepEqual([...ops].sort(), [...OPS].sort());
+  for (const op of ['matmul', 'embed'])
+    for (const type of ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', ...K_QUANTS])
+      for (const b of ['b1', 'b67']) assert.ok(names.some((n) => n.startsWith(`${op}/${type}/`) && n.endsWith(`/${b}`)), `${op} ${type} ${b}`);
+  for (const shape of ['mode=0,', 'mode=2,', 'mode=8,', 'mode=24,', 'yarn', 'freq-factors']) assert.ok(names.some((n) => n.startsWith('rope/') && n.includes(shape)), shape);
+  for (const shape of ['non-causal', 'nh=8,nkv=2', 'window=', 'kv=f16', 'kv=f32']) assert.ok(names.some((n) => n.startsWith('attention/') && n.includes(shape)), shape);
+  assert.ok(names.some((n) => n.includes('m=70001')), 'a matmul with more than 65535 output rows');
+  assert.ok(names.some((n) => n.startsWith('embed/') && n.includes('input-rows')), 'embed with input rows');
+  assert.match(r.stdout, /^\d+ cases$/m);
+});
+
+test('backend-ops: the test module (CPU reference kernels in a module) equals the reference on every case it supports', { skip: !built && notBuilt }, (t) => {
+  const { code, report, raw } = run(['--module', TESTCPU]);
+  summarise(t, report);
+  assert.equal(report.unavailable, null);
+  assertAllOk(report);
+  assert.equal(code, 0, raw.slice(-2000));
+  // The test module refuses K-quant weights (supports() says so): exactly those cases are skipped.
+  for (const c of report.cases) assert.equal(c.status === 'skip', K_QUANTS.includes(c.type), `${c.name}: ${c.status}`);
+  assert.ok(report.passed! >= 200, `${report.passed} cases ran`);
+  // The same kernels on both sides: nothing but identical results.
+  for (const c of report.cases) if (c.status === 'ok') assert.equal(c.nmse, 0, c.name);
+  // The quantized-matmul tolerance is meaningful: a GPU multiplying exact f32 activations sits 10x below it.
+  for (const c of report.cases) if (c.exactNmse !== undefined) assert.ok(c.exactNmse < c.tolerance / 10, `${c.name}: f32-activation product nmse ${c.exactNmse} vs tolerance ${c.tolerance}`);
+});
+
+test('backend-ops: the built-in CPU backend\'s best variant (SIMD kernels) against its reference kernels, K-quants included', { skip: !built && notBuilt }, (t) => {
+  const { code, report, raw } = run(['--module', 'cpu']);
+  summarise(t, report);
+  assertAllOk(report);
+  assert.equal(code, 0, raw.slice(-2000));
+  assert.equal(report.skipped, 0);
+});
+
+test('backend-ops can fail: a module with inputs 5% off, or outputs 2 sqrt(tolerance) off, fails every case', { skip: !built && notBuilt }, (t) => {
+  for (const mode of ['input', 'output']) {
+    const { code, report } = run(['--module', TESTCPU, `--self-check-fail=${mode}`]);
+    assert.equal(code, 1, `--self-check-fail=${mode} must exit 1`);
+    const ran = report.cases.filter((c) => c.status !== 'skip');
+    assert.ok(ran.length >= 200);
+    for (const c of ran) assert.equal(c.status, 'fail', `--self-check-fail=${mode}: ${c.name} nmse ${c.nmse} (tolerance ${c.tolerance})`);
+    const margin = Math.min(...ran.map((c) => c.nmse / c.tolerance));
+    t.diagnostic(`--self-check-fail=${mode}: ${ran.length} of ${ran.length} cases fail; the smallest nmse / tolerance is ${margin.toFixed(1)}`);
+  }
+});
+
+// The GPU modules, each where it is built: the Vulkan module (lavapipe in CI) and the CUDA module.
+for (const [name, file, missing] of [
+  ['Vulkan', VULKAN, 'the Vulkan backend is not built here (glslc or the Vulkan headers are missing at build time)'],
+  ['CUDA', CUDA, 'the CUDA backend is not built here (no nvcc at build time)'],
+] as const) {
+  test(`backend-ops: the ${name} module against the CPU reference (skipped where it cannot run, saying why)`, { skip: !existsSync(BIN) && notBuilt }, (t) => {
+    if (!existsSync(file)) return t.skip(missing);
+    const { code, report, raw } = run(['--module', file]);
+    if (code === 77) {
+      assert.ok(report.unavailable, raw.slice(-2000));
+      // No device, or a backend that does not run programs yet (program_create: BACKEND_UNAVAILABLE).
+      return t.skip(`the ${name} backend cannot run here (${report.unavailable.stage}): ${report.unavailable.reason}`);
+    }
+    summarise(t, report);
+    t.diagnostic(`score ${report.score}: ${report.scoreWhy}`);
+    assertAllOk(report);
+    assert.equal(code, 0, raw.slice(-2000));
+    assert.ok(report.passed! >= 1, 'no case ran');
+  });
+}
