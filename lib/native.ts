@@ -44,6 +44,9 @@ export interface NativeModel {
     fileSize: number;
     programBytes: number;
     convertedBytes: number;
+    /** Attention layers, and how many run on a non-CPU backend (gpuLayers). */
+    layers: number;
+    gpuLayers: number;
   };
   dispose(): void;
 }
@@ -90,7 +93,7 @@ export interface NativeContext {
 export interface NativeBinding {
   irVersion: number;
   Model: {
-    load(spec: { path: string; backend?: string; variant?: string; variantSource?: string; threads?: number; graph: IrGraph }): Promise<NativeModel>;
+    load(spec: { path: string; backend?: string; variant?: string; variantSource?: string; threads?: number; gpuLayers?: number; graph: IrGraph }): Promise<NativeModel>;
   };
   systemInfo(cpuVariant?: string): NativeSystemInfo;
   /** Throws FILE_NOT_FOUND or KERNEL_PLUGIN_INVALID; the same file again returns its first record. */

@@ -2,8 +2,8 @@
 // Usage: node scripts/test.mjs [--unit] [path-substring ...]  (no arguments: all tests)
 //   --unit: the fast tier (npm run test:unit): everything but the slow files listed in SLOW (the peer comparisons,
 //   the arm64 cross build under qemu, the packed-tarball install, the native kernel tests, the 60 s server load test,
-//   the batch kill-and-resume run, the 1,000 schema-constrained samples, the comparison with llama.cpp's mtmd), about
-//   two minutes.
+//   the batch kill-and-resume run, the 1,000 schema-constrained samples, the comparison with llama.cpp's mtmd, whole
+//   models on the Vulkan backend on lavapipe), about two minutes.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const unit = process.argv.includes('--unit');
 const filters = process.argv.slice(2).filter((a) => a !== '--unit');
-const SLOW = ['test/peer/', 'test/package/', 'test/native/arm64', 'test/native/kernels', 'test/server/load', 'test/batch/cli-batch', 'test/grammar/json-sampling', 'test/vision/mtmd'];
+const SLOW = ['test/peer/', 'test/package/', 'test/native/arm64', 'test/native/kernels', 'test/server/load', 'test/batch/cli-batch', 'test/grammar/json-sampling', 'test/vision/mtmd', 'test/model/vulkan'];
 
 function walk(dir) {
   const out = [];

@@ -30,12 +30,27 @@ export interface SystemInfo {
   chosen: { backend: string; cpuVariant: string | null; reason: string };
   /** Kernel plugins registered in this process (registerKernelPlugin), with how often each kernel was chosen and run. */
   kernelPlugins: KernelPluginInfo[];
+  /**
+   * What went wrong with backends this process tried and fell back from, one line each (also emitted once as a
+   * process warning, code OPEN_AUTOGLM_BACKEND_FALLBACK): a backend module that failed to load, a GPU backend whose
+   * program could not be created (the model then ran on the CPU).
+   */
+  backendWarnings: string[];
 }
 
 interface CpuReport {
   cpu: { vendor: string; brand: string; features: string };
   variants: { name: string; score: number; note: string }[];
   choice: { variant: string | null; reason: string; code?: string };
+}
+
+const backendWarnings: string[] = [];
+
+/** Records a backend problem for systemInfo() and emits it once as a process warning. */
+export function warnBackend(line: string): void {
+  if (backendWarnings.includes(line)) return;
+  backendWarnings.push(line);
+  process.emitWarning(line, { code: 'OPEN_AUTOGLM_BACKEND_FALLBACK' });
 }
 
 export function systemInfo(): SystemInfo {
@@ -73,5 +88,6 @@ export function systemInfo(): SystemInfo {
       reason: best?.name === 'cpu' && best.path === '' ? reason : (best?.reason ?? 'no usable backend'),
     },
     kernelPlugins: (info.kernelPlugins ?? []).map(kernelPluginInfo),
+    backendWarnings: [...backendWarnings],
   };
 }

@@ -5,13 +5,14 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AglmError } from '../errors.js';
+import { backendOptions, BACKEND_FLAGS } from './sampling-flags.js';
 import { loadModel, type CpuVariant } from '../model/model.js';
 import { countPendingLines, prepareOutput, readLines, ResultWriter } from '../batch/files.js';
 import { BatchProgressReporter, PROGRESS_MODES, type ProgressMode } from '../batch/progress.js';
 import { runBatch, type BatchProgress } from '../batch/run-batch.js';
 
 export const BATCH_USAGE = `  open-autoglm batch [--model FILE] --input FILE|- --output FILE [--parallel N] [--ctx-size N] [--batch-size N]
-                     [--threads N] [--model-name NAME] [--progress bar|lines|none] [--cpu VARIANT]
+                     [--threads N] [--model-name NAME] [--progress bar|lines|none] [--cpu VARIANT] [--backend NAME] [--gpu-layers N]
       Runs an OpenAI Batch API input file (JSONL lines {custom_id, method: POST, url: /v1/chat/completions,
       /v1/completions or /v1/embeddings, body}) with --parallel requests at once (default 4) and appends one result
       line per request to --output as each completes. A rerun with the same --output skips the custom_ids it holds.
@@ -49,7 +50,7 @@ export async function batchCommand(args: string[], io: BatchIo): Promise<number>
       threads: { type: 'string', short: 't' },
       'model-name': { type: 'string' },
       progress: { type: 'string' },
-      cpu: { type: 'string' },
+      ...BACKEND_FLAGS,
     },
   });
   if (values.input === undefined || values.output === undefined) {
@@ -84,7 +85,7 @@ export async function batchCommand(args: string[], io: BatchIo): Promise<number>
   if (state.results > 0) io.err(`open-autoglm batch: resuming: ${state.results} results already in ${output}\n`);
   const total = input === '-' ? undefined : await countPendingLines(input, state.skip, state.skipLines);
 
-  const model = await loadModel(values.model, { cpuVariant: values.cpu as CpuVariant | undefined });
+  const model = await loadModel(values.model, backendOptions(values));
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => () => controller.abort(new AglmError('ABORTED', `${sig}: the batch was stopped`));
   const onInt = onSignal('SIGINT');

@@ -11,7 +11,8 @@ export interface BenchIo {
   err: (s: string) => void;
 }
 
-export const BENCH_USAGE = `  open-autoglm bench --model FILE [-p 512] [-n 128] [-t THREADS] [-r REPS] [--cpu ref|avx2|avx512] [--json]
+export const BENCH_USAGE = `  open-autoglm bench --model FILE [-p 512] [-n 128] [-t THREADS] [-r REPS] [--cpu ref|avx2|avx512]
+                     [--backend cpu|vulkan|cuda] [--json]
       Measures prompt processing (ppN) and generation (tgN) speed of a model file, llama-bench style.
 ${TOKENIZE_BENCH_USAGE}`;
 
@@ -39,7 +40,7 @@ export function benchTable(r: BenchResult): string {
     r.model.description,
     formatSize(r.model.sizeBytes),
     formatParams(r.model.params),
-    `${r.backend.toUpperCase()} ${variant}`.trim(),
+    r.backend === 'cpu' ? `CPU ${variant}`.trim() : r.backend.toUpperCase(), // a GPU backend's description starts with its name
     String(r.threads),
     t.test,
     `${t.tokensPerSecond.mean.toFixed(2)} ± ${t.tokensPerSecond.sd.toFixed(2)}`,
@@ -64,6 +65,7 @@ export async function benchCommand(args: string[], io: BenchIo): Promise<number>
       t: { type: 'string', short: 't' },
       r: { type: 'string', short: 'r' },
       cpu: { type: 'string' },
+      backend: { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -78,6 +80,7 @@ export async function benchCommand(args: string[], io: BenchIo): Promise<number>
     threads: int('-t', values.t, 1),
     repetitions: int('-r', values.r, 1),
     cpuVariant: values.cpu as CpuVariant | undefined,
+    backend: values.backend,
     onSample: values.json ? undefined : (test, tps) => io.err(`${test}: ${tps.toFixed(2)} t/s\n`),
   });
   if (values.json) io.out(JSON.stringify(result, null, 2) + '\n');

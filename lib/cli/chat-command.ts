@@ -5,10 +5,10 @@ import { createInterface } from 'node:readline';
 import { AglmError } from '../errors.js';
 import { loadModel, type CpuVariant } from '../model/model.js';
 import { parseArgs } from 'node:util';
-import { num, samplingOptions, SAMPLING_FLAGS } from './sampling-flags.js';
+import { num, samplingOptions, SAMPLING_FLAGS, backendOptions } from './sampling-flags.js';
 
 export const CHAT_USAGE = `  open-autoglm chat [--model FILE] [--system TEXT] [--template FILE] [-n N] [--temperature T] [--seed S] [--top-k K]
-                    [--top-p P] [--min-p P] [--repeat-penalty R] [--ctx N] [--threads N] [--cpu VARIANT] [--timings]
+                    [--top-p P] [--min-p P] [--repeat-penalty R] [--ctx N] [--threads N] [--cpu VARIANT] [--backend NAME] [--gpu-layers N] [--timings]
       Interactive chat with the model's chat template (or --template, a Jinja file). Ctrl-C stops the current reply;
       Ctrl-C at the prompt or Ctrl-D ends. --timings prints each turn's token counts (reused from the cache, evaluated).
 `;
@@ -58,7 +58,7 @@ export async function chatCommand(args: string[], io: ChatIo): Promise<number> {
   });
   const sampling = samplingOptions(values);
   const template = values.template === undefined ? undefined : readTemplate(values.template);
-  const model = await loadModel(values.model, { cpuVariant: values.cpu as CpuVariant | undefined });
+  const model = await loadModel(values.model, backendOptions(values));
   const input = io.input ?? process.stdin;
   const tty = input === process.stdin && process.stdin.isTTY === true && process.stdout.isTTY === true;
   const rl = createInterface({ input, output: tty ? process.stdout : undefined, terminal: tty });

@@ -11,11 +11,12 @@ import { embedCommand, EMBED_USAGE } from './embed-command.js';
 import { chatCommand, CHAT_USAGE } from './chat-command.js';
 import { serveCommand, SERVE_USAGE } from './serve-command.js';
 import { batchCommand, BATCH_USAGE } from './batch-command.js';
-import { num, samplingOptions, SAMPLING_FLAGS } from './sampling-flags.js';
+import { num, samplingOptions, SAMPLING_FLAGS, backendOptions } from './sampling-flags.js';
 
 const USAGE = `Usage:
   open-autoglm run [--model FILE] [-n N] [--temperature T] [--seed S] [--threads N] [--top-k K] [--top-p P] [--min-p P]
-                   [--repeat-penalty R] [--cpu ref|avx2|avx512|amx|neon] [--timings] "prompt"
+                   [--repeat-penalty R] [--cpu ref|avx2|avx512|amx|neon] [--backend NAME] [--gpu-layers N]
+                   [--timings] "prompt"
       Streams a completion of the prompt to stdout (default model: the stories260K model shipped in the package).
 ${CHAT_USAGE}  open-autoglm info [--json]
       Prints the CPU features found, the backends and kernel variants available, and which is chosen and why.
@@ -46,7 +47,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     return 2;
   }
   const prompt = positionals[0];
-  const model = await loadModel(values.model, { cpuVariant: values.cpu as CpuVariant | undefined });
+  const model = await loadModel(values.model, backendOptions(values));
   const controller = new AbortController();
   const onSigint = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);

@@ -1,6 +1,8 @@
-// The command-line flags every generating command shares (model, sampling, threads, CPU variant) and their parsing.
+// The command-line flags every generating command shares (model, sampling, threads, CPU variant, backend, GPU layers)
+// and their parsing.
 import { AglmError } from '../errors.js';
 import type { SamplerOptions } from '../sampler/index.js';
+import type { CpuVariant } from '../model/model.js';
 
 /** parseArgs option specs of the shared flags. */
 export const SAMPLING_FLAGS = {
@@ -14,8 +16,34 @@ export const SAMPLING_FLAGS = {
   'min-p': { type: 'string' },
   'repeat-penalty': { type: 'string' },
   cpu: { type: 'string' },
+  backend: { type: 'string' },
+  'gpu-layers': { type: 'string' },
   timings: { type: 'boolean' },
 } as const;
+
+/** parseArgs specs of the flags that choose where a model runs (every command that loads one). */
+export const BACKEND_FLAGS = {
+  cpu: { type: 'string' },
+  backend: { type: 'string' },
+  'gpu-layers': { type: 'string' },
+} as const;
+
+/** Usage text of BACKEND_FLAGS. */
+export const BACKEND_USAGE = '[--cpu ref|avx2|avx512|amx|neon] [--backend cpu|vulkan|cuda] [--gpu-layers N]';
+
+/** loadModel options from BACKEND_FLAGS' values. */
+export function backendOptions(values: { cpu?: string | boolean; backend?: string | boolean; 'gpu-layers'?: string | boolean }): {
+  cpuVariant?: CpuVariant;
+  backend?: string;
+  gpuLayers?: number;
+} {
+  const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+  return {
+    ...(str(values.cpu) !== undefined ? { cpuVariant: str(values.cpu) as CpuVariant } : {}),
+    ...(str(values.backend) !== undefined ? { backend: str(values.backend) } : {}),
+    ...(str(values['gpu-layers']) !== undefined ? { gpuLayers: num('gpu-layers', str(values['gpu-layers'])) } : {}),
+  };
+}
 
 /** A numeric flag's value, or undefined when absent; INVALID_ARGUMENT when it is not a number. */
 export function num(name: string, v: string | undefined): number | undefined {

@@ -5,6 +5,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { AglmError } from '../errors.js';
+import { backendOptions, BACKEND_FLAGS } from './sampling-flags.js';
 import { loadModel, type CpuVariant } from '../model/model.js';
 import type { GrpcServer } from '../server/grpc.js';
 import { createServer } from '../server/http.js';
@@ -12,7 +13,7 @@ import type { BenchIo } from './bench-command.js';
 
 export const SERVE_USAGE = `  open-autoglm serve [--model FILE] [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] [--api-key KEY]
                      [--grpc-port N] [--batch-size N] [--threads N] [--max-queue N] [--model-name NAME]
-                     [--shutdown-timeout S] [--cpu VARIANT] [--projector MMPROJ] [--max-images N]
+                     [--shutdown-timeout S] [--cpu VARIANT] [--backend NAME] [--gpu-layers N] [--projector MMPROJ] [--max-images N]
                      [--prompt-cache N]
       An OpenAI-compatible server: POST /v1/chat/completions, /v1/completions (streaming with SSE or not),
       /v1/embeddings, /tokenize, /detokenize; GET /v1/models, /health, /metrics (Prometheus). --parallel sequences
@@ -47,7 +48,7 @@ export async function serveCommand(args: string[], io: BenchIo): Promise<number>
       'max-queue': { type: 'string' },
       'model-name': { type: 'string' },
       'shutdown-timeout': { type: 'string' },
-      cpu: { type: 'string' },
+      ...BACKEND_FLAGS,
       projector: { type: 'string' },
       'max-images': { type: 'string' },
       'prompt-cache': { type: 'string' },
@@ -58,7 +59,7 @@ export async function serveCommand(args: string[], io: BenchIo): Promise<number>
   const port = int('port', values.port, 0, 65535) ?? 8080;
   const grpcPort = int('grpc-port', values['grpc-port'], 0, 65535);
   const shutdownMs = (int('shutdown-timeout', values['shutdown-timeout'], 0, 3600) ?? 10) * 1000;
-  const modelPromise = loadModel(values.model, { cpuVariant: values.cpu as CpuVariant | undefined, ...(values.projector !== undefined ? { projector: values.projector } : {}) });
+  const modelPromise = loadModel(values.model, { ...backendOptions(values), ...(values.projector !== undefined ? { projector: values.projector } : {}) });
   const handler = createServer(modelPromise, {
     parallel: int('parallel', values.parallel, 1, 1024),
     contextSize: int('ctx-size', values['ctx-size'], 1, 1 << 24),

@@ -3,13 +3,14 @@
 import { join } from 'node:path';
 import { buildArchitecture, type ArchBuild } from '../arch/index.js';
 import { AglmError, invalidArgument } from '../errors.js';
-import { readGguf, type GgufFile, type GgufMetadata } from '../gguf/index.js';
+import { ggmlTensorBytes, readGguf, type GgufFile, type GgufMetadata } from '../gguf/index.js';
 import { fromNative, nativeBinding, type NativeModel } from '../native.js';
 import { packageRoot } from '../package-root.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { freemem } from 'node:os';
 import { planModel, type ModelPlan, type PrecisionRequest } from '../backends/planner.js';
 import { defaultThreadCount } from '../backends/cpu-count.js';
+import { warnBackend } from '../backends/system-info.js';
 import { PRECISIONS } from '../backends/weight-types.js';
 import { checkObject, optBoolean, optInt, optOneOf, optSignal } from '../validate.js';
 import { Context, type ContextOptions } from './context.js';
@@ -35,6 +36,19 @@ export interface LoadModelOptions {
   backend?: string;
   /** Force a CPU kernel variant (also settable with OPEN_AUTOGLM_CPU); default: the best this CPU supports. */
   cpuVariant?: CpuVariant;
+  /**
+   * With a GPU backend: how many of the model's layers it runs (the last ones, with the output layer); the others run
+   * on the CPU and the core hands the activations from one to the other each step. Default: every layer when the
+   * weights and a default context's KV cells fit in 90% of the device's free memory, else as many as fit. 0: all on
+   * the CPU. Ignored on the CPU backend. model.backend.gpuLayers says what was chosen and why.
+   */
+  gpuLayers?: number;
+  /**
+   * With a GPU backend: bytes of its memory the model may use (weights, KV cells, activations), for the precision
+   * planner and the gpuLayers choice. Default: 90% of the device's free memory (of its total where the driver does not
+   * say what is free).
+   */
+  gpuMemory?: number;
   /**
    * Weight precision: 'auto' (default) keeps the file's precision when it fits in `memoryBudget` and otherwise
    * quantizes at load to the most precise type that fits; a type name converts every weight matrix to it.
@@ -75,6 +89,11 @@ export interface ModelBackendInfo {
   backendReason: string;
   /** The kernel variant chosen and why. */
   description: string;
+  /** Layers (attention blocks) of the model, and how many run on a GPU backend (the rest on the CPU). */
+  layers?: number;
+  gpuLayers?: number;
+  /** Why that many layers run on the GPU (the gpuLayers option, or the device memory). */
+  gpuLayersReason?: string;
 }
 
 /** The model shipped in the package: Karpathy's stories260K (TinyStories Llama, MIT); see models/SOURCES.md. */
@@ -104,7 +123,7 @@ export class Model {
     path: string,
     file: GgufFile,
     tokenizer: Tokenizer,
-    weights: { build: ArchBuild & { architecture: string }; native: NativeModel; plan: ModelPlan; vision?: VisionProjector } | undefined,
+    weights: { build: ArchBuild & { architecture: string }; native: NativeModel; plan: ModelPlan; vision?: VisionProjector; gpuLayersReason?: string } | undefined,
   ) {
     this.path = path;
     this.#vision = weights?.vision;
@@ -117,7 +136,8 @@ export class Model {
       this.hparams = weights.build.hparams;
       this.#native = weights.native;
       const d = weights.native.describe();
-      this.backend = { backend: d.backend, backendReason: d.backendReason, description: d.description };
+      this.backend = { backend: d.backend, backendReason: d.backendReason, description: d.description, layers: d.layers, gpuLayers: d.gpuLayers };
+      if (d.backend !== 'cpu' || d.gpuLayers < d.layers) this.backend.gpuLayersReason = weights.gpuLayersReason || 'every layer on the backend';
       this.hiddenSize = d.nHidden;
       return;
     }
@@ -332,31 +352,62 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
   if (tokenizer.vocabSize !== build.hparams.vocabSize) {
     throw new AglmError('GGUF_SHAPE_MISMATCH', `The tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${build.hparams.vocabSize}`);
   }
-  const plan = planModel({
-    file: gguf,
-    graph: build.graph,
-    trainContext: build.hparams.contextLength,
-    precision,
-    memoryBudget: budget,
-    budgetSource: o.memoryBudget === undefined ? '90% of the free memory' : 'the memoryBudget option',
-    kvBytesPerToken: build.graph.cache.reduce((n, c) => n + (c.k + c.v) * 4, 0),
-  });
+  const planFor = (memoryBudget: number, budgetSource: string) =>
+    planModel({
+      file: gguf,
+      graph: build.graph,
+      trainContext: build.hparams.contextLength,
+      precision,
+      memoryBudget,
+      budgetSource,
+      kvBytesPerToken: build.graph.cache.reduce((n, c) => n + (c.k + c.v) * 4, 0),
+    });
+  const hostSource = o.memoryBudget === undefined ? '90% of the free memory' : 'the memoryBudget option';
+  // A GPU backend computes from its own memory: the precision planner first fits the model there (quantizing at load
+  // if 'auto' allows); when even that does not fit, the host budget decides and gpuLayers splits the layers.
+  const gpuMemory = o.gpuMemory === undefined ? undefined : optInt('gpuMemory', o.gpuMemory, 1, Number.MAX_SAFE_INTEGER, 0);
+  const device = o.memoryBudget === undefined && o.gpuLayers === undefined ? targetDevice(o.backend, gpuMemory) : undefined;
+  let plan: ModelPlan;
+  if (device && device.bytes < budget) {
+    try {
+      plan = planFor(device.bytes, device.source);
+    } catch (e) {
+      if (!(e instanceof AglmError) || e.code !== 'OUT_OF_MEMORY') throw e;
+      plan = planFor(budget, hostSource);
+    }
+  } else plan = planFor(budget, hostSource);
   const convert = new Map(plan.conversions.map((c) => [c.name, c.toType]));
   for (const w of build.graph.weights) w.to = convert.get(w.name);
   if (signal?.aborted) throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
+  if (o.gpuLayers !== undefined && (typeof o.gpuLayers !== 'number' || !Number.isInteger(o.gpuLayers) || o.gpuLayers < 0)) {
+    throw invalidArgument('gpuLayers', 'a whole number of layers from 0', o.gpuLayers);
+  }
+  const gpu = chooseGpuLayers(o.backend, o.gpuLayers, gpuMemory, gguf, plan, convert);
+  const spec = {
+    path: file,
+    backend: o.backend,
+    gpuLayers: gpu.layers,
+    variant: variant || undefined,
+    variantSource: o.cpuVariant !== undefined ? 'the cpuVariant option' : envVariant ? 'OPEN_AUTOGLM_CPU' : undefined,
+    // Load-time conversion and repacking use the cores this process may use (affinity and cgroup quota).
+    threads: defaultThreadCount(),
+    graph: build.graph,
+  };
   let native: NativeModel;
   try {
-    native = await nativeBinding().Model.load({
-      path: file,
-      backend: o.backend,
-      variant: variant || undefined,
-      variantSource: o.cpuVariant !== undefined ? 'the cpuVariant option' : envVariant ? 'OPEN_AUTOGLM_CPU' : undefined,
-      // Load-time conversion and repacking use the cores this process may use (affinity and cgroup quota).
-      threads: defaultThreadCount(),
-      graph: build.graph,
-    });
+    if (o.backend === undefined) warnFailedModules();
+    native = await nativeBinding().Model.load(spec);
   } catch (e) {
-    throw fromNative(e, site);
+    const err = fromNative(e, site);
+    // A backend chosen by score (not by name) that cannot make the program: the CPU runs the model, and it is said.
+    const chosen = o.backend === undefined ? bestBackend() : undefined;
+    if (!chosen || chosen === 'cpu' || err.code === 'ABORTED' || err.code === 'INVALID_ARGUMENT' || err.code.startsWith('GGUF')) throw err;
+    warnBackend(`open-autoglm: the ${chosen} backend could not run ${file} (${err.code}: ${err.message}); it runs on the CPU`);
+    try {
+      native = await nativeBinding().Model.load({ ...spec, backend: 'cpu', gpuLayers: undefined });
+    } catch (e2) {
+      throw fromNative(e2, site);
+    }
   }
   let vision: VisionProjector | undefined;
   if (o.projector !== undefined) {
@@ -381,5 +432,77 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
     vision?.dispose();
     throw new AglmError('ABORTED', 'The operation was aborted', { cause: signal.reason });
   }
-  return new Model(file, gguf, tokenizer, { build, native, plan, vision });
+  return new Model(file, gguf, tokenizer, { build, native, plan, vision, gpuLayersReason: gpu.reason });
+}
+
+/** The device of the backend a load will use, when that is a GPU backend: its name and 90% of its free (else total) memory. */
+function targetDevice(backend: string | undefined, limit?: number): { name: string; bytes: number; source: string } | undefined {
+  let record;
+  try {
+    const backends = nativeBinding().systemInfo().backends;
+    record = backend ? backends.find((b) => b.name === backend) : backends.find((b) => b.state === 'ready');
+  } catch {
+    return undefined;
+  }
+  const d = record?.devices[0];
+  if (!record || record.name === 'cpu' || record.state !== 'ready' || !d) return undefined;
+  if (limit !== undefined) return { name: d.name, bytes: limit, source: `the gpuMemory option for ${d.name}` };
+  const bytes = 0.9 * (d.memoryFree > 0 ? d.memoryFree : d.memoryTotal);
+  return bytes > 0 ? { name: d.name, bytes: Math.floor(bytes), source: `90% of ${d.name}'s ${d.memoryFree > 0 ? 'free ' : ''}memory` } : undefined;
+}
+
+/** The backend a load without `backend` gets (the best ready one), or undefined. */
+function bestBackend(): string | undefined {
+  try {
+    return nativeBinding().systemInfo().backends.find((b) => b.state === 'ready')?.name;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Backend modules that failed to load are reported (once each) when a load picks a backend by score. */
+function warnFailedModules(): void {
+  let backends;
+  try {
+    backends = nativeBinding().systemInfo().backends;
+  } catch {
+    return;
+  }
+  for (const b of backends)
+    if (b.state === 'failed') warnBackend(`open-autoglm: backend module ${b.path} failed to load (${b.reason}); not used`);
+}
+
+/**
+ * gpuLayers for a load: the option as given, or, when the backend that will run the model has a GPU device, as many
+ * of the last layers as fit in 90% of its free memory (total where the driver reports no free figure) with the output
+ * and embedding tables and the KV cells of the default context; undefined leaves every layer on the backend.
+ */
+function chooseGpuLayers(
+  backend: string | undefined,
+  asked: number | undefined,
+  gpuMemory: number | undefined,
+  gguf: GgufFile,
+  plan: ModelPlan,
+  convert: Map<string, number>,
+): { layers: number | undefined; reason: string } {
+  if (asked !== undefined) return { layers: asked, reason: 'the gpuLayers option' };
+  const device = targetDevice(backend, gpuMemory);
+  if (!device) return { layers: undefined, reason: '' };
+  const available = device.bytes;
+  const perLayer = new Map<number, number>();
+  let rest = 0;
+  for (const t of gguf.tensors) {
+    const bytes = ggmlTensorBytes(convert.get(t.name) ?? t.type, t.dims);
+    const m = /^blk\.(\d+)\./.exec(t.name);
+    if (m) perLayer.set(Number(m[1]), (perLayer.get(Number(m[1])) ?? 0) + bytes);
+    else rest += bytes;
+  }
+  const n = perLayer.size;
+  if (n === 0) return { layers: undefined, reason: '' };
+  const kvPerLayer = (plan.kvBytesPerToken * plan.contextSize) / n;
+  const layerBytes = [...perLayer.values()].reduce((a, b) => a + b, 0) / n + kvPerLayer;
+  const fmt = (b: number) => (b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(2)} GiB` : `${(b / 1024 ** 2).toFixed(1)} MiB`);
+  if (rest + n * layerBytes <= available) return { layers: undefined, reason: `the model (${fmt(rest + n * layerBytes)} with a ${plan.contextSize}-token context) fits in ${device.name}'s ${fmt(available)}` };
+  const fit = Math.max(0, Math.min(n, Math.floor((available - rest) / layerBytes)));
+  return { layers: fit, reason: `${fit} of ${n} layers (${fmt(layerBytes)} each with their KV cells) fit in ${device.name}'s ${fmt(available)} beside the output and embedding tables (${fmt(rest)})` };
 }

@@ -19,6 +19,8 @@ export interface BenchOptions {
   /** Timed runs of each test. Default 3. */
   repetitions?: number;
   cpuVariant?: CpuVariant;
+  /** The backend to run on ('cpu', 'vulkan', 'cuda', ...). Default: the best usable one, as loadModel. */
+  backend?: string;
   /** Most tokens per native batch. Default 512 (as llama-bench). */
   batchSize?: number;
   /** Called right before each timed run (bench/ samples the machine's load there). */
@@ -172,7 +174,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const gguf = await readGguf(options.modelPath);
   const info = describeModelFile(options.modelPath, gguf);
   const t0 = performance.now();
-  const model: Model = await loadModel(options.modelPath, { cpuVariant: options.cpuVariant });
+  const model: Model = await loadModel(options.modelPath, { cpuVariant: options.cpuVariant, backend: options.backend });
   try {
     const contextSize = Math.max(promptTokens + genTokens, 64);
     const ctx = model.createContext({ contextSize, threads: options.threads, batchSize: Math.min(batchSize, contextSize) });

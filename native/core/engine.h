@@ -16,17 +16,31 @@
 #include "core/weights.h"
 #include "hal/registry.h"
 
-struct aglm_model_core {
-  aglm_mapped_file file;
-  aglm_graph graph;
-  aglm_graph_analysis analysis;
-  aglm_model_weights weights;
+// One backend's share of a model: the whole graph, or with gpuLayers the part before a layer boundary (on the CPU)
+// and the part after it (on the GPU backend), the first handing its rows on to the second.
+struct aglm_model_part {
   const aglm_hal_backend *backend = nullptr;
   aglm_hal_program *program = nullptr;
+  aglm_graph graph;
+  aglm_graph_analysis analysis;
+  std::string description;
+  int64_t hand_width = 0; // floats per token handed to the next part (0: the last part)
+};
+
+struct aglm_model_core {
+  aglm_mapped_file file;
+  aglm_graph graph;            // the whole graph (steps are validated against it)
+  aglm_graph_analysis analysis;
+  aglm_model_weights weights;
+  std::vector<aglm_model_part> parts; // run in order; the last one produces the outputs
+  const aglm_hal_backend *backend = nullptr; // the last part's (the model's backend)
+  aglm_hal_program *program = nullptr;
   std::string backend_why; // why this backend was chosen
-  std::string description; // the backend's one-line description of the program (variant and why)
+  std::string description; // the backends' one-line descriptions of their programs (variant and why)
   int64_t n_vocab = 0;
   int64_t n_hidden = 0; // width of the graph's hidden-state output; 0 if it has none
+  int32_t n_layers = 0, gpu_layers = 0; // attention layers; those on a non-CPU backend
+  std::vector<int> weight_refs; // per weight: the parts still reading the core's copy (released at 0)
   ~aglm_model_core();
 };
 
@@ -36,6 +50,7 @@ struct aglm_load_request {
   std::string variant; // empty = best
   std::string variant_source;
   int threads = 0; // load-time threads (0 = every core)
+  int gpu_layers = -1; // layers on `backend` when it is not the CPU (the last ones); the rest run on the CPU; -1 = all
   aglm_graph graph;
 };
 
@@ -53,9 +68,12 @@ struct aglm_context_desc {
 
 struct aglm_context_core {
   std::shared_ptr<aglm_model_core> model;
-  aglm_hal_session *session = nullptr;
+  std::vector<aglm_hal_session *> sessions; // one per model part
   int64_t n_cells = 0, n_batch = 0;
-  std::vector<uint64_t> value_offsets; // the arena plan the session was made with
+  std::vector<std::vector<uint64_t>> value_offsets; // per part: the arena plan its session was made with
+  std::vector<float> hand;                           // rows handed from one part to the next (n_batch x width)
+  std::vector<int32_t> iota;                         // 0 .. n_batch - 1
+  uint64_t memory_bytes() const;
   aglm_kv_pool pool;                  // touched by the JS thread only
   std::atomic<bool> stepping{false};  // a step is running (set and cleared by the JS thread)
   std::atomic<bool> abort{false};     // the running step should stop

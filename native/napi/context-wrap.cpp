@@ -209,8 +209,7 @@ class context_wrap : public Napi::ObjectWrap<context_wrap> {
     o.Set("sequences", Napi::Number::New(env, ctx_->pool.n_sequences()));
     o.Set("maxSequences", Napi::Number::New(env, ctx_->pool.max_sequences()));
     o.Set("stepping", Napi::Boolean::New(env, ctx_->stepping.load()));
-    const aglm_hal_backend *b = ctx_->model->backend;
-    o.Set("memoryBytes", Napi::Number::New(env, b->session_memory ? (double)b->session_memory(ctx_->session) : 0));
+    o.Set("memoryBytes", Napi::Number::New(env, (double)ctx_->memory_bytes()));
     return o;
   }
 

@@ -209,6 +209,13 @@ class model_wrap : public Napi::ObjectWrap<model_wrap> {
         return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "Model.load: threads must be a number from 1 to 4096");
       req.threads = (int)threads.As<Napi::Number>().DoubleValue();
     }
+    const Napi::Value gpu_layers = spec.Get("gpuLayers");
+    if (!gpu_layers.IsUndefined() && !gpu_layers.IsNull()) {
+      const double g = gpu_layers.IsNumber() ? gpu_layers.As<Napi::Number>().DoubleValue() : -1;
+      if (!(g >= 0 && g <= 1e6) || g != (double)(int)g)
+        return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, "Model.load: gpuLayers must be a whole number from 0");
+      req.gpu_layers = (int)g;
+    }
     reader rd{env, {}};
     if (!rd.graph(spec.Get("graph"), &req.graph)) return aglm_throw(env, AGLM_ERR_INVALID_ARGUMENT, rd.error);
     return (new load_worker(env, std::move(req)))->queue();
@@ -241,8 +248,12 @@ class model_wrap : public Napi::ObjectWrap<model_wrap> {
     o.Set("nVocab", Napi::Number::New(env, (double)model_->n_vocab));
     o.Set("nHidden", Napi::Number::New(env, (double)model_->n_hidden));
     o.Set("fileSize", Napi::Number::New(env, (double)model_->file.size()));
-    const aglm_hal_backend *b = model_->backend;
-    o.Set("programBytes", Napi::Number::New(env, b->program_memory ? (double)b->program_memory(model_->program) : 0));
+    double program_bytes = 0;
+    for (const aglm_model_part &p : model_->parts)
+      if (p.backend->program_memory) program_bytes += (double)p.backend->program_memory(p.program);
+    o.Set("programBytes", Napi::Number::New(env, program_bytes));
+    o.Set("layers", Napi::Number::New(env, model_->n_layers));
+    o.Set("gpuLayers", Napi::Number::New(env, model_->gpu_layers));
     o.Set("convertedBytes", Napi::Number::New(env, (double)model_->weights.owned_bytes()));
     return o;
   }

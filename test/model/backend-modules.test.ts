@@ -91,3 +91,26 @@ test("the core asks the module's supports(): a weight type it refuses is a typed
   await using model = await loadModel(path);
   assert.equal((await model.complete('Once', { maxTokens: 4, temperature: 0 })).tokens.length, 4);
 });
+
+test('a backend chosen by score whose program cannot be created: the model runs on the CPU, said by a process warning and in systemInfo; asked for by name it is an error', async (t) => {
+  const dir = join(repoRoot, 'build', 'Release', 'test-fallback');
+  assert.ok(existsSync(join(dir, `aglm-backend-testfail${suffix}`)), 'build/Release/test-fallback (npm run build:native)');
+  const old = process.env.OPEN_AUTOGLM_BACKEND_PATH;
+  process.env.OPEN_AUTOGLM_BACKEND_PATH = dir;
+  t.after(() => (old === undefined ? delete process.env.OPEN_AUTOGLM_BACKEND_PATH : (process.env.OPEN_AUTOGLM_BACKEND_PATH = old)));
+  assert.equal(systemInfo().chosen.backend, 'testfail', 'it scores above the CPU backend');
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  await using model = await loadModel();
+  assert.equal(model.backend.backend, 'cpu');
+  const ref = greedyReference();
+  assert.deepEqual((await model.complete(ref.prompt, { maxTokens: 64, temperature: 0 })).tokens, ref.generatedTokens);
+  await new Promise((r) => setImmediate(r)); // process warnings are emitted on the next tick
+  const w = warnings.find((x) => (x as Error & { code?: string }).code === 'OPEN_AUTOGLM_BACKEND_FALLBACK');
+  assert.ok(w, `warnings: ${warnings.map((x) => x.message).join(' | ')}`);
+  assert.match(w.message, /testfail backend could not run .*failed to initialise.*runs on the CPU/);
+  assert.ok(systemInfo().backendWarnings.includes(w.message));
+  await assert.rejects(loadModel(undefined, { backend: 'testfail' }), { code: 'BACKEND_UNAVAILABLE', message: /failed to initialise/ });
+});

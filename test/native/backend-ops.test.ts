@@ -4,7 +4,10 @@
 // type. Run against the test module (the CPU reference kernels in a separate shared library: proves the harness end to
 // end), the built-in CPU backend's best variant (its SIMD kernels; covers the K-quants the test module refuses), the
 // harness's own self-checks (a perturbed module must fail every case) and the GPU modules where built (skipped, with
-// the reason, where they cannot run: no device, or program_create answering BACKEND_UNAVAILABLE).
+// the reason, where they cannot run: no device, or program_create answering BACKEND_UNAVAILABLE). The Vulkan module
+// runs twice: with the optional kernel paths its device has (on an integer-dot device the 32-block quantized matmuls
+// quantize activations as the CPU does, so they are held to the sharp tolerance, --sharp-quant) and with
+// OPEN_AUTOGLM_VULKAN_PLAIN=1 (the plain kernels, f32 activations; matmuls only).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -16,10 +19,12 @@ const REL = join(repoRoot, 'build', 'Release');
 const BIN = join(REL, process.platform === 'win32' ? 'backend-ops.exe' : 'backend-ops');
 const SUFFIX = process.platform === 'win32' ? '.dll' : process.platform === 'darwin' ? '.dylib' : '.so';
 const TESTCPU = join(REL, 'test-backends', `aglm-backend-testcpu${SUFFIX}`);
-const VULKAN = join(REL, 'vulkan-module', `aglm-backend-vulkan${SUFFIX}`);
-const CUDA = join(REL, 'cuda-module', `aglm-backend-cuda${SUFFIX}`);
+const VULKAN = join(REL, `aglm-backend-vulkan${SUFFIX}`);
+const CUDA = join(REL, `aglm-backend-cuda${SUFFIX}`);
 const OPS = ['embed', 'rms_norm', 'matmul', 'add', 'mul', 'silu_mul', 'rope', 'attention', 'output_rows', 'layer_norm', 'gelu', 'embed_positions', 'add_vector', 'input', 'embed_interp', 'merge_rows', 'gelu_erf'];
 const K_QUANTS = ['Q4_K', 'Q5_K', 'Q6_K'];
+// The weight types of the Vulkan integer-dot matmuls (shaders/matmul_dot.comp).
+const DOT_TYPES = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'];
 
 interface Case {
   name: string;
@@ -41,6 +46,7 @@ interface Report {
   module: string;
   backend?: string;
   device?: string;
+  deviceDescription?: string;
   score?: number;
   scoreWhy?: string;
   unavailable: { stage: string; reason: string } | null;
@@ -51,9 +57,9 @@ interface Report {
   seconds?: number;
 }
 
-function run(args: string[]): { code: number | null; report: Report; raw: string } {
+function run(args: string[], env: Record<string, string> = {}): { code: number | null; report: Report; raw: string } {
   // A module that hangs (a device wait that never returns) fails the test instead of stalling the suite.
-  const r = spawnSync(BIN, [...args, '--json'], { encoding: 'utf8', timeout: 240_000, maxBuffer: 64 << 20 });
+  const r = spawnSync(BIN, [...args, '--json'], { encoding: 'utf8', timeout: 240_000, maxBuffer: 64 << 20, env: { ...process.env, ...env } });
   const raw = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   assert.ok(r.error === undefined, `backend-ops ${args.join(' ')}: ${r.error?.message}\n${raw.slice(-2000)}`);
   return { code: r.status, report: JSON.parse(r.stdout) as Report, raw };
@@ -141,7 +147,15 @@ for (const [name, file, missing] of [
 ] as const) {
   test(`backend-ops: the ${name} module against the CPU reference (skipped where it cannot run, saying why)`, { skip: !existsSync(BIN) && notBuilt }, (t) => {
     if (!existsSync(file)) return t.skip(missing);
-    const { code, report, raw } = run(['--module', file]);
+    // The Vulkan device's kernel paths (its description, from one small case): with integer dot products, the
+    // 32-block quantized matmuls must equal the CPU's to the sharp tolerance.
+    let extra: string[] = [];
+    if (name === 'Vulkan') {
+      const probe = run(['--module', file, '--op', 'matmul', '--filter', 'matmul/F32/k=1,m=37/b1']);
+      if (probe.code === 0 && /kernel paths: .*integer dot/.test(probe.report.deviceDescription ?? '')) extra = ['--sharp-quant', DOT_TYPES.join(',')];
+      t.diagnostic(`device: ${probe.report.deviceDescription}`);
+    }
+    const { code, report, raw } = run(['--module', file, ...extra]);
     if (code === 77) {
       assert.ok(report.unavailable, raw.slice(-2000));
       // No device, or a backend that does not run programs yet (program_create: BACKEND_UNAVAILABLE).
@@ -152,5 +166,20 @@ for (const [name, file, missing] of [
     assertAllOk(report);
     assert.equal(code, 0, raw.slice(-2000));
     assert.ok(report.passed! >= 1, 'no case ran');
+    if (extra.length)
+      for (const c of report.cases) if (c.op === 'matmul' && DOT_TYPES.includes(c.type)) assert.ok(c.tolerance <= 1e-10, `${c.name}: tolerance ${c.tolerance}`);
   });
 }
+
+test('backend-ops: the Vulkan module with OPEN_AUTOGLM_VULKAN_PLAIN=1 (plain kernels only) against the CPU reference, matmuls', { skip: !existsSync(BIN) && notBuilt }, (t) => {
+  if (!existsSync(VULKAN)) return t.skip('the Vulkan backend is not built here');
+  const { code, report, raw } = run(['--module', VULKAN, '--op', 'matmul'], { OPEN_AUTOGLM_VULKAN_PLAIN: '1' });
+  if (code === 77) return t.skip(`the Vulkan backend cannot run here (${report.unavailable?.stage}): ${report.unavailable?.reason}`);
+  summarise(t, report);
+  assert.match(report.deviceDescription ?? '', /kernel paths: plain/);
+  assertAllOk(report);
+  assert.equal(code, 0, raw.slice(-2000));
+  // The plain path multiplies f32 activations: its quantized matmuls differ from the CPU's by the activation
+  // quantization (~1e-5), never by the integer-dot path's ~1e-13, which would mean the variable was not honoured.
+  for (const c of report.cases) if (c.op === 'matmul' && DOT_TYPES.includes(c.type)) assert.ok(c.nmse > 1e-9, `${c.name}: nmse ${c.nmse}`);
+});

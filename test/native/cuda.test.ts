@@ -12,8 +12,8 @@ import { repoRoot } from '../helpers/fixtures.js';
 
 const RELEASE = join(repoRoot, 'build', 'Release');
 const HOST_TESTS = join(RELEASE, process.platform === 'win32' ? 'cuda-host-tests.exe' : 'cuda-host-tests');
-const MODULE_DIR = join(RELEASE, 'cuda-module');
-const MODULE = join(MODULE_DIR, process.platform === 'win32' ? 'aglm-backend-cuda.dll' : 'aglm-backend-cuda.so');
+// Built beside the addon, where the registry probes it without OPEN_AUTOGLM_BACKEND_PATH.
+const MODULE = join(RELEASE, process.platform === 'win32' ? 'aglm-backend-cuda.dll' : 'aglm-backend-cuda.so');
 const TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_K', 'q5_K', 'q6_K'];
 
 function nvccOnPath(): boolean {
@@ -66,12 +66,12 @@ test('CUDA module: built by the local nvcc, with no libcudart, libcublas or libc
 
 test('CUDA module without libcuda: listed with its reason; backend: cuda is BACKEND_UNAVAILABLE saying why; the CPU path is unaffected', async (t) => {
   if (!existsSync(MODULE)) return t.skip(nvccOnPath() ? 'the CUDA module was not built' : 'nvcc is not installed here, so the CUDA module is not built');
-  process.env.OPEN_AUTOGLM_BACKEND_PATH = MODULE_DIR;
   const { systemInfo, loadModel } = await import('../../lib/index.js');
   const { nativeBinding } = await import('../../lib/native.js');
   const info = systemInfo();
   const cu = info.backends.find((b) => b.name === 'cuda');
   assert.ok(cu, `backends: ${info.backends.map((b) => b.name).join(', ')}`);
+  assert.equal(cu.path, MODULE, 'found beside the addon');
   t.diagnostic(`cuda: ${cu.state}: ${cu.reason}`);
   assert.equal(cu.state, 'unusable');
   assert.equal(cu.score, 0);

@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.js';
 
 const BIN = join(repoRoot, 'build', 'Release', process.platform === 'win32' ? 'vk-selftest.exe' : 'vk-selftest');
+const SUFFIX = process.platform === 'win32' ? '.dll' : process.platform === 'darwin' ? '.dylib' : '.so';
+// The module is built beside the addon, where the registry probes it without OPEN_AUTOGLM_BACKEND_PATH.
+const MODULE = join(repoRoot, 'build', 'Release', `aglm-backend-vulkan${SUFFIX}`);
 
 interface Report {
   loader: string | null;
@@ -57,13 +60,12 @@ test('Vulkan: without a loader the runtime says so and nothing links libvulkan',
 });
 
 test('Vulkan module: listed by systemInfo with its devices and score; a CPU Vulkan device is used only by name; without a loader it is unusable with the reason and backend: vulkan is BACKEND_UNAVAILABLE; the CPU path is unaffected', async (t) => {
-  const dir = join(repoRoot, 'build', 'Release', 'vulkan-module');
-  if (!existsSync(dir)) return t.skip('the Vulkan backend is not built here (glslc or the Vulkan headers are missing at build time)');
-  process.env.OPEN_AUTOGLM_BACKEND_PATH = dir;
+  if (!existsSync(MODULE)) return t.skip('the Vulkan backend is not built here (glslc or the Vulkan headers are missing at build time)');
   const { systemInfo, loadModel } = await import('../../lib/index.js');
   const info = systemInfo();
   const vk = info.backends.find((b) => b.name === 'vulkan');
   assert.ok(vk, `backends: ${info.backends.map((b) => b.name).join(', ')}`);
+  assert.equal(vk.path, MODULE, 'found beside the addon');
   t.diagnostic(`vulkan: ${vk.state} (score ${vk.score}): ${vk.reason}`);
   const selftest = existsSync(BIN) ? run() : undefined;
   if (selftest?.code === 0) {
@@ -86,8 +88,7 @@ test('Vulkan module: listed by systemInfo with its devices and score; a CPU Vulk
 });
 
 test('Vulkan module without a Vulkan loader: loads, unusable with the reason; backend: vulkan is BACKEND_UNAVAILABLE with it; CPU models run', (t) => {
-  const dir = join(repoRoot, 'build', 'Release', 'vulkan-module');
-  if (!existsSync(dir)) return t.skip('the Vulkan backend is not built here (glslc or the Vulkan headers are missing at build time)');
+  if (!existsSync(MODULE)) return t.skip('the Vulkan backend is not built here (glslc or the Vulkan headers are missing at build time)');
   const script = `
     import { systemInfo, loadModel } from './lib/index.ts';
     const vk = systemInfo().backends.find((b) => b.name === 'vulkan');
@@ -99,7 +100,7 @@ test('Vulkan module without a Vulkan loader: loads, unusable with the reason; ba
   const p = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: repoRoot,
     encoding: 'utf8',
-    env: { ...process.env, OPEN_AUTOGLM_BACKEND_PATH: dir, OPEN_AUTOGLM_VULKAN_LOADER: join(repoRoot, 'no-such-libvulkan.so') },
+    env: { ...process.env, OPEN_AUTOGLM_VULKAN_LOADER: join(repoRoot, 'no-such-libvulkan.so') },
     timeout: 120_000,
   });
   assert.equal(p.status, 0, p.stderr);

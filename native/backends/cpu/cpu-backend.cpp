@@ -22,18 +22,7 @@ int32_t cpu_select(const char *variant, const aglm_kernels **out, char *why, siz
   return aglm_cpu_select(variant, out, why, len);
 }
 
-std::string json_string(const char *s) {
-  std::string o = "\"";
-  for (const char *c = s; *c; c++) {
-    if (*c == '"' || *c == '\\') o += '\\', o += *c;
-    else if ((unsigned char)*c < 0x20) {
-      char u[8];
-      std::snprintf(u, sizeof u, "\\u%04x", (unsigned)(unsigned char)*c);
-      o += u;
-    } else o += *c;
-  }
-  return o + "\"";
-}
+std::string json_string(const char *s) { return aglm_backend::json_str(s); }
 
 // {"cpu":{vendor,brand,features},"variants":[{name,score,note}],"choice":{variant|null,reason,code?}}
 size_t cpu_report(const char *variant, char *buf, size_t len) {

@@ -33,22 +33,8 @@ struct cpu_backend_config {
 
 namespace cpu_hal {
 
-inline void put(char *buf, size_t len, const std::string &s) {
-  if (buf && len) std::snprintf(buf, len, "%s", s.c_str());
-}
-
-// Runs fn, turning anything the C++ library throws into a status: nothing may cross the C ABI.
-template <class F> int32_t guarded(char *err, size_t len, const char *what, F fn) {
-  try {
-    return fn();
-  } catch (const std::bad_alloc &) {
-    put(err, len, std::string("out of memory ") + what);
-    return AGLM_ERR_OUT_OF_MEMORY;
-  } catch (...) {
-    put(err, len, std::string("internal error ") + what);
-    return AGLM_ERR_INTERNAL;
-  }
-}
+using aglm_backend::guarded;
+using aglm_backend::put;
 
 template <const cpu_backend_config *C> struct table {
   static int32_t score(char *why, size_t len) { return C->score(why, len); }

@@ -18,18 +18,7 @@ unsigned load_threads(const aglm_hal_program_desc *desc) {
 }
 
 void copy_graph(const aglm_hal_graph &g, cpu_program *p) {
-  p->names.resize(g.n_weights);
-  p->weights.assign(g.weights, g.weights + g.n_weights);
-  for (int32_t i = 0; i < g.n_weights; i++) {
-    p->names[i] = g.weights[i].name ? g.weights[i].name : "";
-    p->weights[i].name = p->names[i].c_str();
-  }
-  p->values.assign(g.values, g.values + g.n_values);
-  p->ops.assign(g.ops, g.ops + g.n_ops);
-  p->cache.assign(g.cache, g.cache + g.n_cache);
-  p->ropes.assign(g.ropes, g.ropes + g.n_ropes);
-  p->output = g.output;
-  p->hidden = g.hidden;
+  p->assign(g);
   p->wdata.resize(g.n_weights);
   for (int32_t i = 0; i < g.n_weights; i++) p->wdata[i] = g.weights[i].data;
   p->wpacked.assign(g.n_weights, 0);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backends/cpu/cpu-state.h"
+#include "backends/rope-tables.h"
 
 namespace {
 
@@ -268,67 +269,12 @@ void op_rowwise(cpu_session *s, const aglm_hal_op &op, int64_t rows) {
   else parallel_rows(s, rows, 1, run);
 }
 
-// YaRN's correction range (ggml's ggml_rope_yarn_corr_dims, in float as there): the rotary dimensions from which on
-// frequencies are interpolated rather than extrapolated.
-void yarn_corr_dims(const aglm_hal_rope &c, float dims[2]) {
-  const float pi = 3.14159265358979323846f;
-  auto corr_dim = [&](float n_rot_beta) {
-    return (float)c.n_rot * logf((float)c.n_ctx_orig / (n_rot_beta * 2 * pi)) / (2 * logf(c.freq_base));
-  };
-  dims[0] = std::max(0.0f, floorf(corr_dim(c.beta_fast)));
-  dims[1] = std::min((float)(c.n_rot - 1), ceilf(corr_dim(c.beta_slow)));
-}
-
-// Per rope configuration and batch token: the (cos, sin) of each rotary pair j. theta = position * base^(-2j/n_rot)
-// / freq_factor[j], times freq_scale (linear scaling); with YaRN (ext_factor != 0) blended towards the unscaled
-// angle for the fast dimensions and cos/sin scaled by attn_factor * (1 + 0.1 ln(1/freq_scale)), as ggml's rope_yarn.
+// Per rope configuration: the (cos, sin) table of the batch's tokens (backends/rope-tables.h).
 void compute_rope_tables(cpu_session *s, int64_t n) {
   float *t = s->rope_tables.as<float>();
-  const int32_t *pos = s->batch->pos;
-  const int32_t *planes = s->batch->rope_pos;
   for (const aglm_hal_rope &c : s->program->ropes) {
-    if (c.mode == 8 || c.mode == 24) {
-      // Multi-section: each pair's position plane by its section (mode 8, text: exponents over the whole rotated
-      // width), or the two halves of the pairs on planes 0 and 1 (mode 24, vision: exponents restart per half).
-      const int half = c.n_rot / 2;
-      for (int64_t i = 0; i < n; i++) {
-        for (int j = 0; j < half; j++) {
-          int plane, k = j;
-          double dims = c.n_rot;
-          if (c.mode == 8) {
-            plane = j < c.sections[0] ? 0 : j < c.sections[0] + c.sections[1] ? 1 : j < c.sections[0] + c.sections[1] + c.sections[2] ? 2 : 3;
-          } else {
-            plane = j < c.sections[0] ? 0 : 1;
-            k = j < c.sections[0] ? j : j - c.sections[0];
-            dims = half;
-          }
-          const int32_t p = planes ? planes[plane * n + i] : (plane == 3 ? 0 : pos[i]);
-          const double theta = (double)p * std::pow((double)c.freq_base, -2.0 * k / dims) * c.freq_scale;
-          t[i * c.n_rot + 2 * j] = (float)(std::cos(theta) * c.attn_factor);
-          t[i * c.n_rot + 2 * j + 1] = (float)(std::sin(theta) * c.attn_factor);
-        }
-      }
-      t += rope_table_floats(c, s->n_batch);
-      continue;
-    }
     const float *ff = c.freq_factors >= 0 ? (const float *)s->program->wdata[c.freq_factors] : nullptr;
-    float corr[2] = {0, 0};
-    if (c.ext_factor != 0) yarn_corr_dims(c, corr);
-    const double mscale = c.ext_factor != 0 ? c.attn_factor * (1.0 + 0.1 * std::log(1.0 / c.freq_scale)) : c.attn_factor;
-    for (int64_t i = 0; i < n; i++) {
-      for (int j = 0; j < c.n_rot / 2; j++) {
-        double extrap = (double)pos[i] * std::pow((double)c.freq_base, -2.0 * j / c.n_rot);
-        if (ff) extrap /= ff[j];
-        double theta = extrap * c.freq_scale;
-        if (c.ext_factor != 0) {
-          const double y = (j - corr[0]) / std::max(0.001f, corr[1] - corr[0]);
-          const double mix = (1 - std::min(1.0, std::max(0.0, y))) * c.ext_factor;
-          theta = theta * (1 - mix) + extrap * mix;
-        }
-        t[i * c.n_rot + 2 * j] = (float)(std::cos(theta) * mscale);
-        t[i * c.n_rot + 2 * j + 1] = (float)(std::sin(theta) * mscale);
-      }
-    }
+    aglm_backend::rope_table(c, n, s->batch->pos, s->batch->rope_pos, ff, t);
     t += rope_table_floats(c, s->n_batch);
   }
 }

@@ -12,18 +12,11 @@
 #include "base/kernel-registry.h"
 #include "base/thread-pool.h"
 #include "kernels/kernels.h"
+#include "backends/hal-util.h"
 #include "open-autoglm/backend.h"
 
-struct cpu_program {
-  // The graph (a copy of what program_create received; weight names point into `names`).
-  std::vector<aglm_hal_weight> weights;
-  std::vector<std::string> names;
-  std::vector<aglm_hal_value> values;
-  std::vector<aglm_hal_op> ops;
-  std::vector<aglm_hal_cache_slot> cache;
-  std::vector<aglm_hal_rope> ropes;
-  int32_t output = -1, hidden = -1;
-
+// The graph (weights, values, ops, cache slots, ropes, outputs) is the program's own copy (aglm_backend::graph_copy).
+struct cpu_program : aglm_backend::graph_copy {
   const aglm_kernels *kernels = nullptr;
   std::string description;                // variant + why
   std::vector<const void *> wdata;        // each weight's data: the core's, or one of `owned`

@@ -17,6 +17,7 @@
 #include "backends/cuda/cuda-driver.h"
 #include "backends/cuda/kernels/ops.cuh"
 #include "backends/cuda/kernels/quant.cuh"
+#include "backends/hal-util.h"
 #include "open-autoglm/backend.h"
 
 #ifndef AGLM_CUDA_ARCHS
@@ -27,35 +28,9 @@ using namespace aglm_cuda;
 
 namespace {
 
-void put(char *buf, size_t len, const std::string &s) {
-  if (!buf || len == 0) return;
-  const size_t n = s.size() < len - 1 ? s.size() : len - 1;
-  std::memcpy(buf, s.data(), n);
-  buf[n] = 0;
-}
-
-std::string json_str(const std::string &s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if ((unsigned char)c < 0x20) o += ' ';
-    else o += c;
-  }
-  return o + "\"";
-}
-
-// Runs fn, turning anything the C++ library throws into a status: nothing may cross the C ABI.
-template <class F> int32_t guarded(char *err, size_t len, const char *what, F fn) {
-  try {
-    return fn();
-  } catch (const std::bad_alloc &) {
-    put(err, len, std::string("out of memory ") + what);
-    return AGLM_ERR_OUT_OF_MEMORY;
-  } catch (...) {
-    put(err, len, std::string("internal error ") + what);
-    return AGLM_ERR_INTERNAL;
-  }
-}
+using aglm_backend::guarded;
+using aglm_backend::json_str;
+using aglm_backend::put;
 
 // ---- the kernels of the fatbin --------------------------------------------------------------------------------
 
@@ -181,16 +156,10 @@ struct dev_buffer {
 
 } // namespace
 
-struct aglm_hal_program {
+// The graph (weights, values, ops, cache slots, ropes, outputs) is the program's own copy (aglm_backend::graph_copy).
+struct aglm_hal_program : aglm_backend::graph_copy {
   device_ctx *dc = nullptr;
   int device = 0;
-  std::vector<aglm_hal_weight> weights;
-  std::vector<std::string> names;
-  std::vector<aglm_hal_value> values;
-  std::vector<aglm_hal_op> ops;
-  std::vector<aglm_hal_cache_slot> cache;
-  std::vector<aglm_hal_rope> ropes;
-  int32_t output = -1, hidden = -1;
   std::vector<std::unique_ptr<dev_buffer>> wraw; // per weight: GGUF bytes (matmul, rows), or null
   std::vector<std::unique_ptr<dev_buffer>> wvec; // per weight: f32 copy (vectors), or null
   std::vector<std::vector<float>> freq_factors;  // per rope configuration: host copy (the tables are made on the host)
@@ -252,16 +221,7 @@ int32_t program_build(const aglm_hal_program_desc *desc, aglm_hal_program **out,
   auto p = std::make_unique<aglm_hal_program>();
   p->dc = dc;
   p->device = desc->device;
-  p->weights.assign(g.weights, g.weights + g.n_weights);
-  p->names.resize((size_t)g.n_weights);
-  for (int32_t i = 0; i < g.n_weights; i++) p->names[(size_t)i] = g.weights[i].name ? g.weights[i].name : "";
-  for (int32_t i = 0; i < g.n_weights; i++) p->weights[(size_t)i].name = p->names[(size_t)i].c_str();
-  p->values.assign(g.values, g.values + g.n_values);
-  p->ops.assign(g.ops, g.ops + g.n_ops);
-  p->cache.assign(g.cache, g.cache + g.n_cache);
-  p->ropes.assign(g.ropes, g.ropes + g.n_ropes);
-  p->output = g.output;
-  p->hidden = g.hidden;
+  p->assign(g);
   for (const aglm_hal_op &op : p->ops) {
     std::string why;
     if (!op_supported(*p, op, &why)) return *err = why, AGLM_ERR_BACKEND_UNAVAILABLE;

@@ -5,6 +5,8 @@
 //   1  testold     claims HAL API version 1 (the registry must refuse it)
 //   2  testbroken  loads, but scores 0 ("no usable device")
 //   3  testnull    its entry function returns null with a reason
+//   4  testfail    scores above the CPU backend (as a GPU would) but cannot create a program: a load that picks the
+//                  best backend falls back to the CPU with a warning (built alone into build/Release/test-fallback/)
 // Never shipped in a package: the build puts these modules in build/Release/test-backends/.
 #include <cstdio>
 #include <string>
@@ -63,6 +65,19 @@ extern "C" AGLM_HAL_EXPORT const aglm_hal_backend *aglm_backend_entry(uint32_t a
   if (api_version != AGLM_HAL_API_VERSION) {
     cpu_hal::put(why, why_len, "built for HAL API version " + std::to_string(AGLM_HAL_API_VERSION));
     return nullptr;
+  }
+  if (AGLM_TEST_MODULE_MODE == 4) {
+    static aglm_hal_backend failing = *cpu_hal::table<&kTest>::get();
+    failing.score = [](char *w, size_t len) -> int32_t {
+      cpu_hal::put(w, len, "test module: scores as a GPU would, but its device fails to initialise");
+      return 1000;
+    };
+    failing.program_create = [](const aglm_hal_program_desc *, aglm_hal_program **out, char *err, size_t len) -> int32_t {
+      *out = nullptr;
+      cpu_hal::put(err, len, "the test device failed to initialise (as a GPU driver might)");
+      return AGLM_ERR_BACKEND_UNAVAILABLE;
+    };
+    return &failing;
   }
   return cpu_hal::table<&kTest>::get();
 }

@@ -1,6 +1,7 @@
 // The Vulkan runtime (see vk-context.h): loader, instance, device discovery and scoring, and a minimal compute path.
 #include "backends/vulkan/vk-context.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -24,7 +25,21 @@ const char *type_name(VkPhysicalDeviceType t) {
 
 namespace {
 
-void *open_library(std::string *path) {
+#if defined(__APPLE__)
+// The directory of the library this code is linked into (the Vulkan module, or vk-selftest): the darwin prebuild
+// carries libMoltenVK.dylib there.
+std::string own_dir() {
+  Dl_info info;
+  if (!dladdr((void *)&own_dir, &info) || !info.dli_fname) return "";
+  const std::string p = info.dli_fname;
+  const size_t slash = p.find_last_of('/');
+  return slash == std::string::npos ? "." : p.substr(0, slash);
+}
+#endif
+
+// Opens the Vulkan loader: OPEN_AUTOGLM_VULKAN_LOADER alone when set; else the system's (on macOS also MoltenVK, a
+// driver that exports vkGetInstanceProcAddr itself, on the search path and then beside this module).
+void *open_library(std::string *path, std::string *error) {
 #if defined(_WIN32)
   const char *names[] = {"vulkan-1.dll"};
 #elif defined(__APPLE__)
@@ -38,6 +53,7 @@ void *open_library(std::string *path) {
 #else
     if (void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL)) return *path = env, h;
 #endif
+    *error = std::string("no Vulkan loader: OPEN_AUTOGLM_VULKAN_LOADER (") + env + ") could not be opened";
     return nullptr;
   }
   for (const char *n : names) {
@@ -47,6 +63,15 @@ void *open_library(std::string *path) {
     if (void *h = dlopen(n, RTLD_NOW | RTLD_LOCAL)) return *path = n, h;
 #endif
   }
+#if defined(__APPLE__)
+  const std::string bundled = own_dir() + "/libMoltenVK.dylib";
+  if (void *h = dlopen(bundled.c_str(), RTLD_NOW | RTLD_LOCAL)) return *path = bundled, h;
+  *error = "no Vulkan loader (libvulkan.1.dylib, libMoltenVK.dylib, " + bundled + ") could be opened";
+#elif defined(_WIN32)
+  *error = "no Vulkan loader (vulkan-1.dll) could be opened (install a GPU driver with Vulkan support)";
+#else
+  *error = "no Vulkan loader (libvulkan.so.1) could be opened (install libvulkan1 and a Vulkan driver)";
+#endif
   return nullptr;
 }
 
@@ -88,7 +113,10 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
   vk.EnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, nullptr);
   std::vector<VkExtensionProperties> exts(n_ext);
   vk.EnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, exts.data());
-  d->integer_dot = has_ext(exts, "VK_KHR_shader_integer_dot_product") || VK_API_VERSION_MINOR(d->api_version) >= 3;
+  // Integer dot products: the extension, or Vulkan 1.3 core where both the device and the instance (the API version
+  // the runtime asks for) have 1.3; the feature bit decides.
+  d->integer_dot_ext = has_ext(exts, "VK_KHR_shader_integer_dot_product");
+  const bool dot_core = VK_API_VERSION_MINOR(d->api_version) >= 3 && VK_API_VERSION_MINOR(rt.api_version) >= 3;
   d->cooperative_matrix = has_ext(exts, "VK_KHR_cooperative_matrix");
   d->memory_budget = has_ext(exts, "VK_EXT_memory_budget");
 
@@ -97,9 +125,19 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
   VkPhysicalDevice8BitStorageFeatures s8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES};
   f16i8.pNext = &s16;
   s16.pNext = &s8;
+  VkPhysicalDeviceShaderIntegerDotProductFeatures idot{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+  if (d->integer_dot_ext || dot_core) s8.pNext = &idot;
   VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   feats.pNext = &f16i8;
   vk.GetPhysicalDeviceFeatures2(pd, &feats);
+  d->integer_dot = (d->integer_dot_ext || dot_core) && idot.shaderIntegerDotProduct;
+  if (d->integer_dot) {
+    VkPhysicalDeviceShaderIntegerDotProductProperties idp{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    p2.pNext = &idp;
+    vk.GetPhysicalDeviceProperties2(pd, &p2);
+    d->integer_dot_accelerated = idp.integerDotProduct4x8BitPackedSignedAccelerated;
+  }
   d->fp16 = f16i8.shaderFloat16;
   d->int8 = f16i8.shaderInt8;
   d->storage16 = s16.storageBuffer16BitAccess;
@@ -146,11 +184,8 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
 
 runtime *make_runtime() {
   auto *rt = new runtime();
-  rt->lib = open_library(&rt->loader_path);
-  if (!rt->lib) {
-    rt->error = "no Vulkan loader (libvulkan.so.1 / vulkan-1.dll / libvulkan.1.dylib) could be opened";
-    return rt;
-  }
+  rt->lib = open_library(&rt->loader_path, &rt->error);
+  if (!rt->lib) return rt;
   api &vk = rt->vk;
   vk.GetInstanceProcAddr = (PFN_vkGetInstanceProcAddr)symbol(rt->lib, "vkGetInstanceProcAddr");
   if (!vk.GetInstanceProcAddr) {
@@ -174,14 +209,27 @@ runtime *make_runtime() {
   VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
   app.pApplicationName = "open-autoglm";
   app.pEngineName = "open-autoglm";
-  app.apiVersion = VK_MAKE_API_VERSION(0, 1, VK_API_VERSION_MINOR(rt->instance_version) >= 2 ? 2 : 1, 0);
+  // Up to 1.3 (integer dot products in core); a device's effective version is the lower of this and its own.
+  const uint32_t minor = VK_API_VERSION_MINOR(rt->instance_version);
+  rt->api_version = VK_MAKE_API_VERSION(0, 1, minor >= 3 ? 3 : minor >= 2 ? 2 : 1, 0);
+  app.apiVersion = rt->api_version;
   VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
   ci.pApplicationInfo = &app;
 #ifdef __APPLE__
+  // Through the Vulkan loader, MoltenVK's devices are listed only with portability enumeration; MoltenVK opened
+  // directly may not offer the extension, so it is asked for only where the implementation lists it.
   const char *exts[] = {"VK_KHR_portability_enumeration"};
-  ci.flags |= VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR;
-  ci.enabledExtensionCount = 1;
-  ci.ppEnabledExtensionNames = exts;
+  auto enumerate_exts = (PFN_vkEnumerateInstanceExtensionProperties)vk.GetInstanceProcAddr(VK_NULL_HANDLE, "vkEnumerateInstanceExtensionProperties");
+  uint32_t n_inst_ext = 0;
+  if (enumerate_exts) enumerate_exts(nullptr, &n_inst_ext, nullptr);
+  std::vector<VkExtensionProperties> inst_exts(n_inst_ext);
+  if (enumerate_exts && n_inst_ext) enumerate_exts(nullptr, &n_inst_ext, inst_exts.data());
+  inst_exts.resize(n_inst_ext);
+  if (has_ext(inst_exts, exts[0])) {
+    ci.flags |= VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR;
+    ci.enabledExtensionCount = 1;
+    ci.ppEnabledExtensionNames = exts;
+  }
 #endif
   VkResult r = vk.CreateInstance(&ci, nullptr, &rt->instance);
   if (r != VK_SUCCESS) {
@@ -239,6 +287,24 @@ const runtime &get_runtime() {
   return *rt;
 }
 
+bool plain_forced() {
+  const char *v = std::getenv("OPEN_AUTOGLM_VULKAN_PLAIN");
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+paths enabled_paths(const device_desc &d) {
+  paths p;
+  if (plain_forced()) return p;
+  p.subgroup = d.subgroup_arithmetic;
+  p.integer_dot = d.integer_dot;
+  return p;
+}
+
+std::string paths_text(const paths &p) {
+  if (!p.subgroup && !p.integer_dot) return "plain";
+  return std::string(p.subgroup ? "subgroup" : "") + (p.subgroup && p.integer_dot ? ", " : "") + (p.integer_dot ? "integer dot" : "");
+}
+
 // ---- a device with a compute queue -----------------------------------------------------------------------------
 
 std::unique_ptr<device> device::open(int index, std::string *error) {
@@ -258,8 +324,33 @@ std::unique_ptr<device> device::open(int index, std::string *error) {
   VkDeviceCreateInfo ci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   ci.queueCreateInfoCount = 1;
   ci.pQueueCreateInfos = &q;
+  std::vector<const char *> enabled;
+#ifdef __APPLE__
+  // A portability implementation (MoltenVK) that lists VK_KHR_portability_subset must have it enabled.
+  uint32_t n_ext = 0;
+  vk.EnumerateDeviceExtensionProperties(d->desc_.handle, nullptr, &n_ext, nullptr);
+  std::vector<VkExtensionProperties> exts(n_ext);
+  vk.EnumerateDeviceExtensionProperties(d->desc_.handle, nullptr, &n_ext, exts.data());
+  exts.resize(n_ext);
+  if (has_ext(exts, "VK_KHR_portability_subset")) enabled.push_back("VK_KHR_portability_subset");
+#endif
+  // The optional paths: integer dot products (the matmul_dot kernels read packed int8x4 from uint words, so neither
+  // shaderInt8 nor 8-bit storage is needed); subgroup arithmetic needs nothing enabled (Vulkan 1.1 core).
+  const paths use = enabled_paths(d->desc_);
+  VkPhysicalDeviceShaderIntegerDotProductFeatures idot{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+  VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  if (use.integer_dot) {
+    idot.shaderIntegerDotProduct = VK_TRUE;
+    feats.pNext = &idot;
+    ci.pNext = &feats;
+    if (d->desc_.integer_dot_ext) enabled.push_back("VK_KHR_shader_integer_dot_product");
+  }
+  ci.enabledExtensionCount = (uint32_t)enabled.size();
+  ci.ppEnabledExtensionNames = enabled.empty() ? nullptr : enabled.data();
   VkResult r = vk.CreateDevice(d->desc_.handle, &ci, nullptr, &d->dev_);
   if (r != VK_SUCCESS) return *error = "vkCreateDevice failed (VkResult " + std::to_string((int)r) + ")", nullptr;
+  d->desc_.use_subgroup = use.subgroup;
+  d->desc_.use_integer_dot = use.integer_dot;
   vk.GetDeviceQueue(d->dev_, d->desc_.compute_queue_family, 0, &d->queue_);
   VkPhysicalDeviceMemoryProperties2 mp{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
   vk.GetPhysicalDeviceMemoryProperties2(d->desc_.handle, &mp);

@@ -87,12 +87,28 @@ struct device_desc {
   bool subgroup_arithmetic = false;
   bool fp16 = false, int8 = false, storage16 = false, storage8 = false;
   bool integer_dot = false, cooperative_matrix = false, memory_budget = false;
+  bool integer_dot_ext = false;         // integer_dot through VK_KHR_shader_integer_dot_product (else Vulkan 1.3 core)
+  bool integer_dot_accelerated = false; // the packed signed 4x8 dot runs in hardware (integerDotProduct4x8BitPackedSignedAccelerated)
+  // The optional kernel paths enabled on the opened device (device::open, from enabled_paths): subgroupAdd builds and
+  // the integer-dot quantized matmuls. False in the runtime's list, which describes devices without opening them.
+  bool use_subgroup = false, use_integer_dot = false;
   uint32_t max_workgroup_invocations = 0, max_storage_buffer_range = 0;
   int32_t score = 0;      // discrete > integrated > virtual > cpu (0: not chosen unless named)
   std::string score_why;
 };
 
 const char *type_name(VkPhysicalDeviceType t);
+
+// The optional kernel paths a device gets: each where the device has the feature, none with
+// OPEN_AUTOGLM_VULKAN_PLAIN=1 (the plain kernels only: shared-memory sums, f32 arithmetic), so that path can be forced
+// and tested on any device.
+struct paths {
+  bool subgroup = false, integer_dot = false;
+};
+bool plain_forced();
+paths enabled_paths(const device_desc &d);
+// "subgroup, integer dot" or "plain".
+std::string paths_text(const paths &p);
 
 // The loader and an instance, opened once per process. `error` says why when it is not usable.
 struct runtime {
@@ -102,6 +118,7 @@ struct runtime {
   std::vector<device_desc> devices;
   std::string loader_path, error;
   uint32_t instance_version = 0;
+  uint32_t api_version = 0; // what the instance was created for (VkApplicationInfo::apiVersion)
 };
 const runtime &get_runtime();
 

@@ -26,6 +26,25 @@ struct matmul_push {
   uint32_t b_off, has_bias;
 };
 
+// The integer-dot path (devices with VK_KHR_shader_integer_dot_product; vk-context.h enabled_paths), for the 32-block
+// types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1: quantize_q8 writes the activation rows as int8 blocks into a session scratch
+// buffer, then matmul_dot_<type> multiplies them block by block with integer dot products, as the CPU reference does
+// (llama.cpp's pairing: Q8_0 activations for Q8_0/Q4_0/Q5_0, Q8_1 for Q4_1/Q5_1), so its results match the CPU's on the
+// weights' own type (NMSE ~1e-14; only the order of the float sum over blocks differs).
+//
+// quantize_q8 (shaders/quantize_q8.comp): for t < n and block j < k / 32, the 32 values at x[x_off + t * x_stride +
+// 32 j ..] become the 9 words at q[q_off + t * q_stride + 9 j]: d | s << 16 (IEEE halves; d = amax / 127, s = d *
+// sum(q)), then 32 int8 q = roundf(x / d), 4 a word, bit for bit the CPU's quantize_row_act (Q8_0 and Q8_1 in one).
+// Bindings: 0 X (float, the arena), 1 Q (uint words, the scratch). One invocation per block, quantize_q8_wg a
+// workgroup, groups_2d (vk-ops.h) over the blocks.
+struct quantize_q8_push {
+  uint32_t x_off, x_stride, k, n, q_off, q_stride;
+};
+constexpr uint32_t quantize_q8_wg = 64, q8_block_words = 9;
+
+// matmul_dot_<type> (shaders/matmul_dot.comp): matmul_<type>'s contract and dispatch (matmul_push, matmul_groups) with
+// binding 1 the scratch (uint words) instead of the arena: x_off and x_stride address quantize_q8's blocks in words.
+
 // get_rows_<type> (shaders/get_rows.comp, one build per weight type):
 //   y[y_off + t * y_stride + c] = W[idx[idx_off + t]][c] for t < n, c < k, dequantized to f32.
 // Bindings: 0 W (uint words), 1 IDX (int), 2 Y (float, the arena).

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backends/rope-tables.h"
 #include "backends/vulkan/vk-kernels.h"
 #include "backends/vulkan/vk-ops.h"
 #include "backends/vulkan/vk-shaders.h"
@@ -18,6 +19,7 @@
 #include <embed_interp.spv.h>
 #include <kv_store.spv.h>
 #include <norm.spv.h>
+#include <quantize_q8.spv.h>
 #include <rope.spv.h>
 
 namespace aglm_vk {
@@ -46,6 +48,12 @@ struct kernel_spec {
 };
 
 bool spec_of(int id, bool subgroup, kernel_spec *k) {
+  if (id >= K_MATMUL_DOT) {
+    size_t b = 0;
+    const uint32_t *s = mm_dot_spirv(id - K_MATMUL_DOT, &b, subgroup);
+    *k = {s, b, 4, sizeof(matmul_push)};
+    return s != nullptr;
+  }
   if (id >= K_MATMUL && id < K_GET_ROWS) {
     size_t b = 0;
     const uint32_t *s = mm_spirv(id - K_MATMUL, &b, subgroup);
@@ -66,17 +74,24 @@ bool spec_of(int id, bool subgroup, kernel_spec *k) {
     case K_ATTENTION: *k = {attention_spv, attention_spv_bytes, 5, sizeof(attention_push)}; return true;
     case K_COPY_ROWS: *k = {copy_rows_spv, copy_rows_spv_bytes, 3, sizeof(copy_rows_push)}; return true;
     case K_EMBED_INTERP: *k = {embed_interp_spv, embed_interp_spv_bytes, 3, sizeof(interp_push)}; return true;
+    case K_QUANTIZE_Q8: *k = {quantize_q8_spv, quantize_q8_spv_bytes, 2, sizeof(quantize_q8_push)}; return true;
     default: return false;
   }
 }
 
-// The kernels an op runs: [0] always, [1] for attention (store, then attend) and embed (gather, then input rows).
+// The kernels an op runs: [0] always, [1] for attention (store, then attend), embed (gather, then input rows) and
+// integer-dot matmuls (quantize, then multiply).
 void kernels_of(const program &p, const aglm_hal_op &op, int ids[2]) {
   ids[0] = ids[1] = -1;
   switch (op.kind) {
     case AGLM_OP_EMBED: ids[0] = K_GET_ROWS + p.weights[op.w[0]].type; ids[1] = K_COPY_ROWS; break;
     case AGLM_OP_EMBED_POSITIONS: ids[0] = K_GET_ROWS + p.weights[op.w[0]].type; break;
-    case AGLM_OP_MATMUL: ids[0] = K_MATMUL + p.weights[op.w[0]].type; break;
+    case AGLM_OP_MATMUL: {
+      const int t = p.weights[op.w[0]].type;
+      if (p.uses_dot(t)) ids[0] = K_QUANTIZE_Q8, ids[1] = K_MATMUL_DOT + t;
+      else ids[0] = K_MATMUL + t;
+      break;
+    }
     case AGLM_OP_RMS_NORM:
     case AGLM_OP_LAYER_NORM: ids[0] = K_NORM; break;
     case AGLM_OP_ROPE: ids[0] = K_ROPE; break;
@@ -132,6 +147,11 @@ std::vector<int> device_order() {
   return order;
 }
 
+bool program::uses_dot(int type) const {
+  size_t b = 0;
+  return dev && dev->desc().use_integer_dot && mm_dot_spirv(type, &b) != nullptr;
+}
+
 program::~program() {
   if (!dev) return;
   for (auto &kv : pipes) dev->destroy_pipeline(&kv.second);
@@ -150,17 +170,7 @@ int32_t program_build(const aglm_hal_program_desc *desc, std::unique_ptr<program
   device &dev = *p->dev;
   const device_desc &dd = dev.desc();
 
-  // The graph, copied.
-  p->names.reserve((size_t)g->n_weights);
-  for (int32_t i = 0; i < g->n_weights; i++) p->names.push_back(g->weights[i].name ? g->weights[i].name : "");
-  p->weights.assign(g->weights, g->weights + g->n_weights);
-  for (size_t i = 0; i < p->weights.size(); i++) p->weights[i].name = p->names[i].c_str();
-  p->values.assign(g->values, g->values + g->n_values);
-  p->ops.assign(g->ops, g->ops + g->n_ops);
-  p->cache.assign(g->cache, g->cache + g->n_cache);
-  p->ropes.assign(g->ropes, g->ropes + g->n_ropes);
-  p->output = g->output;
-  p->hidden = g->hidden;
+  p->assign(*g);
   p->n_vocab = p->values[(size_t)p->output].width;
   p->n_hidden = p->hidden >= 0 ? p->values[(size_t)p->hidden].width : 0;
 
@@ -265,14 +275,15 @@ int32_t program_build(const aglm_hal_program_desc *desc, std::unique_ptr<program
     for (int id : ids) {
       if (id < 0 || p->pipes.count(id)) continue;
       kernel_spec k;
-      if (!spec_of(id, dd.subgroup_arithmetic, &k)) return *err = "no SPIR-V for kernel " + std::to_string(id), AGLM_ERR_INTERNAL;
+      if (!spec_of(id, dd.use_subgroup, &k)) return *err = "no SPIR-V for kernel " + std::to_string(id), AGLM_ERR_INTERNAL;
       pipeline pl;
       if (!dev.create_pipeline(k.spirv, k.bytes, k.n_buffers, k.push_bytes, &pl, err)) return AGLM_ERR_INTERNAL;
       p->pipes[id] = pl;
     }
   }
   p->description = "vulkan: " + dd.name + " (" + type_name(dd.type) + ", " + dd.driver + "), " + mib(p->bytes) + " of weights in device memory, " +
-                   std::to_string(p->pipes.size()) + " kernels";
+                   std::to_string(p->pipes.size()) + " kernels, paths: " + paths_text({dd.use_subgroup, dd.use_integer_dot}) +
+                   (dd.use_integer_dot ? " (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 matmuls on int8 activations, as the CPU)" : "");
   *out = std::move(p);
   return AGLM_OK;
 }
@@ -328,7 +339,14 @@ void write_sets(session *s) {
         write_set(dev, s->sets[1][i], {&s->input, meta, arena});
         break;
       case AGLM_OP_EMBED_POSITIONS: write_set(dev, s->sets[0][i], {&p.chunks[(size_t)p.loc[(size_t)op.w[0]].chunk], meta, arena}); break;
-      case AGLM_OP_MATMUL: write_set(dev, s->sets[0][i], {&p.chunks[(size_t)p.loc[(size_t)op.w[0]].chunk], arena, arena, vec}); break;
+      case AGLM_OP_MATMUL: {
+        const buffer *w = &p.chunks[(size_t)p.loc[(size_t)op.w[0]].chunk];
+        if (p.uses_dot(p.weights[(size_t)op.w[0]].type)) {
+          write_set(dev, s->sets[0][i], {arena, &s->qact});
+          write_set(dev, s->sets[1][i], {w, &s->qact, arena, vec});
+        } else write_set(dev, s->sets[0][i], {w, arena, arena, vec});
+        break;
+      }
       case AGLM_OP_ROPE: write_set(dev, s->sets[0][i], {arena, meta, arena}); break;
       case AGLM_OP_ATTENTION: {
         const buffer *kv = &s->kv[(size_t)op.i[0]];
@@ -356,55 +374,11 @@ bool grow(device &dev, buffer *b, uint64_t bytes, bool *replaced, std::string *e
   return true;
 }
 
-// YaRN's correction range, as the CPU backend computes it (ggml's ggml_rope_yarn_corr_dims, in float).
-void yarn_corr_dims(const aglm_hal_rope &c, float dims[2]) {
-  const float pi = 3.14159265358979323846f;
-  auto corr_dim = [&](float n_rot_beta) { return (float)c.n_rot * logf((float)c.n_ctx_orig / (n_rot_beta * 2 * pi)) / (2 * logf(c.freq_base)); };
-  dims[0] = std::max(0.0f, floorf(corr_dim(c.beta_fast)));
-  dims[1] = std::min((float)(c.n_rot - 1), ceilf(corr_dim(c.beta_slow)));
-}
-
-// The (cos, sin) table of one rope configuration for the batch's tokens: the same arithmetic as the CPU backend's
-// (cpu-session.cpp compute_rope_tables), so the rotation itself is the only GPU arithmetic.
+// The (cos, sin) table of one rope configuration for the batch's tokens: the CPU backend's arithmetic
+// (backends/rope-tables.h), so the rotation itself is the only GPU arithmetic.
 void rope_table(const program &p, const aglm_hal_rope &c, const aglm_hal_batch *b, float *t) {
-  const int64_t n = b->n_tokens;
-  if (c.mode == 8 || c.mode == 24) {
-    const int half = c.n_rot / 2;
-    for (int64_t i = 0; i < n; i++)
-      for (int j = 0; j < half; j++) {
-        int plane, k = j;
-        double dims = c.n_rot;
-        if (c.mode == 8) {
-          plane = j < c.sections[0] ? 0 : j < c.sections[0] + c.sections[1] ? 1 : j < c.sections[0] + c.sections[1] + c.sections[2] ? 2 : 3;
-        } else {
-          plane = j < c.sections[0] ? 0 : 1;
-          k = j < c.sections[0] ? j : j - c.sections[0];
-          dims = half;
-        }
-        const int32_t ps = b->rope_pos ? b->rope_pos[plane * n + i] : (plane == 3 ? 0 : b->pos[i]);
-        const double theta = (double)ps * std::pow((double)c.freq_base, -2.0 * k / dims) * c.freq_scale;
-        t[i * c.n_rot + 2 * j] = (float)(std::cos(theta) * c.attn_factor);
-        t[i * c.n_rot + 2 * j + 1] = (float)(std::sin(theta) * c.attn_factor);
-      }
-    return;
-  }
   const float *ff = c.freq_factors >= 0 ? p.host_vectors[(size_t)c.freq_factors].data() : nullptr;
-  float corr[2] = {0, 0};
-  if (c.ext_factor != 0) yarn_corr_dims(c, corr);
-  const double mscale = c.ext_factor != 0 ? c.attn_factor * (1.0 + 0.1 * std::log(1.0 / c.freq_scale)) : c.attn_factor;
-  for (int64_t i = 0; i < n; i++)
-    for (int j = 0; j < c.n_rot / 2; j++) {
-      double extrap = (double)b->pos[i] * std::pow((double)c.freq_base, -2.0 * j / c.n_rot);
-      if (ff) extrap /= ff[j];
-      double theta = extrap * c.freq_scale;
-      if (c.ext_factor != 0) {
-        const double y = (j - corr[0]) / std::max(0.001f, corr[1] - corr[0]);
-        const double mix = (1 - std::min(1.0, std::max(0.0, y))) * c.ext_factor;
-        theta = theta * (1 - mix) + extrap * mix;
-      }
-      t[i * c.n_rot + 2 * j] = (float)(std::cos(theta) * mscale);
-      t[i * c.n_rot + 2 * j + 1] = (float)(std::sin(theta) * mscale);
-    }
+  aglm_backend::rope_table(c, b->n_tokens, b->pos, b->rope_pos, ff, t);
 }
 
 } // namespace
@@ -423,6 +397,7 @@ session::~session() {
   dev.destroy_buffer(&meta);
   dev.destroy_buffer(&input);
   dev.destroy_buffer(&readback);
+  dev.destroy_buffer(&qact);
 }
 
 int32_t session_build(program *p, const aglm_hal_session_desc *desc, std::unique_ptr<session> *out, std::string *err) {
@@ -453,6 +428,17 @@ int32_t session_build(program *p, const aglm_hal_session_desc *desc, std::unique
   if (!dev.create_buffer((uint64_t)ml.words * 4, true, &s->meta, err) || !dev.create_buffer(4096, true, &s->input, err) ||
       !dev.create_buffer((uint64_t)std::min<int64_t>(s->n_batch, 8) * (p->n_vocab + p->n_hidden) * 4, true, &s->readback, err))
     return AGLM_ERR_OUT_OF_MEMORY;
+
+  // The integer-dot path's scratch: the widest quantized activation rows of a batch.
+  uint64_t q_words = 0;
+  for (const aglm_hal_op &op : p->ops)
+    if (op.kind == AGLM_OP_MATMUL && p->uses_dot(p->weights[(size_t)op.w[0]].type))
+      q_words = std::max<uint64_t>(q_words, (uint64_t)s->n_batch * (uint64_t)(p->weights[(size_t)op.w[0]].ne[0] / 32) * q8_block_words);
+  if (q_words) {
+    if (q_words > UINT32_MAX) return *err = "the quantized activations of a batch pass 16 GiB", AGLM_ERR_OUT_OF_MEMORY;
+    if (!dev.create_buffer(q_words * 4, false, &s->qact, err)) return AGLM_ERR_OUT_OF_MEMORY;
+    s->bytes += s->qact.size;
+  }
 
   // One descriptor set per op kernel, written once (again when a host buffer grows).
   uint32_t n_sets = 0, n_desc = 0;
@@ -579,6 +565,17 @@ void record_op(recorder &r, size_t i, const aglm_hal_batch *b, const meta_layout
       matmul_push mp{(uint32_t)p.loc[(size_t)op.w[0]].offset, (uint32_t)aglm_row_bytes(w.type, k), k, m, (uint32_t)rows,
                      in(0), (uint32_t)p.values[(size_t)op.in[0]].width, out, width,
                      op.w[1] >= 0 ? (uint32_t)p.loc[(size_t)op.w[1]].vector : 0u, op.w[1] >= 0 ? 1u : 0u};
+      if (p.uses_dot(w.type)) { // the activations as int8 blocks into the scratch, then the integer dots
+        const uint32_t q_stride = k / 32 * q8_block_words;
+        quantize_q8_push qp{mp.x_off, mp.x_stride, k, (uint32_t)rows, 0u, q_stride};
+        groups_2d(div_up((uint64_t)rows * (k / 32), quantize_q8_wg), g);
+        r.dispatch(K_QUANTIZE_Q8, s->sets[0][i], &qp, sizeof qp, g);
+        mp.x_off = 0;
+        mp.x_stride = q_stride;
+        matmul_groups(m, (uint32_t)rows, g);
+        r.dispatch(K_MATMUL_DOT + w.type, s->sets[1][i], &mp, sizeof mp, g);
+        break;
+      }
       matmul_groups(m, (uint32_t)rows, g);
       r.dispatch(K_MATMUL + w.type, s->sets[0][i], &mp, sizeof mp, g);
       break;

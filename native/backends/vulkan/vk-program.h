@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/hal-util.h"
 #include "backends/vulkan/vk-context.h"
 #include "open-autoglm/backend.h"
 
@@ -30,19 +31,14 @@ enum kernel_id : int {
   K_ATTENTION,
   K_COPY_ROWS,
   K_EMBED_INTERP,
+  K_QUANTIZE_Q8,       // activations into int8 blocks for K_MATMUL_DOT
+  K_MATMUL_DOT = 256,  // + weight type: the integer-dot matmuls (where the device has the path and the type a kernel)
 };
 
-struct program {
+// The graph (weights, values, ops, cache slots, ropes, outputs) is the program's own copy (aglm_backend::graph_copy).
+struct program : aglm_backend::graph_copy {
   std::unique_ptr<device> dev;
   int device_index = 0;
-  // The graph (copied; weight names point into `names`).
-  std::vector<aglm_hal_weight> weights;
-  std::vector<std::string> names;
-  std::vector<aglm_hal_value> values;
-  std::vector<aglm_hal_op> ops;
-  std::vector<aglm_hal_cache_slot> cache;
-  std::vector<aglm_hal_rope> ropes;
-  int32_t output = -1, hidden = -1;
   int64_t n_vocab = 0, n_hidden = 0;
   // Weights on the device.
   std::vector<buffer> chunks; // raw weights (matmul, row gathers), each weight whole inside one chunk
@@ -57,6 +53,8 @@ struct program {
   std::map<int, pipeline> pipes;
   std::string description;
   uint64_t bytes = 0;
+  // Whether matmuls with weights of `type` run on the integer-dot path (quantize_q8, then matmul_dot).
+  bool uses_dot(int type) const;
   ~program();
 };
 
@@ -69,6 +67,8 @@ struct session {
   std::vector<buffer> kv;          // per cache slot: K cells then V cells
   std::vector<uint32_t> v_base;    // per slot: where V starts, in cache elements
   buffer meta, input, readback;    // host-visible
+  buffer qact;                     // the integer-dot path's quantized activations: n_batch rows of the widest such
+                                   // matmul's k / 32 blocks of 36 bytes (none without that path)
   VkDescriptorPool dpool = VK_NULL_HANDLE;
   std::vector<VkDescriptorSet> sets[2]; // per op: its kernel's set, and a second for two-kernel ops (or null)
   VkCommandPool cpool = VK_NULL_HANDLE;

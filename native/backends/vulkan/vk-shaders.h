@@ -41,6 +41,16 @@
 #include <mm_q6_k_sg.spv.h>
 #include <mm_q8_0.spv.h>
 #include <mm_q8_0_sg.spv.h>
+#include <mmdot_q4_0.spv.h>
+#include <mmdot_q4_0_sg.spv.h>
+#include <mmdot_q4_1.spv.h>
+#include <mmdot_q4_1_sg.spv.h>
+#include <mmdot_q5_0.spv.h>
+#include <mmdot_q5_0_sg.spv.h>
+#include <mmdot_q5_1.spv.h>
+#include <mmdot_q5_1_sg.spv.h>
+#include <mmdot_q8_0.spv.h>
+#include <mmdot_q8_0_sg.spv.h>
 
 namespace aglm_vk {
 
@@ -74,6 +84,26 @@ static inline const uint32_t *mm_spirv(int type, size_t *bytes, bool subgroup = 
   if (!s) return *bytes = 0, nullptr;
   *bytes = subgroup ? s->mm_sg_bytes : s->mm_bytes;
   return subgroup ? s->mm_sg : s->mm;
+}
+
+// The integer-dot matmuls (shaders/matmul_dot.comp): the 32-block types, on quantize_q8's activation blocks.
+struct dot_shaders {
+  int type;
+  const uint32_t *mm, *mm_sg;
+  size_t mm_bytes, mm_sg_bytes;
+};
+#define AGLM_VK_DOT_SHADERS(T, t) {AGLM_TYPE_##T, mmdot_##t##_spv, mmdot_##t##_sg_spv, mmdot_##t##_spv_bytes, mmdot_##t##_sg_spv_bytes}
+static const dot_shaders dot_shader_table[] = {
+    AGLM_VK_DOT_SHADERS(Q8_0, q8_0), AGLM_VK_DOT_SHADERS(Q4_0, q4_0), AGLM_VK_DOT_SHADERS(Q4_1, q4_1),
+    AGLM_VK_DOT_SHADERS(Q5_0, q5_0), AGLM_VK_DOT_SHADERS(Q5_1, q5_1),
+};
+#undef AGLM_VK_DOT_SHADERS
+
+// matmul_dot_<type>'s SPIR-V (subgroup: its subgroupAdd build), or null for a type without an integer-dot kernel.
+static inline const uint32_t *mm_dot_spirv(int type, size_t *bytes, bool subgroup = false) {
+  for (const dot_shaders &s : dot_shader_table)
+    if (s.type == type) return *bytes = subgroup ? s.mm_sg_bytes : s.mm_bytes, subgroup ? s.mm_sg : s.mm;
+  return *bytes = 0, nullptr;
 }
 
 // get_rows_<type>'s SPIR-V, or null.

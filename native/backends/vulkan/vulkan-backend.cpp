@@ -7,28 +7,16 @@
 #include <new>
 #include <string>
 
+#include "backends/hal-util.h"
 #include "backends/vulkan/vk-context.h"
 #include "backends/vulkan/vk-program.h"
 #include "open-autoglm/backend.h"
 
 namespace {
 
-void put(char *buf, size_t len, const std::string &s) {
-  if (!buf || len == 0) return;
-  const size_t n = s.size() < len - 1 ? s.size() : len - 1;
-  std::memcpy(buf, s.data(), n);
-  buf[n] = 0;
-}
-
-std::string json_str(const std::string &s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if ((unsigned char)c < 0x20) o += ' ';
-    else o += c;
-  }
-  return o + "\"";
-}
+using aglm_backend::guarded;
+using aglm_backend::json_str;
+using aglm_backend::put;
 
 /** What the backend runs (every op of the IR; these weight types for matmuls and row gathers). */
 const char *const kKernels = "every IR op; weights F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
@@ -82,9 +70,10 @@ int32_t vk_device_info(int32_t i, aglm_hal_device_info *out) {
     std::memset(out, 0, sizeof *out);
     put(out->name, sizeof out->name, d.name);
     char desc[256];
-    std::snprintf(desc, sizeof desc, "Vulkan %u.%u %s device, driver %s, subgroup %u%s%s%s%s", VK_API_VERSION_MAJOR(d.api_version),
+    std::snprintf(desc, sizeof desc, "Vulkan %u.%u %s device, driver %s, subgroup %u%s%s%s%s; kernel paths: %s", VK_API_VERSION_MAJOR(d.api_version),
                   VK_API_VERSION_MINOR(d.api_version), aglm_vk::type_name(d.type), d.driver.c_str(), d.subgroup_size, d.fp16 ? ", fp16" : "",
-                  d.int8 ? ", int8" : "", d.integer_dot ? ", integer dot" : "", d.cooperative_matrix ? ", cooperative matrix" : "");
+                  d.int8 ? ", int8" : "", d.integer_dot ? ", integer dot" : "", d.cooperative_matrix ? ", cooperative matrix" : "",
+                  aglm_vk::paths_text(aglm_vk::enabled_paths(d)).c_str());
     put(out->description, sizeof out->description, desc);
     out->kind = d.type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ? AGLM_DEVICE_GPU
                 : d.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ? AGLM_DEVICE_IGPU
@@ -106,18 +95,6 @@ int32_t vk_supports(int32_t device, int32_t op, int32_t type) {
   }
 }
 
-// Runs fn, turning what the C++ library throws into a status: nothing crosses the C ABI.
-template <class F> int32_t guarded(char *err, size_t len, const char *what, F fn) {
-  try {
-    return fn();
-  } catch (const std::bad_alloc &) {
-    put(err, len, std::string("out of memory ") + what);
-    return AGLM_ERR_OUT_OF_MEMORY;
-  } catch (...) {
-    put(err, len, std::string("internal error ") + what);
-    return AGLM_ERR_INTERNAL;
-  }
-}
 
 } // namespace
 
@@ -182,8 +159,10 @@ int32_t vk_session_decode(aglm_hal_session *s, const aglm_hal_batch *b, char *er
 }
 uint64_t vk_session_memory(const aglm_hal_session *s) { return s && s->vk ? s->vk->bytes : 0; }
 
-// {"loader", "error", "instanceVersion", "devices": [{name, type, driver, api, score, why, memoryBytes, memoryFree,
-//  subgroupSize, fp16, int8, storage16, storage8, integerDot, cooperativeMatrix}], "kernels"}
+// {"loader", "error", "instanceVersion", "plain", "devices": [{name, type, driver, api, score, why, memoryBytes,
+//  memoryFree, subgroupSize, fp16, int8, storage16, storage8, integerDot, integerDotAccelerated, cooperativeMatrix,
+//  paths: {subgroup, integerDot}}], "kernels"}. plain: OPEN_AUTOGLM_VULKAN_PLAIN=1 is set; paths: the optional kernel
+//  paths a program on that device uses (vk-context.h enabled_paths).
 size_t vk_report(const char *, char *buf, size_t len) {
   std::string j;
   try {
@@ -193,7 +172,7 @@ size_t vk_report(const char *, char *buf, size_t len) {
     };
     j = "{\"loader\":" + (rt.loader_path.empty() ? std::string("null") : json_str(rt.loader_path)) +
         ",\"error\":" + (rt.error.empty() ? std::string("null") : json_str(rt.error)) + ",\"instanceVersion\":" + json_str(ver(rt.instance_version)) +
-        ",\"devices\":[";
+        ",\"plain\":" + (aglm_vk::plain_forced() ? "true" : "false") + ",\"devices\":[";
     for (size_t i = 0; i < rt.devices.size(); i++) {
       const aglm_vk::device_desc &d = rt.devices[i];
       auto b = [](bool x) { return x ? "true" : "false"; };
@@ -202,7 +181,9 @@ size_t vk_report(const char *, char *buf, size_t len) {
            ",\"why\":" + json_str(d.score_why) + ",\"memoryBytes\":" + std::to_string(d.device_local_bytes) +
            ",\"memoryFree\":" + std::to_string(d.device_local_free) + ",\"subgroupSize\":" + std::to_string(d.subgroup_size) +
            ",\"fp16\":" + b(d.fp16) + ",\"int8\":" + b(d.int8) + ",\"storage16\":" + b(d.storage16) + ",\"storage8\":" + b(d.storage8) +
-           ",\"integerDot\":" + b(d.integer_dot) + ",\"cooperativeMatrix\":" + b(d.cooperative_matrix) + "}";
+           ",\"integerDot\":" + b(d.integer_dot) + ",\"integerDotAccelerated\":" + b(d.integer_dot_accelerated) +
+           ",\"cooperativeMatrix\":" + b(d.cooperative_matrix) + ",\"paths\":{\"subgroup\":" + b(aglm_vk::enabled_paths(d).subgroup) +
+           ",\"integerDot\":" + b(aglm_vk::enabled_paths(d).integer_dot) + "}}";
     }
     j += std::string("],\"kernels\":") + json_str(kKernels) + "}";
   } catch (...) {
