@@ -81,11 +81,11 @@ test('stories260K on Vulkan: the 64 greedy reference tokens, and logits within 1
 // converted to F32 at load (precision 'f32'): that comparison is sharp for every type (only the summation order
 // differs; measured ~1e-12). Against the CPU on the file's own type, quantized weights differ by the CPU's Q8 rounding
 // of the activations (llama.cpp's pairing; measured 1e-6..3e-4 on these random 2-layer models, whose logits amplify
-// it). On a device with the integer-dot path (the program description says "integer dot"), the 32-block types
-// (DOT_TYPES) quantize the activations as the CPU does: the sharp comparison is then against the CPU on the file's own
+// it). On a device with the integer-dot path (the program description says "integer dot"), the quantized types
+// (DOT_TYPES: the 32-block types and the K-quants) quantize the activations as the CPU does: the sharp comparison is then against the CPU on the file's own
 // type, and the loose one against the f32 weights.
 const TOL_SAME_WEIGHTS = 1e-9;
-const DOT_TYPES = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'];
+const DOT_TYPES = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
 const TOL: Record<string, number> = { F32: 1e-9, F16: 1e-9, Q8_0: 2e-3, Q4_0: 2e-3, Q4_K: 2e-3 };
 const TYPES: [string, number][] = [['F32', GgmlType.F32], ['F16', GgmlType.F16], ['Q8_0', GgmlType.Q8_0], ['Q4_0', GgmlType.Q4_0], ['Q4_K', GgmlType.Q4_K]];
 // Widths are multiples of 256 so that Q4_K (256-value blocks) applies to every matrix.

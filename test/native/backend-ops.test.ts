@@ -23,8 +23,8 @@ const VULKAN = join(REL, `aglm-backend-vulkan${SUFFIX}`);
 const CUDA = join(REL, `aglm-backend-cuda${SUFFIX}`);
 const OPS = ['embed', 'rms_norm', 'matmul', 'add', 'mul', 'silu_mul', 'rope', 'attention', 'output_rows', 'layer_norm', 'gelu', 'embed_positions', 'add_vector', 'input', 'embed_interp', 'merge_rows', 'gelu_erf'];
 const K_QUANTS = ['Q4_K', 'Q5_K', 'Q6_K'];
-// The weight types of the Vulkan integer-dot matmuls (shaders/matmul_dot.comp).
-const DOT_TYPES = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'];
+// The weight types of the Vulkan integer-dot matmuls (shaders/matmul_dot.comp; the K-quants: matmul_dot_k.comp).
+const DOT_TYPES = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
 
 interface Case {
   name: string;
@@ -148,7 +148,7 @@ for (const [name, file, missing] of [
   test(`backend-ops: the ${name} module against the CPU reference (skipped where it cannot run, saying why)`, { skip: !existsSync(BIN) && notBuilt }, (t) => {
     if (!existsSync(file)) return t.skip(missing);
     // The Vulkan device's kernel paths (its description, from one small case): with integer dot products, the
-    // 32-block quantized matmuls must equal the CPU's to the sharp tolerance.
+    // quantized matmuls (32-block types and K-quants) must equal the CPU's to the sharp tolerance.
     let extra: string[] = [];
     if (name === 'Vulkan') {
       const probe = run(['--module', file, '--op', 'matmul', '--filter', 'matmul/F32/k=1,m=37/b1']);

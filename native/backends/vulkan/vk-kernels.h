@@ -42,8 +42,15 @@ struct quantize_q8_push {
 };
 constexpr uint32_t quantize_q8_wg = 64, q8_block_words = 9;
 
+// quantize_q8k (shaders/quantize_q8k.comp), for the K-quants Q4_K, Q5_K, Q6_K: for t < n and super-block j < k / 256,
+// the 256 values at x[x_off + t * x_stride + 256 j ..] become the 73 words at q[q_off + t * q_stride + 73 j], the bytes
+// of aglm_block_q8_K (float d, 256 int8, 16 int16 bsums), bit for bit the CPU's quantize_row_act(Q8_K). Bindings and
+// push constants: quantize_q8's; one invocation per super-block, quantize_q8_wg a workgroup, groups_2d.
+constexpr uint32_t q8k_block_words = 73;
+
 // matmul_dot_<type> (shaders/matmul_dot.comp): matmul_<type>'s contract and dispatch (matmul_push, matmul_groups) with
-// binding 1 the scratch (uint words) instead of the arena: x_off and x_stride address quantize_q8's blocks in words.
+// binding 1 the scratch (uint words) instead of the arena: x_off and x_stride address quantize_q8's blocks in words
+// (for Q4_K, Q5_K, Q6_K, shaders/matmul_dot_k.comp: quantize_q8k's super-blocks).
 
 // get_rows_<type> (shaders/get_rows.comp, one build per weight type):
 //   y[y_off + t * y_stride + c] = W[idx[idx_off + t]][c] for t < n, c < k, dequantized to f32.

@@ -20,6 +20,7 @@
 #include <kv_store.spv.h>
 #include <norm.spv.h>
 #include <quantize_q8.spv.h>
+#include <quantize_q8k.spv.h>
 #include <rope.spv.h>
 
 namespace aglm_vk {
@@ -75,6 +76,7 @@ bool spec_of(int id, bool subgroup, kernel_spec *k) {
     case K_COPY_ROWS: *k = {copy_rows_spv, copy_rows_spv_bytes, 3, sizeof(copy_rows_push)}; return true;
     case K_EMBED_INTERP: *k = {embed_interp_spv, embed_interp_spv_bytes, 3, sizeof(interp_push)}; return true;
     case K_QUANTIZE_Q8: *k = {quantize_q8_spv, quantize_q8_spv_bytes, 2, sizeof(quantize_q8_push)}; return true;
+    case K_QUANTIZE_Q8K: *k = {quantize_q8k_spv, quantize_q8k_spv_bytes, 2, sizeof(quantize_q8_push)}; return true;
     default: return false;
   }
 }
@@ -88,7 +90,7 @@ void kernels_of(const program &p, const aglm_hal_op &op, int ids[2]) {
     case AGLM_OP_EMBED_POSITIONS: ids[0] = K_GET_ROWS + p.weights[op.w[0]].type; break;
     case AGLM_OP_MATMUL: {
       const int t = p.weights[op.w[0]].type;
-      if (p.uses_dot(t)) ids[0] = K_QUANTIZE_Q8, ids[1] = K_MATMUL_DOT + t;
+      if (p.uses_dot(t)) ids[0] = dot_is_k(t) ? K_QUANTIZE_Q8K : K_QUANTIZE_Q8, ids[1] = K_MATMUL_DOT + t;
       else ids[0] = K_MATMUL + t;
       break;
     }
@@ -283,7 +285,7 @@ int32_t program_build(const aglm_hal_program_desc *desc, std::unique_ptr<program
   }
   p->description = "vulkan: " + dd.name + " (" + type_name(dd.type) + ", " + dd.driver + "), " + mib(p->bytes) + " of weights in device memory, " +
                    std::to_string(p->pipes.size()) + " kernels, paths: " + paths_text({dd.use_subgroup, dd.use_integer_dot}) +
-                   (dd.use_integer_dot ? " (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 matmuls on int8 activations, as the CPU)" : "");
+                   (dd.use_integer_dot ? " (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K matmuls on int8 activations, as the CPU)" : "");
   *out = std::move(p);
   return AGLM_OK;
 }
@@ -432,8 +434,11 @@ int32_t session_build(program *p, const aglm_hal_session_desc *desc, std::unique
   // The integer-dot path's scratch: the widest quantized activation rows of a batch.
   uint64_t q_words = 0;
   for (const aglm_hal_op &op : p->ops)
-    if (op.kind == AGLM_OP_MATMUL && p->uses_dot(p->weights[(size_t)op.w[0]].type))
-      q_words = std::max<uint64_t>(q_words, (uint64_t)s->n_batch * (uint64_t)(p->weights[(size_t)op.w[0]].ne[0] / 32) * q8_block_words);
+    if (op.kind == AGLM_OP_MATMUL && p->uses_dot(p->weights[(size_t)op.w[0]].type)) {
+      const aglm_hal_weight &w = p->weights[(size_t)op.w[0]];
+      const uint64_t row = dot_is_k(w.type) ? (uint64_t)(w.ne[0] / 256) * q8k_block_words : (uint64_t)(w.ne[0] / 32) * q8_block_words;
+      q_words = std::max<uint64_t>(q_words, (uint64_t)s->n_batch * row);
+    }
   if (q_words) {
     if (q_words > UINT32_MAX) return *err = "the quantized activations of a batch pass 16 GiB", AGLM_ERR_OUT_OF_MEMORY;
     if (!dev.create_buffer(q_words * 4, false, &s->qact, err)) return AGLM_ERR_OUT_OF_MEMORY;
@@ -566,10 +571,11 @@ void record_op(recorder &r, size_t i, const aglm_hal_batch *b, const meta_layout
                      in(0), (uint32_t)p.values[(size_t)op.in[0]].width, out, width,
                      op.w[1] >= 0 ? (uint32_t)p.loc[(size_t)op.w[1]].vector : 0u, op.w[1] >= 0 ? 1u : 0u};
       if (p.uses_dot(w.type)) { // the activations as int8 blocks into the scratch, then the integer dots
-        const uint32_t q_stride = k / 32 * q8_block_words;
+        const bool kq = dot_is_k(w.type); // Q8_K super-blocks of 256, else blocks of 32
+        const uint32_t qk = kq ? 256u : 32u, q_stride = k / qk * (kq ? q8k_block_words : q8_block_words);
         quantize_q8_push qp{mp.x_off, mp.x_stride, k, (uint32_t)rows, 0u, q_stride};
-        groups_2d(div_up((uint64_t)rows * (k / 32), quantize_q8_wg), g);
-        r.dispatch(K_QUANTIZE_Q8, s->sets[0][i], &qp, sizeof qp, g);
+        groups_2d(div_up((uint64_t)rows * (k / qk), quantize_q8_wg), g);
+        r.dispatch(kq ? K_QUANTIZE_Q8K : K_QUANTIZE_Q8, s->sets[0][i], &qp, sizeof qp, g);
         mp.x_off = 0;
         mp.x_stride = q_stride;
         matmul_groups(m, (uint32_t)rows, g);

@@ -32,6 +32,7 @@ enum kernel_id : int {
   K_COPY_ROWS,
   K_EMBED_INTERP,
   K_QUANTIZE_Q8,       // activations into int8 blocks for K_MATMUL_DOT
+  K_QUANTIZE_Q8K,      // activations into Q8_K super-blocks for the K-quants' K_MATMUL_DOT
   K_MATMUL_DOT = 256,  // + weight type: the integer-dot matmuls (where the device has the path and the type a kernel)
 };
 

@@ -5,8 +5,8 @@
 //     "checks": [{ kernel, device, shape, maxAbsDiff, nmse, tolerance, ms?, ok }] }
 // The weight-type kernels (mm_<type>, getrows_<type>) are checked for every type against aglm_quantize_row /
 // aglm_dequantize_row (the CPU reference), with their wall time in ms (the first check of a pipeline includes its
-// compilation on lavapipe); quantize_q8 (the integer-dot path's activation quantizer) byte for byte against the CPU's
-// Q8_1 quantizer.
+// compilation on lavapipe); quantize_q8 and quantize_q8k (the integer-dot path's activation quantizers) byte for byte against the CPU's
+// Q8_1 and Q8_K quantizers.
 // Usage: vk-selftest [--device N]   (default: the first device; a CPU device such as lavapipe is fine here)
 // Exit: 0 every check passed; 1 a check failed; 77 no Vulkan (no loader, no driver, no device): a skip.
 #include <chrono>
@@ -24,6 +24,7 @@
 // Generated at build time from shaders/*.comp (glslc, then cmake/embed-spirv.cmake).
 #include <matmul_f32.spv.h>
 #include <quantize_q8.spv.h>
+#include <quantize_q8k.spv.h>
 #include <rms_norm_f32.spv.h>
 #include <silu_mul_f32.spv.h>
 
@@ -240,6 +241,51 @@ check_result check_quantize_q8(device &dev, uint32_t k, uint32_t rows, uint32_t 
   for (size_t b = 0; b < (size_t)rows * nb; b++) {
     size_t d = 0;
     for (size_t i = 0; i < 36; i++) d += got[b * 36 + i] != want[b * 36 + i];
+    diff += d, blocks += d != 0;
+  }
+  r.nmse = (double)diff / (double)want.size();
+  r.max_abs = (double)blocks;
+  r.ok = diff == 0;
+  return r;
+}
+
+// quantize_q8k against aglm_quantize_row(Q8_K), byte for byte (its super-blocks are aglm_block_q8_K's bytes): random
+// rows whose super-blocks range over magnitudes 1e-30 .. 1e30, and in row 0 a zero super-block, one whose value of
+// largest magnitude is negative with exact ties (max -127: iscale 1, x = n + 0.5 rounded to even), one with a NaN
+// (skipped by the max, quantized to 0) and two equal magnitudes of opposite signs (the first wins). nmse: the share of
+// differing bytes; max_abs: the differing super-blocks.
+check_result check_quantize_q8k(device &dev, uint32_t k, uint32_t rows, uint32_t x_stride, uint32_t x_off) {
+  check_result r;
+  r.kernel = "quantize_q8k";
+  r.shape = "k=" + std::to_string(k) + " rows=" + std::to_string(rows) + " stride=" + std::to_string(x_stride) + " off=" + std::to_string(x_off);
+  r.tol = 0;
+  const uint32_t nb = k / 256, bb = 292;
+  std::vector<float> x(x_off + (size_t)rows * x_stride, 7.0f);
+  for (uint32_t t = 0; t < rows; t++)
+    for (uint32_t j = 0; j < k; j++) {
+      const uint32_t b = t * nb + j / 256;
+      x[x_off + (size_t)t * x_stride + j] = rnd() * std::pow(10.0f, (float)((int)(b * 7 % 61) - 30));
+    }
+  float *row0 = x.data() + x_off;
+  for (uint32_t j = 0; j < 256 && nb > 0; j++) row0[j] = 0.0f;
+  for (uint32_t j = 0; j < 256 && nb > 1; j++) row0[256 + j] = j == 3 ? -127.0f : (float)((int)(j % 20) - 10) + 0.5f;
+  if (nb > 2) row0[512 + 9] = NAN;
+  if (nb > 3) row0[768 + 17] = 1e3f, row0[768 + 200] = -1e3f;
+  std::vector<uint8_t> want((size_t)rows * nb * bb);
+  for (uint32_t t = 0; t < rows; t++) aglm_quantize_row(AGLM_TYPE_Q8_K, x.data() + x_off + (size_t)t * x_stride, want.data() + (size_t)t * nb * bb, k);
+  const quantize_q8_push push{x_off, x_stride, k, rows, 0, nb * q8k_block_words};
+  const uint32_t words = rows * nb * q8k_block_words, groups = (rows * nb + quantize_q8_wg - 1) / quantize_q8_wg;
+  std::vector<float> out;
+  std::string err;
+  if (!run_kernel(dev, quantize_q8k_spv, quantize_q8k_spv_bytes, {&x}, words, &push, sizeof push, groups, 1, &out, &err)) {
+    r.error = err;
+    return r;
+  }
+  const uint8_t *got = (const uint8_t *)out.data();
+  size_t diff = 0, blocks = 0;
+  for (size_t b = 0; b < (size_t)rows * nb; b++) {
+    size_t d = 0;
+    for (size_t i = 0; i < bb; i++) d += got[b * bb + i] != want[b * bb + i];
     diff += d, blocks += d != 0;
   }
   r.nmse = (double)diff / (double)want.size();
@@ -533,6 +579,9 @@ int main(int argc, char **argv) {
       results.push_back(check_quantize_q8(*dev, 128, 1, 128, 0));
       results.push_back(check_quantize_q8(*dev, 96, 7, 101, 5));
       results.push_back(check_quantize_q8(*dev, 4096, 3, 4099, 1));
+      results.push_back(check_quantize_q8k(*dev, 1024, 1, 1024, 0));
+      results.push_back(check_quantize_q8k(*dev, 768, 5, 771, 3));
+      results.push_back(check_quantize_q8k(*dev, 4096, 3, 4099, 1));
       bool first = true;
       for (const check_result &r : results) {
         char num[160];

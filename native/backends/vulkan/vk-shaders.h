@@ -45,10 +45,16 @@
 #include <mmdot_q4_0_sg.spv.h>
 #include <mmdot_q4_1.spv.h>
 #include <mmdot_q4_1_sg.spv.h>
+#include <mmdot_q4_k.spv.h>
+#include <mmdot_q4_k_sg.spv.h>
 #include <mmdot_q5_0.spv.h>
 #include <mmdot_q5_0_sg.spv.h>
 #include <mmdot_q5_1.spv.h>
 #include <mmdot_q5_1_sg.spv.h>
+#include <mmdot_q5_k.spv.h>
+#include <mmdot_q5_k_sg.spv.h>
+#include <mmdot_q6_k.spv.h>
+#include <mmdot_q6_k_sg.spv.h>
 #include <mmdot_q8_0.spv.h>
 #include <mmdot_q8_0_sg.spv.h>
 
@@ -86,7 +92,8 @@ static inline const uint32_t *mm_spirv(int type, size_t *bytes, bool subgroup = 
   return subgroup ? s->mm_sg : s->mm;
 }
 
-// The integer-dot matmuls (shaders/matmul_dot.comp): the 32-block types, on quantize_q8's activation blocks.
+// The integer-dot matmuls: the 32-block types (shaders/matmul_dot.comp) on quantize_q8's activation blocks, the
+// K-quants (shaders/matmul_dot_k.comp) on quantize_q8k's Q8_K super-blocks.
 struct dot_shaders {
   int type;
   const uint32_t *mm, *mm_sg;
@@ -95,7 +102,8 @@ struct dot_shaders {
 #define AGLM_VK_DOT_SHADERS(T, t) {AGLM_TYPE_##T, mmdot_##t##_spv, mmdot_##t##_sg_spv, mmdot_##t##_spv_bytes, mmdot_##t##_sg_spv_bytes}
 static const dot_shaders dot_shader_table[] = {
     AGLM_VK_DOT_SHADERS(Q8_0, q8_0), AGLM_VK_DOT_SHADERS(Q4_0, q4_0), AGLM_VK_DOT_SHADERS(Q4_1, q4_1),
-    AGLM_VK_DOT_SHADERS(Q5_0, q5_0), AGLM_VK_DOT_SHADERS(Q5_1, q5_1),
+    AGLM_VK_DOT_SHADERS(Q5_0, q5_0), AGLM_VK_DOT_SHADERS(Q5_1, q5_1), AGLM_VK_DOT_SHADERS(Q4_K, q4_k),
+    AGLM_VK_DOT_SHADERS(Q5_K, q5_k), AGLM_VK_DOT_SHADERS(Q6_K, q6_k),
 };
 #undef AGLM_VK_DOT_SHADERS
 
@@ -105,6 +113,9 @@ static inline const uint32_t *mm_dot_spirv(int type, size_t *bytes, bool subgrou
     if (s.type == type) return *bytes = subgroup ? s.mm_sg_bytes : s.mm_bytes, subgroup ? s.mm_sg : s.mm;
   return *bytes = 0, nullptr;
 }
+
+// Whether a type's integer-dot matmul reads Q8_K super-blocks (quantize_q8k) rather than quantize_q8's blocks of 32.
+static inline bool dot_is_k(int type) { return type == AGLM_TYPE_Q4_K || type == AGLM_TYPE_Q5_K || type == AGLM_TYPE_Q6_K; }
 
 // get_rows_<type>'s SPIR-V, or null.
 static inline const uint32_t *get_rows_spirv(int type, size_t *bytes) {
