@@ -205,6 +205,32 @@ check_result check_silu_mul(device &dev, uint32_t n) {
   return r;
 }
 
+// Rows of k floats (stride x_stride after x_off) whose blocks of `block` values range over magnitudes 1e-30 .. 1e30.
+std::vector<float> magnitude_rows(uint32_t k, uint32_t rows, uint32_t x_stride, uint32_t x_off, uint32_t block) {
+  const uint32_t nb = k / block;
+  std::vector<float> x(x_off + (size_t)rows * x_stride, 7.0f);
+  for (uint32_t t = 0; t < rows; t++)
+    for (uint32_t j = 0; j < k; j++) {
+      const uint32_t b = t * nb + j / block;
+      x[x_off + (size_t)t * x_stride + j] = rnd() * std::pow(10.0f, (float)((int)(b * 7 % 61) - 30));
+    }
+  return x;
+}
+
+// Byte-for-byte comparison of `blocks` blocks of `bytes` bytes: nmse is the share of differing bytes, max_abs the
+// number of differing blocks.
+void compare_blocks(const uint8_t *got, const std::vector<uint8_t> &want, size_t blocks, size_t bytes, check_result *r) {
+  size_t diff = 0, bad = 0;
+  for (size_t b = 0; b < blocks; b++) {
+    size_t d = 0;
+    for (size_t i = 0; i < bytes; i++) d += got[b * bytes + i] != want[b * bytes + i];
+    diff += d, bad += d != 0;
+  }
+  r->nmse = (double)diff / (double)want.size();
+  r->max_abs = (double)bad;
+  r->ok = diff == 0;
+}
+
 // quantize_q8 against aglm_quantize_row(Q8_1), byte for byte (its blocks are aglm_block_q8_1's bytes): random rows
 // whose blocks range over magnitudes 1e-30 .. 1e30, and in row 0 a zero block, a block of exact ties (amax 127, so
 // d = 1 and x / d = n + 0.5, rounded away from zero), a block with a NaN (skipped by amax, quantized to 0) and one of
@@ -215,12 +241,7 @@ check_result check_quantize_q8(device &dev, uint32_t k, uint32_t rows, uint32_t 
   r.shape = "k=" + std::to_string(k) + " rows=" + std::to_string(rows) + " stride=" + std::to_string(x_stride) + " off=" + std::to_string(x_off);
   r.tol = 0;
   const uint32_t nb = k / 32;
-  std::vector<float> x(x_off + (size_t)rows * x_stride, 7.0f);
-  for (uint32_t t = 0; t < rows; t++)
-    for (uint32_t j = 0; j < k; j++) {
-      const uint32_t b = t * nb + j / 32;
-      x[x_off + (size_t)t * x_stride + j] = rnd() * std::pow(10.0f, (float)((int)(b * 7 % 61) - 30));
-    }
+  std::vector<float> x = magnitude_rows(k, rows, x_stride, x_off, 32);
   float *row0 = x.data() + x_off;
   for (uint32_t j = 0; j < 32 && nb > 0; j++) row0[j] = 0.0f;
   for (uint32_t j = 0; j < 32 && nb > 1; j++) row0[32 + j] = j == 0 ? 127.0f : (float)((int)(j % 20) - 10) + 0.5f;
@@ -236,16 +257,7 @@ check_result check_quantize_q8(device &dev, uint32_t k, uint32_t rows, uint32_t 
     r.error = err;
     return r;
   }
-  const uint8_t *got = (const uint8_t *)out.data();
-  size_t diff = 0, blocks = 0;
-  for (size_t b = 0; b < (size_t)rows * nb; b++) {
-    size_t d = 0;
-    for (size_t i = 0; i < 36; i++) d += got[b * 36 + i] != want[b * 36 + i];
-    diff += d, blocks += d != 0;
-  }
-  r.nmse = (double)diff / (double)want.size();
-  r.max_abs = (double)blocks;
-  r.ok = diff == 0;
+  compare_blocks((const uint8_t *)out.data(), want, (size_t)rows * nb, 36, &r);
   return r;
 }
 
@@ -260,12 +272,7 @@ check_result check_quantize_q8k(device &dev, uint32_t k, uint32_t rows, uint32_t
   r.shape = "k=" + std::to_string(k) + " rows=" + std::to_string(rows) + " stride=" + std::to_string(x_stride) + " off=" + std::to_string(x_off);
   r.tol = 0;
   const uint32_t nb = k / 256, bb = 292;
-  std::vector<float> x(x_off + (size_t)rows * x_stride, 7.0f);
-  for (uint32_t t = 0; t < rows; t++)
-    for (uint32_t j = 0; j < k; j++) {
-      const uint32_t b = t * nb + j / 256;
-      x[x_off + (size_t)t * x_stride + j] = rnd() * std::pow(10.0f, (float)((int)(b * 7 % 61) - 30));
-    }
+  std::vector<float> x = magnitude_rows(k, rows, x_stride, x_off, 256);
   float *row0 = x.data() + x_off;
   for (uint32_t j = 0; j < 256 && nb > 0; j++) row0[j] = 0.0f;
   for (uint32_t j = 0; j < 256 && nb > 1; j++) row0[256 + j] = j == 3 ? -127.0f : (float)((int)(j % 20) - 10) + 0.5f;
@@ -281,16 +288,7 @@ check_result check_quantize_q8k(device &dev, uint32_t k, uint32_t rows, uint32_t
     r.error = err;
     return r;
   }
-  const uint8_t *got = (const uint8_t *)out.data();
-  size_t diff = 0, blocks = 0;
-  for (size_t b = 0; b < (size_t)rows * nb; b++) {
-    size_t d = 0;
-    for (size_t i = 0; i < bb; i++) d += got[b * bb + i] != want[b * bb + i];
-    diff += d, blocks += d != 0;
-  }
-  r.nmse = (double)diff / (double)want.size();
-  r.max_abs = (double)blocks;
-  r.ok = diff == 0;
+  compare_blocks((const uint8_t *)out.data(), want, (size_t)rows * nb, bb, &r);
   return r;
 }
 
