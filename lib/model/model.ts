@@ -366,7 +366,10 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
   // A GPU backend computes from its own memory: the precision planner first fits the model there (quantizing at load
   // if 'auto' allows); when even that does not fit, the host budget decides and gpuLayers splits the layers.
   const gpuMemory = o.gpuMemory === undefined ? undefined : optInt('gpuMemory', o.gpuMemory, 1, Number.MAX_SAFE_INTEGER, 0);
-  const device = o.memoryBudget === undefined && o.gpuLayers === undefined ? targetDevice(o.backend, gpuMemory) : undefined;
+  // The backends the registry knows, asked once per load (the device for planning, gpuLayers, fallback warnings).
+  const backends = registryBackends();
+  const target = targetDevice(backends, o.backend, gpuMemory);
+  const device = o.memoryBudget === undefined && o.gpuLayers === undefined ? target : undefined;
   let plan: ModelPlan;
   if (device && device.bytes < budget) {
     try {
@@ -382,7 +385,7 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
   if (o.gpuLayers !== undefined && (typeof o.gpuLayers !== 'number' || !Number.isInteger(o.gpuLayers) || o.gpuLayers < 0)) {
     throw invalidArgument('gpuLayers', 'a whole number of layers from 0', o.gpuLayers);
   }
-  const gpu = chooseGpuLayers(o.backend, o.gpuLayers, gpuMemory, gguf, plan, convert);
+  const gpu = chooseGpuLayers(target, o.gpuLayers, gguf, plan, convert);
   const spec = {
     path: file,
     backend: o.backend,
@@ -395,12 +398,12 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
   };
   let native: NativeModel;
   try {
-    if (o.backend === undefined) warnFailedModules();
+    if (o.backend === undefined) warnFailedModules(backends);
     native = await nativeBinding().Model.load(spec);
   } catch (e) {
     const err = fromNative(e, site);
     // A backend chosen by score (not by name) that cannot make the program: the CPU runs the model, and it is said.
-    const chosen = o.backend === undefined ? bestBackend() : undefined;
+    const chosen = o.backend === undefined ? backends.find((b) => b.state === 'ready')?.name : undefined;
     if (!chosen || chosen === 'cpu' || err.code === 'ABORTED' || err.code === 'INVALID_ARGUMENT' || err.code.startsWith('GGUF')) throw err;
     warnBackend(`open-autoglm: the ${chosen} backend could not run ${file} (${err.code}: ${err.message}); it runs on the CPU`);
     try {
@@ -435,15 +438,20 @@ export async function loadModel(path?: string, options?: LoadModelOptions): Prom
   return new Model(file, gguf, tokenizer, { build, native, plan, vision, gpuLayersReason: gpu.reason });
 }
 
-/** The device of the backend a load will use, when that is a GPU backend: its name and 90% of its free (else total) memory. */
-function targetDevice(backend: string | undefined, limit?: number): { name: string; bytes: number; source: string } | undefined {
-  let record;
+type BackendRecords = ReturnType<ReturnType<typeof nativeBinding>['systemInfo']>['backends'];
+
+/** The registry's backends (every module found, with its state and devices); none when the addon cannot say. */
+function registryBackends(): BackendRecords {
   try {
-    const backends = nativeBinding().systemInfo().backends;
-    record = backend ? backends.find((b) => b.name === backend) : backends.find((b) => b.state === 'ready');
+    return nativeBinding().systemInfo().backends;
   } catch {
-    return undefined;
+    return [];
   }
+}
+
+/** The device of the backend a load will use, when that is a GPU backend: its name and 90% of its free (else total) memory. */
+function targetDevice(backends: BackendRecords, backend: string | undefined, limit?: number): { name: string; bytes: number; source: string } | undefined {
+  const record = backend ? backends.find((b) => b.name === backend) : backends.find((b) => b.state === 'ready');
   const d = record?.devices[0];
   if (!record || record.name === 'cpu' || record.state !== 'ready' || !d) return undefined;
   if (limit !== undefined) return { name: d.name, bytes: limit, source: `the gpuMemory option for ${d.name}` };
@@ -451,23 +459,8 @@ function targetDevice(backend: string | undefined, limit?: number): { name: stri
   return bytes > 0 ? { name: d.name, bytes: Math.floor(bytes), source: `90% of ${d.name}'s ${d.memoryFree > 0 ? 'free ' : ''}memory` } : undefined;
 }
 
-/** The backend a load without `backend` gets (the best ready one), or undefined. */
-function bestBackend(): string | undefined {
-  try {
-    return nativeBinding().systemInfo().backends.find((b) => b.state === 'ready')?.name;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Backend modules that failed to load are reported (once each) when a load picks a backend by score. */
-function warnFailedModules(): void {
-  let backends;
-  try {
-    backends = nativeBinding().systemInfo().backends;
-  } catch {
-    return;
-  }
+function warnFailedModules(backends: BackendRecords): void {
   for (const b of backends)
     if (b.state === 'failed') warnBackend(`open-autoglm: backend module ${b.path} failed to load (${b.reason}); not used`);
 }
@@ -478,15 +471,13 @@ function warnFailedModules(): void {
  * and embedding tables and the KV cells of the default context; undefined leaves every layer on the backend.
  */
 function chooseGpuLayers(
-  backend: string | undefined,
+  device: { name: string; bytes: number } | undefined,
   asked: number | undefined,
-  gpuMemory: number | undefined,
   gguf: GgufFile,
   plan: ModelPlan,
   convert: Map<string, number>,
 ): { layers: number | undefined; reason: string } {
   if (asked !== undefined) return { layers: asked, reason: 'the gpuLayers option' };
-  const device = targetDevice(backend, gpuMemory);
   if (!device) return { layers: undefined, reason: '' };
   const available = device.bytes;
   const perLayer = new Map<number, number>();

@@ -47,6 +47,30 @@ inline std::string json_str(const std::string &s) {
   return o + "\"";
 }
 
+// What a batch's outputs ask for, after the checks every backend makes (token count within the session's batch size,
+// output count within the tokens, each output kind known and hidden states only where the graph has them).
+struct batch_outputs {
+  bool logits = false, hidden = false;
+};
+inline int32_t check_batch(const aglm_hal_batch *b, int64_t n_batch, bool graph_has_hidden, batch_outputs *out, std::string *err) {
+  if (b->n_tokens < 1 || b->n_tokens > n_batch) return *err = "batch size out of range", AGLM_ERR_INVALID_ARGUMENT;
+  if (b->n_out < 0 || b->n_out > b->n_tokens) return *err = "output count out of range", AGLM_ERR_INVALID_ARGUMENT;
+  *out = batch_outputs{};
+  for (int32_t i = 0; i < b->n_out; i++) {
+    if (b->out_kind[i] == AGLM_OUT_LOGITS) out->logits = true;
+    else if (b->out_kind[i] == AGLM_OUT_HIDDEN && graph_has_hidden) out->hidden = true;
+    else return *err = "unknown output kind", AGLM_ERR_INVALID_ARGUMENT;
+  }
+  return AGLM_OK;
+}
+
+// A module's aglm_backend_entry: its table for the API version it was built for, else null with the reason.
+inline const aglm_hal_backend *entry_for(const aglm_hal_backend *table, uint32_t api_version, char *why, size_t why_len) {
+  if (api_version == AGLM_HAL_API_VERSION) return table;
+  put(why, why_len, "built for HAL API version " + std::to_string(AGLM_HAL_API_VERSION));
+  return nullptr;
+}
+
 // A program's copy of the graph program_create received (the caller's arrays are not kept; weight names point into
 // `names`; weight data pointers stay the core's until the backend releases them).
 struct graph_copy {

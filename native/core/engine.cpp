@@ -8,15 +8,13 @@
 
 namespace {
 
-// A part's backend released a weight it copied: the core's copy goes when no part reads it any more.
-struct release_ctx {
-  aglm_model_core *model;
-  const aglm_graph_analysis *analysis; // the part's: weights it does not read are not its to release
-};
+// A part's backend released a weight it copied: the core's copy goes when no part reads it any more. Weights the part
+// does not read are not its to release.
 void release_weight(void *user, int32_t w) {
-  auto *r = static_cast<release_ctx *>(user);
-  if (w < 0 || (size_t)w >= r->analysis->weight_uses.size() || r->analysis->weight_uses[(size_t)w] == 0) return;
-  if (--r->model->weight_refs[(size_t)w] == 0) r->model->weights.release(w);
+  auto *part = static_cast<aglm_model_part *>(user);
+  const std::vector<uint32_t> &uses = part->analysis.weight_uses;
+  if (w < 0 || (size_t)w >= uses.size() || uses[(size_t)w] == 0) return;
+  if (--part->owner->weight_refs[(size_t)w] == 0) part->owner->weights.release(w);
 }
 
 // Every op with its weight type must be supported by the backend's device.
@@ -39,7 +37,7 @@ aglm_result create_program(aglm_model_core *m, aglm_model_part *part, const aglm
   if (!r.is_ok()) return r;
   aglm_hal_graph_view view;
   aglm_graph_view_build(part->graph, part->analysis, m->weights.data, m->weights.type, m->weights.nbytes, &view);
-  release_ctx rel{m, &part->analysis};
+  part->owner = m;
   aglm_hal_program_desc desc{};
   desc.graph = &view.graph;
   desc.device = 0;
@@ -48,7 +46,7 @@ aglm_result create_program(aglm_model_core *m, aglm_model_part *part, const aglm
   desc.variant_source = req.variant_source.empty() ? nullptr : req.variant_source.c_str();
   desc.n_threads = req.threads;
   desc.release = release_weight;
-  desc.release_user = &rel;
+  desc.release_user = part;
   char msg[1024] = {0};
   const int32_t st = part->backend->program_create(&desc, &part->program, msg, sizeof msg);
   if (st != AGLM_OK) return aglm_result::fail((aglm_status)st, msg);

@@ -25,6 +25,9 @@ struct aglm_model_part {
   aglm_graph_analysis analysis;
   std::string description;
   int64_t hand_width = 0; // floats per token handed to the next part (0: the last part)
+  // The backend's release callback's context: it may release a weight at any time until program_free, so it lives as
+  // long as the part (parts are never moved once programs exist).
+  struct aglm_model_core *owner = nullptr;
 };
 
 struct aglm_model_core {

@@ -327,13 +327,10 @@ int32_t cpu_session_build(const cpu_program *p, const aglm_hal_session_desc *des
 int32_t cpu_session_run(cpu_session *s, const aglm_hal_batch *b, std::string *err) {
   const cpu_program *p = s->program;
   const int64_t n = b->n_tokens;
-  if (n < 1 || n > s->n_batch) return *err = "batch size out of range", AGLM_ERR_INVALID_ARGUMENT;
-  if (b->n_out < 0 || b->n_out > n) return *err = "output count out of range", AGLM_ERR_INVALID_ARGUMENT;
-  bool any_logits = false;
-  for (int32_t i = 0; i < b->n_out; i++) {
-    if (b->out_kind[i] == AGLM_OUT_LOGITS) any_logits = true;
-    else if (b->out_kind[i] != AGLM_OUT_HIDDEN || p->hidden < 0) return *err = "unknown output kind", AGLM_ERR_INVALID_ARGUMENT;
-  }
+  aglm_backend::batch_outputs wants;
+  const status_t checked = aglm_backend::check_batch(b, s->n_batch, p->hidden >= 0, &wants, err);
+  if (checked != AGLM_OK) return checked;
+  const bool any_logits = wants.logits;
   s->batch = b;
   compute_rope_tables(s, n);
   for (size_t i = 0; i < p->ops.size(); i++) {

@@ -568,13 +568,10 @@ int32_t run_op(batch_run &br, size_t i, const aglm_hal_op &op, int64_t rows, std
 int32_t session_run(aglm_hal_session *s, const aglm_hal_batch *b, std::string *err) {
   const aglm_hal_program *p = s->p;
   const int64_t n = b->n_tokens;
-  if (n < 1 || n > s->n_batch) return *err = "batch size out of range", AGLM_ERR_INVALID_ARGUMENT;
-  if (b->n_out < 0 || b->n_out > n) return *err = "output count out of range", AGLM_ERR_INVALID_ARGUMENT;
-  bool any_logits = false;
-  for (int32_t i = 0; i < b->n_out; i++) {
-    if (b->out_kind[i] == AGLM_OUT_LOGITS) any_logits = true;
-    else if (b->out_kind[i] != AGLM_OUT_HIDDEN || p->hidden < 0) return *err = "unknown output kind", AGLM_ERR_INVALID_ARGUMENT;
-  }
+  aglm_backend::batch_outputs wants;
+  const int32_t checked = aglm_backend::check_batch(b, s->n_batch, p->hidden >= 0, &wants, err);
+  if (checked != AGLM_OK) return checked;
+  const bool any_logits = wants.logits;
   const api &cu = get_runtime().cu;
   ctx_scope scope(cu, p->dc->ctx);
   batch_run br(s, b, cu, p->dc);
@@ -750,9 +747,5 @@ const aglm_hal_backend kTable = {
 } // namespace
 
 extern "C" AGLM_HAL_EXPORT const aglm_hal_backend *aglm_backend_entry(uint32_t api_version, char *why, size_t why_len) {
-  if (api_version != AGLM_HAL_API_VERSION) {
-    put(why, why_len, "built for HAL API version " + std::to_string(AGLM_HAL_API_VERSION));
-    return nullptr;
-  }
-  return &kTable;
+  return aglm_backend::entry_for(&kTable, api_version, why, why_len);
 }

@@ -646,14 +646,10 @@ int32_t session_run(session *s, const aglm_hal_batch *b, std::string *err) {
   device &dev = *p.dev;
   const api &vk = dev.fn();
   const int64_t n = b->n_tokens;
-  if (n < 1 || n > s->n_batch) return *err = "batch size out of range", AGLM_ERR_INVALID_ARGUMENT;
-  if (b->n_out < 0 || b->n_out > n) return *err = "output count out of range", AGLM_ERR_INVALID_ARGUMENT;
-  bool any_logits = false, any_hidden = false;
-  for (int32_t i = 0; i < b->n_out; i++) {
-    if (b->out_kind[i] == AGLM_OUT_LOGITS) any_logits = true;
-    else if (b->out_kind[i] == AGLM_OUT_HIDDEN && p.hidden >= 0) any_hidden = true;
-    else return *err = "unknown output kind", AGLM_ERR_INVALID_ARGUMENT;
-  }
+  aglm_backend::batch_outputs wants;
+  const int32_t checked = aglm_backend::check_batch(b, s->n_batch, p.hidden >= 0, &wants, err);
+  if (checked != AGLM_OK) return checked;
+  const bool any_logits = wants.logits, any_hidden = wants.hidden;
   // Checks the CPU backend makes while it runs, made before anything is recorded.
   int64_t input_rows = 0;
   bool need_input = false;

@@ -202,9 +202,5 @@ const aglm_hal_backend kTable = {
 } // namespace
 
 extern "C" AGLM_HAL_EXPORT const aglm_hal_backend *aglm_backend_entry(uint32_t api_version, char *why, size_t why_len) {
-  if (api_version != AGLM_HAL_API_VERSION) {
-    put(why, why_len, "built for HAL API version " + std::to_string(AGLM_HAL_API_VERSION));
-    return nullptr;
-  }
-  return &kTable;
+  return aglm_backend::entry_for(&kTable, api_version, why, why_len);
 }
