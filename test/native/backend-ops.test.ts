@@ -5,9 +5,10 @@
 // end), the built-in CPU backend's best variant (its SIMD kernels; covers the K-quants the test module refuses), the
 // harness's own self-checks (a perturbed module must fail every case) and the GPU modules where built (skipped, with
 // the reason, where they cannot run: no device, or program_create answering BACKEND_UNAVAILABLE). The Vulkan module
-// runs twice: with the optional kernel paths its device has (on an integer-dot device the 32-block quantized matmuls
-// quantize activations as the CPU does, so they are held to the sharp tolerance, --sharp-quant) and with
-// OPEN_AUTOGLM_VULKAN_PLAIN=1 (the plain kernels, f32 activations; matmuls only).
+// runs three times: with the optional kernel paths its device has (on an integer-dot device the 32-block quantized
+// matmuls quantize activations as the CPU does, so they are held to the sharp tolerance, --sharp-quant), with
+// OPEN_AUTOGLM_VULKAN_PLAIN=1 (the plain kernels, f32 activations; matmuls only) and with OPEN_AUTOGLM_VULKAN_PATHS=fp16
+// (prompt matmuls on f16 tiles; matmuls only).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -39,6 +40,7 @@ interface Case {
   maxAbsDiff: number;
   refZero: boolean;
   exactNmse?: number;
+  moduleExactNmse?: number;
   seconds: number;
   message?: string;
 }
@@ -148,11 +150,13 @@ for (const [name, file, missing] of [
   test(`backend-ops: the ${name} module against the CPU reference (skipped where it cannot run, saying why)`, { skip: !existsSync(BIN) && notBuilt }, (t) => {
     if (!existsSync(file)) return t.skip(missing);
     // The Vulkan device's kernel paths (its description, from one small case): with integer dot products, the
-    // quantized matmuls (32-block types and K-quants) must equal the CPU's to the sharp tolerance.
+    // quantized matmuls (32-block types and K-quants) must equal the CPU's to the sharp tolerance; not with
+    // cooperative matrices, which take the prompts (f16 tiles) before the integer-dot path.
     let extra: string[] = [];
     if (name === 'Vulkan') {
       const probe = run(['--module', file, '--op', 'matmul', '--filter', 'matmul/F32/k=1,m=37/b1']);
-      if (probe.code === 0 && /kernel paths: .*integer dot/.test(probe.report.deviceDescription ?? '')) extra = ['--sharp-quant', DOT_TYPES.join(',')];
+      const paths = /kernel paths: (.*)$/.exec(probe.report.deviceDescription ?? '')?.[1] ?? '';
+      if (probe.code === 0 && paths.includes('integer dot') && !paths.includes('cooperative matrix')) extra = ['--sharp-quant', DOT_TYPES.join(',')];
       t.diagnostic(`device: ${probe.report.deviceDescription}`);
     }
     const { code, report, raw } = run(['--module', file, ...extra]);
@@ -182,4 +186,27 @@ test('backend-ops: the Vulkan module with OPEN_AUTOGLM_VULKAN_PLAIN=1 (plain ker
   // The plain path multiplies f32 activations: its quantized matmuls differ from the CPU's by the activation
   // quantization (~1e-5), never by the integer-dot path's ~1e-13, which would mean the variable was not honoured.
   for (const c of report.cases) if (c.op === 'matmul' && DOT_TYPES.includes(c.type)) assert.ok(c.nmse > 1e-9, `${c.name}: nmse ${c.nmse}`);
+});
+
+test('backend-ops: the Vulkan module with OPEN_AUTOGLM_VULKAN_PATHS=fp16 (prompt matmuls on f16 tiles) against the CPU reference and a double product', { skip: !existsSync(BIN) && notBuilt }, (t) => {
+  if (!existsSync(VULKAN)) return t.skip('the Vulkan backend is not built here');
+  const { code, report, raw } = run(['--module', VULKAN, '--op', 'matmul'], { OPEN_AUTOGLM_VULKAN_PATHS: 'fp16' });
+  if (code === 77) return t.skip(`the Vulkan backend cannot run here (${report.unavailable?.stage}): ${report.unavailable?.reason}`);
+  if (!/kernel paths: fp16/.test(report.deviceDescription ?? '')) return t.skip(`the device has no shaderFloat16: ${report.deviceDescription}`);
+  summarise(t, report);
+  assertAllOk(report);
+  assert.equal(code, 0, raw.slice(-2000));
+  // The tiles take prompts (67 tokens) with k a multiple of 32 and every weight type but F32 and BF16; decode (1 token)
+  // stays on the f32 path. Against a double product of the same weights with f32 activations, a tile's error is the
+  // rounding of its operands to f16 (~1e-7: the precision cost of the path, 100x below the CPU's own Q8 activations),
+  // never the f32 path's ~1e-12 (the variable not honoured) and never ~1e-5 (int8 activations).
+  const tiled = report.cases.filter((c) => c.op === 'matmul' && c.batch === 67 && !['F32', 'BF16'].includes(c.type) && Number(/k=(\d+)/.exec(c.shape)![1]) % 32 === 0);
+  assert.ok(tiled.length >= 26, `${tiled.length} tiled cases`); // F16 k=256, 3 widths of each quantized type, m=70001
+  let worst = 0;
+  for (const c of tiled) {
+    assert.ok(c.moduleExactNmse! > 1e-10 && c.moduleExactNmse! < 1e-6, `${c.name}: module vs double product ${c.moduleExactNmse}`);
+    worst = Math.max(worst, c.moduleExactNmse!);
+  }
+  for (const c of report.cases) if (c.op === 'matmul' && c.batch === 1) assert.ok(c.moduleExactNmse! < 1e-10, `${c.name}: decode vs double product ${c.moduleExactNmse}`);
+  t.diagnostic(`f16 tiles: ${tiled.length} prompt cases, worst NMSE against the double product ${worst.toExponential(2)}`);
 });

@@ -118,6 +118,7 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
   d->integer_dot_ext = has_ext(exts, "VK_KHR_shader_integer_dot_product");
   const bool dot_core = VK_API_VERSION_MINOR(d->api_version) >= 3 && VK_API_VERSION_MINOR(rt.api_version) >= 3;
   d->cooperative_matrix = has_ext(exts, "VK_KHR_cooperative_matrix");
+  const bool coop_nv_ext = has_ext(exts, "VK_NV_cooperative_matrix") && vk.GetPhysicalDeviceCooperativeMatrixPropertiesNV;
   d->memory_budget = has_ext(exts, "VK_EXT_memory_budget");
 
   VkPhysicalDeviceShaderFloat16Int8Features f16i8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
@@ -127,6 +128,12 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
   s16.pNext = &s8;
   VkPhysicalDeviceShaderIntegerDotProductFeatures idot{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
   if (d->integer_dot_ext || dot_core) s8.pNext = &idot;
+  // The cooperative-matrix build declares the Vulkan memory model (glslang's GL_NV_cooperative_matrix needs it): core
+  // in 1.2, asked for with the NV extension's feature.
+  const bool vmm_core = VK_API_VERSION_MINOR(d->api_version) >= 2 && VK_API_VERSION_MINOR(rt.api_version) >= 2;
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceVulkanMemoryModelFeatures vmm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
+  if (coop_nv_ext && vmm_core) coop.pNext = &vmm, vmm.pNext = f16i8.pNext, f16i8.pNext = &coop;
   VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   feats.pNext = &f16i8;
   vk.GetPhysicalDeviceFeatures2(pd, &feats);
@@ -139,6 +146,18 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
     d->integer_dot_accelerated = idp.integerDotProduct4x8BitPackedSignedAccelerated;
   }
   d->fp16 = f16i8.shaderFloat16;
+  if (coop_nv_ext && vmm_core && coop.cooperativeMatrix && vmm.vulkanMemoryModel && d->fp16 && d->subgroup_size == 32) {
+    uint32_t n_cfg = 0;
+    vk.GetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n_cfg, nullptr);
+    std::vector<VkCooperativeMatrixPropertiesNV> cfg(n_cfg, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+    if (n_cfg) vk.GetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n_cfg, cfg.data());
+    for (uint32_t i = 0; i < n_cfg && i < cfg.size(); i++) {
+      const VkCooperativeMatrixPropertiesNV &c = cfg[i];
+      if (c.MSize == 16 && c.NSize == 16 && c.KSize == 16 && c.AType == VK_COMPONENT_TYPE_FLOAT16_NV && c.BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+          c.CType == VK_COMPONENT_TYPE_FLOAT32_NV && c.DType == VK_COMPONENT_TYPE_FLOAT32_NV && c.scope == VK_SCOPE_SUBGROUP_NV)
+        d->coopmat_nv = true;
+    }
+  }
   d->int8 = f16i8.shaderInt8;
   d->storage16 = s16.storageBuffer16BitAccess;
   d->storage8 = s8.storageBuffer8BitAccess;
@@ -245,6 +264,7 @@ runtime *make_runtime() {
   INST(GetPhysicalDeviceFeatures2);
   INST(GetPhysicalDeviceMemoryProperties2);
   INST(GetPhysicalDeviceQueueFamilyProperties);
+  INST(GetPhysicalDeviceCooperativeMatrixPropertiesNV);
   INST(EnumerateDeviceExtensionProperties);
   INST(CreateDevice);
   INST(GetDeviceProcAddr);
@@ -297,12 +317,26 @@ paths enabled_paths(const device_desc &d) {
   if (plain_forced()) return p;
   p.subgroup = d.subgroup_arithmetic;
   p.integer_dot = d.integer_dot;
+  p.fp16 = d.fp16;
+  p.coopmat = d.coopmat_nv;
+  if (const char *v = std::getenv("OPEN_AUTOGLM_VULKAN_PATHS")) {
+    const std::string list = "," + std::string(v) + ",";
+    auto named = [&](const char *n) { return list.find("," + std::string(n) + ",") != std::string::npos; };
+    p.subgroup = p.subgroup && named("subgroup");
+    p.integer_dot = p.integer_dot && named("integer-dot");
+    p.fp16 = p.fp16 && named("fp16");
+    p.coopmat = p.coopmat && named("coopmat");
+  }
   return p;
 }
 
+paths paths_of(const device_desc &d) { return {d.use_subgroup, d.use_integer_dot, d.use_fp16, d.use_coopmat}; }
+
 std::string paths_text(const paths &p) {
-  if (!p.subgroup && !p.integer_dot) return "plain";
-  return std::string(p.subgroup ? "subgroup" : "") + (p.subgroup && p.integer_dot ? ", " : "") + (p.integer_dot ? "integer dot" : "");
+  std::string s;
+  for (auto [on, name] : {std::pair<bool, const char *>{p.subgroup, "subgroup"}, {p.integer_dot, "integer dot"}, {p.fp16, "fp16"}, {p.coopmat, "cooperative matrix"}})
+    if (on) s += (s.empty() ? "" : ", ") + std::string(name);
+  return s.empty() ? "plain" : s;
 }
 
 // ---- a device with a compute queue -----------------------------------------------------------------------------
@@ -337,20 +371,41 @@ std::unique_ptr<device> device::open(int index, std::string *error) {
   // The optional paths: integer dot products (the matmul_dot kernels read packed int8x4 from uint words, so neither
   // shaderInt8 nor 8-bit storage is needed); subgroup arithmetic needs nothing enabled (Vulkan 1.1 core).
   const paths use = enabled_paths(d->desc_);
+  // f16 prompt tiles: shaderFloat16 (f16 values in shared memory); cooperative matrices: the NV extension and its
+  // feature (their tiles are f16 too).
   VkPhysicalDeviceShaderIntegerDotProductFeatures idot{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+  VkPhysicalDeviceShaderFloat16Int8Features f16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
   VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  void **tail = &feats.pNext;
   if (use.integer_dot) {
     idot.shaderIntegerDotProduct = VK_TRUE;
-    feats.pNext = &idot;
-    ci.pNext = &feats;
+    *tail = &idot, tail = &idot.pNext;
     if (d->desc_.integer_dot_ext) enabled.push_back("VK_KHR_shader_integer_dot_product");
   }
+  if (use.fp16 || use.coopmat) {
+    f16.shaderFloat16 = VK_TRUE;
+    *tail = &f16, tail = &f16.pNext;
+    // Core in 1.2; a 1.1 device reports the feature only through its extension, which must then be enabled.
+    if (VK_API_VERSION_MINOR(d->desc_.api_version) < 2 || VK_API_VERSION_MINOR(rt.api_version) < 2) enabled.push_back("VK_KHR_shader_float16_int8");
+  }
+  VkPhysicalDeviceVulkanMemoryModelFeatures vmm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
+  if (use.coopmat) {
+    coop.cooperativeMatrix = VK_TRUE;
+    vmm.vulkanMemoryModel = VK_TRUE;
+    *tail = &coop, tail = &coop.pNext;
+    *tail = &vmm, tail = &vmm.pNext;
+    enabled.push_back("VK_NV_cooperative_matrix");
+  }
+  if (feats.pNext) ci.pNext = &feats;
   ci.enabledExtensionCount = (uint32_t)enabled.size();
   ci.ppEnabledExtensionNames = enabled.empty() ? nullptr : enabled.data();
   VkResult r = vk.CreateDevice(d->desc_.handle, &ci, nullptr, &d->dev_);
   if (r != VK_SUCCESS) return *error = "vkCreateDevice failed (VkResult " + std::to_string((int)r) + ")", nullptr;
   d->desc_.use_subgroup = use.subgroup;
   d->desc_.use_integer_dot = use.integer_dot;
+  d->desc_.use_fp16 = use.fp16;
+  d->desc_.use_coopmat = use.coopmat;
   vk.GetDeviceQueue(d->dev_, d->desc_.compute_queue_family, 0, &d->queue_);
   VkPhysicalDeviceMemoryProperties2 mp{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
   vk.GetPhysicalDeviceMemoryProperties2(d->desc_.handle, &mp);

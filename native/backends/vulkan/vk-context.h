@@ -27,6 +27,7 @@ struct api {
   PFN_vkGetPhysicalDeviceFeatures2 GetPhysicalDeviceFeatures2 = nullptr;
   PFN_vkGetPhysicalDeviceMemoryProperties2 GetPhysicalDeviceMemoryProperties2 = nullptr;
   PFN_vkGetPhysicalDeviceQueueFamilyProperties GetPhysicalDeviceQueueFamilyProperties = nullptr;
+  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV GetPhysicalDeviceCooperativeMatrixPropertiesNV = nullptr; // may be null
   PFN_vkEnumerateDeviceExtensionProperties EnumerateDeviceExtensionProperties = nullptr;
   PFN_vkCreateDevice CreateDevice = nullptr;
   PFN_vkGetDeviceProcAddr GetDeviceProcAddr = nullptr;
@@ -86,12 +87,17 @@ struct device_desc {
   uint32_t subgroup_size = 0;
   bool subgroup_arithmetic = false;
   bool fp16 = false, int8 = false, storage16 = false, storage8 = false;
-  bool integer_dot = false, cooperative_matrix = false, memory_budget = false;
+  bool integer_dot = false, cooperative_matrix = false, memory_budget = false; // cooperative_matrix: VK_KHR_cooperative_matrix listed
+  // VK_NV_cooperative_matrix with its feature, a 16 x 16 x 16 f16 x f16 + f32 subgroup configuration, subgroups of 32,
+  // shaderFloat16 and the Vulkan memory model (1.2): the prompt tiles' cooperative-matrix build (matmul.comp
+  // AGLM_COOPMAT) can run.
+  bool coopmat_nv = false;
   bool integer_dot_ext = false;         // integer_dot through VK_KHR_shader_integer_dot_product (else Vulkan 1.3 core)
   bool integer_dot_accelerated = false; // the packed signed 4x8 dot runs in hardware (integerDotProduct4x8BitPackedSignedAccelerated)
-  // The optional kernel paths enabled on the opened device (device::open, from enabled_paths): subgroupAdd builds and
-  // the integer-dot quantized matmuls. False in the runtime's list, which describes devices without opening them.
-  bool use_subgroup = false, use_integer_dot = false;
+  // The optional kernel paths enabled on the opened device (device::open, from enabled_paths): subgroupAdd builds, the
+  // integer-dot quantized matmuls, f16 prompt tiles, cooperative-matrix prompt tiles. False in the runtime's list,
+  // which describes devices without opening them.
+  bool use_subgroup = false, use_integer_dot = false, use_fp16 = false, use_coopmat = false;
   uint32_t max_workgroup_invocations = 0, max_storage_buffer_range = 0;
   int32_t score = 0;      // discrete > integrated > virtual > cpu (0: not chosen unless named)
   std::string score_why;
@@ -99,16 +105,19 @@ struct device_desc {
 
 const char *type_name(VkPhysicalDeviceType t);
 
-// The optional kernel paths a device gets: each where the device has the feature, none with
+// The optional kernel paths a device gets: each where the device has the feature; none with
 // OPEN_AUTOGLM_VULKAN_PLAIN=1 (the plain kernels only: shared-memory sums, f32 arithmetic), so that path can be forced
-// and tested on any device.
+// and tested on any device; with OPEN_AUTOGLM_VULKAN_PATHS (a comma-separated subset of subgroup, integer-dot, fp16,
+// coopmat) only those named. The fp16 and coopmat paths are dropped again when their self-check fails
+// (program.cpp: check_tile_path).
 struct paths {
-  bool subgroup = false, integer_dot = false;
+  bool subgroup = false, integer_dot = false, fp16 = false, coopmat = false;
 };
 bool plain_forced();
 paths enabled_paths(const device_desc &d);
-// "subgroup, integer dot" or "plain".
+// "subgroup, integer dot, fp16, cooperative matrix" (those enabled) or "plain".
 std::string paths_text(const paths &p);
+paths paths_of(const device_desc &d); // the use_ flags of an opened device
 
 // The loader and an instance, opened once per process. `error` says why when it is not usable.
 struct runtime {
@@ -143,6 +152,8 @@ class device {
   static std::unique_ptr<device> open(int index, std::string *error);
   ~device();
   const device_desc &desc() const { return desc_; }
+  // Turns an f16 prompt-tile path off (coop: the cooperative-matrix one) after a failed self-check.
+  void disable_tile_path(bool coop) { (coop ? desc_.use_coopmat : desc_.use_fp16) = false; }
   // A host-visible, coherent storage buffer (mapped), or a device-local one (host_visible false).
   bool create_buffer(uint64_t bytes, bool host_visible, buffer *out, std::string *error);
   void destroy_buffer(buffer *b);

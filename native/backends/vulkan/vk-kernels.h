@@ -82,14 +82,24 @@ struct get_rows_push {
 constexpr uint32_t matmul_wg = 64, matmul_rows = 2, matmul_tok = 8, matmul_tile = 32;
 constexpr uint32_t max_groups = 65535; // per dimension, the least every device allows
 
-// max_x: the most groups along x (a smaller value only to test the split on a small m).
-inline void matmul_groups(uint32_t m, uint32_t n, uint32_t g[3], uint32_t max_x = max_groups) {
-  const bool tiled = n > matmul_tok;
-  const uint32_t rows = tiled ? matmul_tile : matmul_rows, row_groups = (m + rows - 1) / rows;
+// The row groups of `rows` rows each over x and z, `token_groups` along y. max_x: the most groups along x (a smaller
+// value only to test the split on a small m).
+inline void rows_by_tokens(uint32_t m, uint32_t rows, uint32_t token_groups, uint32_t g[3], uint32_t max_x = max_groups) {
+  const uint32_t row_groups = (m + rows - 1) / rows;
   g[0] = row_groups < max_x ? row_groups : max_x;
-  g[1] = tiled ? (n + matmul_tile - 1) / matmul_tile : n ? 1 : 0;
+  g[1] = token_groups;
   g[2] = g[0] ? (row_groups + g[0] - 1) / g[0] : 0;
 }
+
+inline void matmul_groups(uint32_t m, uint32_t n, uint32_t g[3], uint32_t max_x = max_groups) {
+  const bool tiled = n > matmul_tok;
+  rows_by_tokens(m, tiled ? matmul_tile : matmul_rows, tiled ? (n + matmul_tile - 1) / matmul_tile : n ? 1 : 0, g, max_x);
+}
+
+// The f16 prompt tiles (mmh_<type>, mmc_<type>: matmul.comp's tiled path alone, for n > matmul_tok and k % 32 == 0):
+// matmul_push, tiles of matmul_tile (mmh_) or matmul_tile_coop (mmc_) rows x tokens, row groups over x and z.
+constexpr uint32_t matmul_tile_coop = 64;
+inline void matmul_tile_groups(uint32_t m, uint32_t n, uint32_t tile, uint32_t g[3]) { rows_by_tokens(m, tile, (n + tile - 1) / tile, g); }
 
 // get_rows: one invocation per unit of a row (32 values; 8 for the float types, whose last unit may be partial),
 // get_rows_wg a workgroup along x; y and z split the tokens (z * gy + y). `type` is the enum aglm_type.

@@ -6,11 +6,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "backends/rope-tables.h"
 #include "backends/vulkan/vk-kernels.h"
 #include "backends/vulkan/vk-ops.h"
 #include "backends/vulkan/vk-shaders.h"
+#include "kernels/fp16.h"
 #include "kernels/kernels.h"
 // Generated at build time from shaders/*.comp (glslc, then cmake/embed-spirv.cmake).
 #include <attention.spv.h>
@@ -48,7 +50,14 @@ struct kernel_spec {
   uint32_t n_buffers, push_bytes;
 };
 
-bool spec_of(int id, bool subgroup, kernel_spec *k) {
+bool spec_of(int id, const device_desc &dd, kernel_spec *k) {
+  const bool subgroup = dd.use_subgroup;
+  if (id >= K_MATMUL_TILE) {
+    size_t b = 0;
+    const uint32_t *s = mm_tile_spirv(id - K_MATMUL_TILE, dd.use_coopmat, &b);
+    *k = {s, b, 4, sizeof(matmul_push)};
+    return s != nullptr;
+  }
   if (id >= K_MATMUL_DOT) {
     size_t b = 0;
     const uint32_t *s = mm_dot_spirv(id - K_MATMUL_DOT, &b, subgroup);
@@ -82,9 +91,9 @@ bool spec_of(int id, bool subgroup, kernel_spec *k) {
 }
 
 // The kernels an op runs: [0] always, [1] for attention (store, then attend), embed (gather, then input rows) and
-// integer-dot matmuls (quantize, then multiply).
-void kernels_of(const program &p, const aglm_hal_op &op, int ids[2]) {
-  ids[0] = ids[1] = -1;
+// integer-dot matmuls (quantize, then multiply), [2] the f16 prompt tile of a matmul (where the program uses one).
+void kernels_of(const program &p, const aglm_hal_op &op, int ids[kMaxOpKernels]) {
+  for (int k = 0; k < kMaxOpKernels; k++) ids[k] = -1;
   switch (op.kind) {
     case AGLM_OP_EMBED: ids[0] = K_GET_ROWS + p.weights[op.w[0]].type; ids[1] = K_COPY_ROWS; break;
     case AGLM_OP_EMBED_POSITIONS: ids[0] = K_GET_ROWS + p.weights[op.w[0]].type; break;
@@ -92,6 +101,7 @@ void kernels_of(const program &p, const aglm_hal_op &op, int ids[2]) {
       const int t = p.weights[op.w[0]].type;
       if (p.uses_dot(t)) ids[0] = dot_is_k(t) ? K_QUANTIZE_Q8K : K_QUANTIZE_Q8, ids[1] = K_MATMUL_DOT + t;
       else ids[0] = K_MATMUL + t;
+      if (p.uses_tile(t)) ids[2] = K_MATMUL_TILE + t;
       break;
     }
     case AGLM_OP_RMS_NORM:
@@ -104,6 +114,84 @@ void kernels_of(const program &p, const aglm_hal_op &op, int ids[2]) {
     case AGLM_OP_EMBED_INTERP: ids[0] = K_EMBED_INTERP; break;
     default: ids[0] = K_ELTWISE; break; // add, mul, silu_mul, gelu, gelu_erf, add_vector
   }
+}
+
+// The self-check of an f16 prompt-tile path on a device, once per process and device: the F16 build of the path's
+// kernel (coop: mmc_f16, else mmh_f16) on m = 80, n = 70, k = 96 (partial tiles on both sides, three k steps) with a
+// bias, against a double product of the same f16 values (f32 sums of exact products: NMSE ~1e-14). A path whose
+// pipeline cannot be built or whose result is off by more than 1e-10 is not used; `why` says what happened.
+bool check_tile_path(device &dev, bool coop, std::string *why) {
+  const uint32_t m = 80, n = 70, k = 96;
+  std::vector<uint16_t> wh((size_t)m * k);
+  std::vector<float> x((size_t)n * k), bias(m), want((size_t)n * m);
+  uint32_t seed = 12345;
+  auto rnd = [&]() { return (seed = seed * 1664525u + 1013904223u) / 4294967296.0f * 2.0f - 1.0f; };
+  for (uint16_t &h : wh) h = aglm_fp32_to_fp16(rnd());
+  for (float &v : x) v = aglm_fp16_to_fp32(aglm_fp32_to_fp16(rnd())); // f16 values: no rounding on either side
+  for (float &v : bias) v = rnd();
+  for (uint32_t t = 0; t < n; t++)
+    for (uint32_t r = 0; r < m; r++) {
+      double acc = bias[r];
+      for (uint32_t i = 0; i < k; i++)
+        acc += (double)aglm_fp16_to_fp32(wh[(size_t)r * k + i]) * (double)x[(size_t)t * k + i];
+      want[(size_t)t * m + r] = (float)acc;
+    }
+  size_t bytes = 0;
+  const uint32_t *spirv = mm_tile_spirv(AGLM_TYPE_F16, coop, &bytes);
+  buffer bw, bx, by, bb;
+  pipeline pl;
+  std::string err;
+  bool ok = spirv && dev.create_buffer(wh.size() * 2, true, &bw, &err) && dev.create_buffer(x.size() * 4, true, &bx, &err) &&
+            dev.create_buffer(want.size() * 4, true, &by, &err) && dev.create_buffer(bias.size() * 4, true, &bb, &err) &&
+            dev.create_pipeline(spirv, bytes, 4, sizeof(matmul_push), &pl, &err);
+  double num = 0, den = 0;
+  if (ok) {
+    std::memcpy(bw.mapped, wh.data(), wh.size() * 2);
+    std::memcpy(bx.mapped, x.data(), x.size() * 4);
+    std::memcpy(bb.mapped, bias.data(), bias.size() * 4);
+    std::memset(by.mapped, 0xff, want.size() * 4); // NaN: an output the kernel does not write fails
+    const matmul_push mp{0, k * 2, k, m, n, 0, k, 0, m, 0, 1};
+    uint32_t g[3];
+    matmul_tile_groups(m, n, coop ? matmul_tile_coop : matmul_tile, g);
+    const buffer *bufs[4] = {&bw, &bx, &by, &bb};
+    ok = dev.dispatch(pl, bufs, &mp, g[0], g[1], g[2], &err);
+    const float *got = (const float *)by.mapped;
+    for (size_t i = 0; ok && i < want.size(); i++) {
+      const double d = (double)got[i] - want[i];
+      num += std::isfinite(got[i]) ? d * d : INFINITY;
+      den += (double)want[i] * want[i];
+    }
+  }
+  if (pl.pipe) dev.destroy_pipeline(&pl);
+  for (buffer *b : {&bw, &bx, &by, &bb}) dev.destroy_buffer(b);
+  const double e = den > 0 ? num / den : INFINITY;
+  char text[160];
+  if (!ok) std::snprintf(text, sizeof text, "%s tiles not used: their self-check could not run (%s)", coop ? "cooperative-matrix" : "fp16", err.empty() ? "no SPIR-V" : err.c_str());
+  else std::snprintf(text, sizeof text, "%s tiles %s their self-check (NMSE %.1e against a double product)", coop ? "cooperative-matrix" : "fp16",
+                     e <= 1e-10 ? "passed" : "failed", e);
+  *why = text;
+  return ok && e <= 1e-10;
+}
+
+// The f16 tile paths of an opened device after their self-checks (cached per device for the process): paths that
+// fail are turned off on `dev`; the text says what was checked.
+std::string settle_tile_paths(device &dev, int device_index) {
+  static std::mutex mu;
+  static std::map<std::pair<int, bool>, std::pair<bool, std::string>> done; // (device, coop) -> (ok, text)
+  std::lock_guard<std::mutex> lock(mu);
+  std::string notes;
+  for (bool coop : {true, false}) {
+    if (!(coop ? dev.desc().use_coopmat : dev.desc().use_fp16)) continue;
+    auto it = done.find({device_index, coop});
+    if (it == done.end()) {
+      std::string why;
+      const bool ok = check_tile_path(dev, coop, &why);
+      it = done.emplace(std::make_pair(device_index, coop), std::make_pair(ok, why)).first;
+    }
+    if (!it->second.first) dev.disable_tile_path(coop);
+    notes += (notes.empty() ? "" : "; ") + it->second.second;
+  }
+  return notes;
 }
 
 std::string mib(uint64_t b) {
@@ -154,6 +242,13 @@ bool program::uses_dot(int type) const {
   return dev && dev->desc().use_integer_dot && mm_dot_spirv(type, &b) != nullptr;
 }
 
+bool program::uses_tile(int type) const {
+  size_t b = 0;
+  if (!dev || !mm_tile_spirv(type, false, &b)) return false;
+  const device_desc &d = dev->desc();
+  return d.use_coopmat || (d.use_fp16 && !uses_dot(type));
+}
+
 program::~program() {
   if (!dev) return;
   for (auto &kv : pipes) dev->destroy_pipeline(&kv.second);
@@ -170,6 +265,7 @@ int32_t program_build(const aglm_hal_program_desc *desc, std::unique_ptr<program
   p->dev = device::open(p->device_index, err);
   if (!p->dev) return AGLM_ERR_BACKEND_UNAVAILABLE;
   device &dev = *p->dev;
+  const std::string tile_notes = settle_tile_paths(dev, p->device_index);
   const device_desc &dd = dev.desc();
 
   p->assign(*g);
@@ -272,20 +368,21 @@ int32_t program_build(const aglm_hal_program_desc *desc, std::unique_ptr<program
 
   // Pipelines for the kernels the graph uses.
   for (const aglm_hal_op &op : p->ops) {
-    int ids[2];
+    int ids[kMaxOpKernels];
     kernels_of(*p, op, ids);
     for (int id : ids) {
       if (id < 0 || p->pipes.count(id)) continue;
       kernel_spec k;
-      if (!spec_of(id, dd.use_subgroup, &k)) return *err = "no SPIR-V for kernel " + std::to_string(id), AGLM_ERR_INTERNAL;
+      if (!spec_of(id, dd, &k)) return *err = "no SPIR-V for kernel " + std::to_string(id), AGLM_ERR_INTERNAL;
       pipeline pl;
       if (!dev.create_pipeline(k.spirv, k.bytes, k.n_buffers, k.push_bytes, &pl, err)) return AGLM_ERR_INTERNAL;
       p->pipes[id] = pl;
     }
   }
   p->description = "vulkan: " + dd.name + " (" + type_name(dd.type) + ", " + dd.driver + "), " + mib(p->bytes) + " of weights in device memory, " +
-                   std::to_string(p->pipes.size()) + " kernels, paths: " + paths_text({dd.use_subgroup, dd.use_integer_dot}) +
-                   (dd.use_integer_dot ? " (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K matmuls on int8 activations, as the CPU)" : "");
+                   std::to_string(p->pipes.size()) + " kernels, paths: " + paths_text(paths_of(dd)) +
+                   (dd.use_integer_dot ? " (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K matmuls on int8 activations, as the CPU)" : "") +
+                   (tile_notes.empty() ? "" : "; " + tile_notes);
   *out = std::move(p);
   return AGLM_OK;
 }
@@ -343,10 +440,12 @@ void write_sets(session *s) {
       case AGLM_OP_EMBED_POSITIONS: write_set(dev, s->sets[0][i], {&p.chunks[(size_t)p.loc[(size_t)op.w[0]].chunk], meta, arena}); break;
       case AGLM_OP_MATMUL: {
         const buffer *w = &p.chunks[(size_t)p.loc[(size_t)op.w[0]].chunk];
-        if (p.uses_dot(p.weights[(size_t)op.w[0]].type)) {
+        const int t = p.weights[(size_t)op.w[0]].type;
+        if (p.uses_dot(t)) {
           write_set(dev, s->sets[0][i], {arena, &s->qact});
           write_set(dev, s->sets[1][i], {w, &s->qact, arena, vec});
         } else write_set(dev, s->sets[0][i], {w, arena, arena, vec});
+        if (p.uses_tile(t)) write_set(dev, s->sets[2][i], {w, arena, arena, vec});
         break;
       }
       case AGLM_OP_ROPE: write_set(dev, s->sets[0][i], {arena, meta, arena}); break;
@@ -448,7 +547,7 @@ int32_t session_build(program *p, const aglm_hal_session_desc *desc, std::unique
   // One descriptor set per op kernel, written once (again when a host buffer grows).
   uint32_t n_sets = 0, n_desc = 0;
   for (const aglm_hal_op &op : p->ops) {
-    int ids[2];
+    int ids[kMaxOpKernels];
     kernels_of(*p, op, ids);
     for (int id : ids)
       if (id >= 0) n_sets++, n_desc += p->pipes[id].n_buffers;
@@ -459,11 +558,11 @@ int32_t session_build(program *p, const aglm_hal_session_desc *desc, std::unique
   dci.poolSizeCount = 1;
   dci.pPoolSizes = &ps;
   if (vk.CreateDescriptorPool(dev.handle(), &dci, nullptr, &s->dpool) != VK_SUCCESS) return *err = "vkCreateDescriptorPool failed", AGLM_ERR_OUT_OF_MEMORY;
-  for (int k = 0; k < 2; k++) s->sets[k].assign(p->ops.size(), VK_NULL_HANDLE);
+  for (int k = 0; k < kMaxOpKernels; k++) s->sets[k].assign(p->ops.size(), VK_NULL_HANDLE);
   for (size_t i = 0; i < p->ops.size(); i++) {
-    int ids[2];
+    int ids[kMaxOpKernels];
     kernels_of(*p, p->ops[i], ids);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < kMaxOpKernels; k++) {
       if (ids[k] < 0) continue;
       VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
       ai.descriptorPool = s->dpool;
@@ -570,6 +669,11 @@ void record_op(recorder &r, size_t i, const aglm_hal_batch *b, const meta_layout
       matmul_push mp{(uint32_t)p.loc[(size_t)op.w[0]].offset, (uint32_t)aglm_row_bytes(w.type, k), k, m, (uint32_t)rows,
                      in(0), (uint32_t)p.values[(size_t)op.in[0]].width, out, width,
                      op.w[1] >= 0 ? (uint32_t)p.loc[(size_t)op.w[1]].vector : 0u, op.w[1] >= 0 ? 1u : 0u};
+      if (rows > (int64_t)matmul_tok && k % 32 == 0 && p.uses_tile(w.type)) { // a prompt on an f16 tile
+        matmul_tile_groups(m, (uint32_t)rows, p.dev->desc().use_coopmat ? matmul_tile_coop : matmul_tile, g);
+        r.dispatch(K_MATMUL_TILE + w.type, s->sets[2][i], &mp, sizeof mp, g);
+        break;
+      }
       if (p.uses_dot(w.type)) { // the activations as int8 blocks into the scratch, then the integer dots
         const bool kq = dot_is_k(w.type); // Q8_K super-blocks of 256, else blocks of 32
         const uint32_t qk = kq ? 256u : 32u, q_stride = k / qk * (kq ? q8k_block_words : q8_block_words);

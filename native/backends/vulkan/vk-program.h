@@ -34,7 +34,9 @@ enum kernel_id : int {
   K_QUANTIZE_Q8,       // activations into int8 blocks for K_MATMUL_DOT
   K_QUANTIZE_Q8K,      // activations into Q8_K super-blocks for the K-quants' K_MATMUL_DOT
   K_MATMUL_DOT = 256,  // + weight type: the integer-dot matmuls (where the device has the path and the type a kernel)
+  K_MATMUL_TILE = 384, // + weight type: the f16 prompt tiles (mmc_ with cooperative matrices, else mmh_)
 };
+constexpr int kMaxOpKernels = 3; // an op's kernels: see kernels_of (vk-program.cpp)
 
 // The graph (weights, values, ops, cache slots, ropes, outputs) is the program's own copy (aglm_backend::graph_copy).
 struct program : aglm_backend::graph_copy {
@@ -56,6 +58,9 @@ struct program : aglm_backend::graph_copy {
   uint64_t bytes = 0;
   // Whether matmuls with weights of `type` run on the integer-dot path (quantize_q8, then matmul_dot).
   bool uses_dot(int type) const;
+  // Whether prompt matmuls (n > matmul_tok, k % 32 == 0) with weights of `type` run on an f16 tile: the cooperative-
+  // matrix one where the device has it (before the integer-dot path), else the fp16 one (after it).
+  bool uses_tile(int type) const;
   ~program();
 };
 
@@ -71,7 +76,7 @@ struct session {
   buffer qact;                     // the integer-dot path's quantized activations: n_batch rows of the widest such
                                    // matmul's k / 32 blocks of 36 bytes (none without that path)
   VkDescriptorPool dpool = VK_NULL_HANDLE;
-  std::vector<VkDescriptorSet> sets[2]; // per op: its kernel's set, and a second for two-kernel ops (or null)
+  std::vector<VkDescriptorSet> sets[kMaxOpKernels]; // per op and kernel (kernels_of): its descriptor set, or null
   VkCommandPool cpool = VK_NULL_HANDLE;
   VkCommandBuffer cmd[2] = {VK_NULL_HANDLE, VK_NULL_HANDLE};
   VkFence fence[2] = {VK_NULL_HANDLE, VK_NULL_HANDLE};

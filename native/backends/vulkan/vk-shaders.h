@@ -41,6 +41,24 @@
 #include <mm_q6_k_sg.spv.h>
 #include <mm_q8_0.spv.h>
 #include <mm_q8_0_sg.spv.h>
+#include <mmc_f16.spv.h>
+#include <mmh_f16.spv.h>
+#include <mmc_q4_0.spv.h>
+#include <mmh_q4_0.spv.h>
+#include <mmc_q4_1.spv.h>
+#include <mmh_q4_1.spv.h>
+#include <mmc_q4_k.spv.h>
+#include <mmh_q4_k.spv.h>
+#include <mmc_q5_0.spv.h>
+#include <mmh_q5_0.spv.h>
+#include <mmc_q5_1.spv.h>
+#include <mmh_q5_1.spv.h>
+#include <mmc_q5_k.spv.h>
+#include <mmh_q5_k.spv.h>
+#include <mmc_q6_k.spv.h>
+#include <mmh_q6_k.spv.h>
+#include <mmc_q8_0.spv.h>
+#include <mmh_q8_0.spv.h>
 #include <mmdot_q4_0.spv.h>
 #include <mmdot_q4_0_sg.spv.h>
 #include <mmdot_q4_1.spv.h>
@@ -90,6 +108,28 @@ static inline const uint32_t *mm_spirv(int type, size_t *bytes, bool subgroup = 
   if (!s) return *bytes = 0, nullptr;
   *bytes = subgroup ? s->mm_sg_bytes : s->mm_bytes;
   return subgroup ? s->mm_sg : s->mm;
+}
+
+// The prompt tiles in f16 (matmul.comp's tiled path alone): mmh_<type> for devices with shaderFloat16, mmc_<type>
+// (cooperative matrices, VK_NV_cooperative_matrix) for NVIDIA GPUs; the F16 weights and the quantized types.
+struct tile_shaders {
+  int type;
+  const uint32_t *f16, *coop;
+  size_t f16_bytes, coop_bytes;
+};
+#define AGLM_VK_TILE_SHADERS(T, t) {AGLM_TYPE_##T, mmh_##t##_spv, mmc_##t##_spv, mmh_##t##_spv_bytes, mmc_##t##_spv_bytes}
+static const tile_shaders tile_shader_table[] = {
+    AGLM_VK_TILE_SHADERS(F16, f16),   AGLM_VK_TILE_SHADERS(Q8_0, q8_0), AGLM_VK_TILE_SHADERS(Q4_0, q4_0),
+    AGLM_VK_TILE_SHADERS(Q4_1, q4_1), AGLM_VK_TILE_SHADERS(Q5_0, q5_0), AGLM_VK_TILE_SHADERS(Q5_1, q5_1),
+    AGLM_VK_TILE_SHADERS(Q4_K, q4_k), AGLM_VK_TILE_SHADERS(Q5_K, q5_k), AGLM_VK_TILE_SHADERS(Q6_K, q6_k),
+};
+#undef AGLM_VK_TILE_SHADERS
+
+// The f16 prompt tile's SPIR-V for a weight type (coop: the cooperative-matrix build), or null (F32, BF16).
+static inline const uint32_t *mm_tile_spirv(int type, bool coop, size_t *bytes) {
+  for (const tile_shaders &s : tile_shader_table)
+    if (s.type == type) return *bytes = coop ? s.coop_bytes : s.f16_bytes, coop ? s.coop : s.f16;
+  return *bytes = 0, nullptr;
 }
 
 // The integer-dot matmuls: the 32-block types (shaders/matmul_dot.comp) on quantize_q8's activation blocks, the

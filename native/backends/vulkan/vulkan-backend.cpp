@@ -72,7 +72,7 @@ int32_t vk_device_info(int32_t i, aglm_hal_device_info *out) {
     char desc[256];
     std::snprintf(desc, sizeof desc, "Vulkan %u.%u %s device, driver %s, subgroup %u%s%s%s%s; kernel paths: %s", VK_API_VERSION_MAJOR(d.api_version),
                   VK_API_VERSION_MINOR(d.api_version), aglm_vk::type_name(d.type), d.driver.c_str(), d.subgroup_size, d.fp16 ? ", fp16" : "",
-                  d.int8 ? ", int8" : "", d.integer_dot ? ", integer dot" : "", d.cooperative_matrix ? ", cooperative matrix" : "",
+                  d.int8 ? ", int8" : "", d.integer_dot ? ", integer dot" : "", d.coopmat_nv ? ", cooperative matrix (NV)" : d.cooperative_matrix ? ", cooperative matrix (KHR only: not used yet)" : "",
                   aglm_vk::paths_text(aglm_vk::enabled_paths(d)).c_str());
     put(out->description, sizeof out->description, desc);
     out->kind = d.type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ? AGLM_DEVICE_GPU
@@ -161,7 +161,7 @@ uint64_t vk_session_memory(const aglm_hal_session *s) { return s && s->vk ? s->v
 
 // {"loader", "error", "instanceVersion", "plain", "devices": [{name, type, driver, api, score, why, memoryBytes,
 //  memoryFree, subgroupSize, fp16, int8, storage16, storage8, integerDot, integerDotAccelerated, cooperativeMatrix,
-//  paths: {subgroup, integerDot}}], "kernels"}. plain: OPEN_AUTOGLM_VULKAN_PLAIN=1 is set; paths: the optional kernel
+//  cooperativeMatrixNV, paths: {subgroup, integerDot, fp16, coopmat}}], "kernels"}. plain: OPEN_AUTOGLM_VULKAN_PLAIN=1 is set; paths: the optional kernel
 //  paths a program on that device uses (vk-context.h enabled_paths).
 size_t vk_report(const char *, char *buf, size_t len) {
   std::string j;
@@ -175,6 +175,7 @@ size_t vk_report(const char *, char *buf, size_t len) {
         ",\"plain\":" + (aglm_vk::plain_forced() ? "true" : "false") + ",\"devices\":[";
     for (size_t i = 0; i < rt.devices.size(); i++) {
       const aglm_vk::device_desc &d = rt.devices[i];
+      const aglm_vk::paths use = aglm_vk::enabled_paths(d);
       auto b = [](bool x) { return x ? "true" : "false"; };
       j += std::string(i ? "," : "") + "{\"name\":" + json_str(d.name) + ",\"type\":" + json_str(aglm_vk::type_name(d.type)) +
            ",\"driver\":" + json_str(d.driver) + ",\"api\":" + json_str(ver(d.api_version)) + ",\"score\":" + std::to_string(d.score) +
@@ -182,8 +183,9 @@ size_t vk_report(const char *, char *buf, size_t len) {
            ",\"memoryFree\":" + std::to_string(d.device_local_free) + ",\"subgroupSize\":" + std::to_string(d.subgroup_size) +
            ",\"fp16\":" + b(d.fp16) + ",\"int8\":" + b(d.int8) + ",\"storage16\":" + b(d.storage16) + ",\"storage8\":" + b(d.storage8) +
            ",\"integerDot\":" + b(d.integer_dot) + ",\"integerDotAccelerated\":" + b(d.integer_dot_accelerated) +
-           ",\"cooperativeMatrix\":" + b(d.cooperative_matrix) + ",\"paths\":{\"subgroup\":" + b(aglm_vk::enabled_paths(d).subgroup) +
-           ",\"integerDot\":" + b(aglm_vk::enabled_paths(d).integer_dot) + "}}";
+           ",\"cooperativeMatrix\":" + b(d.cooperative_matrix) + ",\"cooperativeMatrixNV\":" + b(d.coopmat_nv) +
+           ",\"paths\":{\"subgroup\":" + b(use.subgroup) + ",\"integerDot\":" + b(use.integer_dot) + ",\"fp16\":" + b(use.fp16) +
+           ",\"coopmat\":" + b(use.coopmat) + "}}";
     }
     j += std::string("],\"kernels\":") + json_str(kKernels) + "}";
   } catch (...) {

@@ -4,11 +4,25 @@
 //   - n <= MM_TOK (decode): a matrix-vector product. A workgroup owns MM_ROWS weight rows and the n tokens; its MM_WG
 //     invocations split the row into units (32 values), dequantize each unit once for every token, then sum their
 //     partial dot products in shared memory (built with AGLM_SUBGROUP: subgroupAdd first).
-//   - n > MM_TOK (prompts): a tiled product. A workgroup owns a tile of MT rows x MT tokens; per 32 values of k it
-//     dequantizes the tile's weights and loads the tokens' values into shared memory (both in the unit's value order),
-//     then each invocation accumulates 4 rows x 4 tokens from there.
+//   - n > MM_TOK (prompts): a tiled product. A workgroup owns a tile of TR rows x TR tokens; per KT = 32 values of k
+//     it dequantizes the tile's weights and loads the tokens' values into shared memory (both in the unit's value
+//     order), then each invocation accumulates 4 rows x 4 tokens from there.
+// Two more builds hold the tiled path alone (MM_TILE_ONLY; the host uses them for n > MM_TOK and k % 32 == 0, never for
+// F32 or BF16 weights), with the tile in f16 (the products of two f16 values are exact in f32, the sums stay f32):
+//   - AGLM_F16 (devices with shaderFloat16): the same 32 x 32 tile and 4 x 4 sums per invocation;
+//   - AGLM_COOPMAT (devices with VK_NV_cooperative_matrix, subgroups of 32): a 64 x 64 tile, 128 invocations, each
+//     subgroup's 32 x 32 quarter as 2 x 2 cooperative 16 x 16 x 16 products (the tensor cores of NVIDIA GPUs).
 // Workgroups: x and z = row groups (z * numWorkGroups.x + x, so m may pass 65535 row groups), y = token groups.
 #extension GL_GOOGLE_include_directive : require
+#if defined(AGLM_F16) || defined(AGLM_COOPMAT)
+#define MM_TILE_ONLY 1
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
+#ifdef AGLM_COOPMAT
+#extension GL_NV_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+#endif
 #ifdef AGLM_SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -17,9 +31,25 @@
 #define MM_WG 64u
 #define MM_ROWS 2u
 #define MM_TOK 8u
-#define MT 32u // the tiled path's rows and tokens per workgroup, and values of k per step
+#define KT 32u // the tiled path's values of k per step
+#ifdef AGLM_COOPMAT
+#define TR 64u // the tiled path's rows and tokens per workgroup
+#define WG 128u
+#define WG_SIZE 128
+#else
+#define TR 32u
+#define WG 64u
+#define WG_SIZE 64
+#endif
+#ifdef MM_TILE_ONLY
+#define ST float16_t
+#define LDS (KT + 8u) // a tile row's stride: 80 bytes keeps every 16 x 16 block 16-byte aligned
+#else
+#define ST float
+#define LDS (KT + 1u)
+#endif
 
-layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
+layout(local_size_x = WG_SIZE, local_size_y = 1, local_size_z = 1) in;
 layout(std430, binding = 0) readonly buffer W { uint w[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
@@ -32,11 +62,14 @@ layout(push_constant) uniform P {
 
 #include "quants.glsl"
 
+#ifndef MM_TILE_ONLY
 shared float red[MM_ROWS * MM_TOK][MM_WG];
-shared float ws[MT][MT + 1u], xs[MT][MT + 1u]; // the tiled path: [row][value], [token][value]
+#endif
+shared ST ws[TR * LDS], xs[TR * LDS]; // the tiled path: [row][value], [token][value]
 
 uint row_group() { return gl_WorkGroupID.z * gl_NumWorkGroups.x + gl_WorkGroupID.x; }
 
+#ifndef MM_TILE_ONLY
 void matvec() {
   const uint r0 = row_group() * MM_ROWS;
   if (r0 >= p.m) return; // the whole workgroup: the last z slice's spare groups
@@ -113,59 +146,104 @@ void matvec() {
     }
   }
 }
+#endif
 
-// The tiled path. A step covers MT values of k: CU units of UNIT values (1 for the quantized types, 4 for the float
+// The tiled path. A step covers KT values of k: CU units of UNIT values (1 for the quantized types, 4 for the float
 // types), each DQ_STEPS steps of DQ_NV vec4s, kept in that order (a unit's values need not be contiguous in the row).
-#define CU (MT / UNIT)
-#define NS (CU * DQ_STEPS) // unit steps per MT values: 2 or 4, shared by the two invocations that load a row or token
+// Invocations take (row, unit step) pairs: pair q loads unit step q % NS of weight row r0 + q / NS and the same values
+// of token t0 + q / NS (both clamped: their results are not written).
+#define CU (KT / UNIT)
+#define NS (CU * DQ_STEPS) // unit steps per KT values: 2 or 4
+
+void load_tile(uint r0, uint t0, uint c) {
+  for (uint q = gl_LocalInvocationID.x; q < TR * NS; q += WG) {
+    const uint lr = q / NS, us = q % NS;
+    const uint lrow = p.w_off + min(r0 + lr, p.m - 1u) * p.row_bytes;
+    const uint lx = p.x_off + min(t0 + lr, p.n - 1u) * p.x_stride;
+    const uint cu = us / DQ_STEPS, s = us % DQ_STEPS, u = c * CU + cu;
+    const dq_unit st = dq_unit_init(lrow, u);
+    vec4 v[DQ_NV];
+    dq_step(st, s, v);
+    for (uint j = 0u; j < DQ_NV; j++) {
+      const uint o = lr * LDS + (us * DQ_NV + j) * 4u, pos = lx + dq_pos(u, s, j);
+      ws[o] = ST(v[j].x);
+      ws[o + 1u] = ST(v[j].y);
+      ws[o + 2u] = ST(v[j].z);
+      ws[o + 3u] = ST(v[j].w);
+      xs[o] = ST(x[pos]);
+      xs[o + 1u] = ST(x[pos + 1u]);
+      xs[o + 2u] = ST(x[pos + 2u]);
+      xs[o + 3u] = ST(x[pos + 3u]);
+    }
+  }
+}
+
+void store_out(uint r, uint t, float v) {
+  if (r >= p.m || t >= p.n) return;
+  if (p.has_bias != 0u) v += b[p.b_off + r];
+  y[p.y_off + t * p.y_stride + r] = v;
+}
+
+#ifdef AGLM_COOPMAT
+// Subgroup g (of 4, 32 invocations each) owns rows 32 (g & 1) .. + 32 and tokens 32 (g >> 1) .. + 32 of the tile as
+// 2 x 2 products of 16 x 16 x 16 (f16 inputs, f32 sums); the sums go through shared memory to the output.
+shared float cs[TR * TR]; // [token][row]
 
 void matmul_tiled() {
-  const uint r0 = row_group() * MT;
+  const uint r0 = row_group() * TR;
   if (r0 >= p.m) return;
-  const uint t0 = gl_WorkGroupID.y * MT;
+  const uint t0 = gl_WorkGroupID.y * TR;
+  const uint wm = (gl_SubgroupID & 1u) * 32u, wn = (gl_SubgroupID >> 1) * 32u;
+  fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
+  for (uint i = 0u; i < 2u; i++)
+    for (uint j = 0u; j < 2u; j++) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+  const uint nc = p.k / KT;
+  for (uint c = 0u; c < nc; c++) {
+    load_tile(r0, t0, c);
+    barrier();
+    for (uint kk = 0u; kk < KT; kk += 16u) {
+      fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fa[2], fb[2];
+      for (uint i = 0u; i < 2u; i++) coopMatLoadNV(fa[i], ws, (wm + 16u * i) * LDS + kk, LDS, false);
+      for (uint j = 0u; j < 2u; j++) coopMatLoadNV(fb[j], xs, (wn + 16u * j) * LDS + kk, LDS, true);
+      for (uint i = 0u; i < 2u; i++)
+        for (uint j = 0u; j < 2u; j++) acc[i][j] = coopMatMulAddNV(fa[i], fb[j], acc[i][j]);
+    }
+    barrier();
+  }
+  for (uint i = 0u; i < 2u; i++)
+    for (uint j = 0u; j < 2u; j++) coopMatStoreNV(acc[i][j], cs, (wn + 16u * j) * TR + wm + 16u * i, TR, true);
+  barrier();
+  for (uint q = gl_LocalInvocationID.x; q < TR * TR; q += WG) store_out(r0 + q % TR, t0 + q / TR, cs[q]);
+}
+#else
+// Invocation (tr, tt) accumulates rows tr + 8i and tokens tt + 8j, i, j < 4 (f32 sums of the tile's values; an f16
+// tile's products are exact in f32).
+void matmul_tiled() {
+  const uint r0 = row_group() * TR;
+  if (r0 >= p.m) return;
+  const uint t0 = gl_WorkGroupID.y * TR;
   const uint tid = gl_LocalInvocationID.x;
-  // Loading: invocation pair lr loads weight row r0 + lr and token t0 + lr (clamped: their results are not written).
-  const uint lr = tid >> 1, side = tid & 1u;
-  const uint lrow = p.w_off + min(r0 + lr, p.m - 1u) * p.row_bytes;
-  const uint lx = p.x_off + min(t0 + lr, p.n - 1u) * p.x_stride;
-  // Computing: rows tr + 8i and tokens tt + 8j, i, j < 4.
   const uint tr = tid & 7u, tt = tid >> 3;
   float acc[4][4];
   for (uint i = 0u; i < 4u; i++)
     for (uint j = 0u; j < 4u; j++) acc[i][j] = 0.0;
 
-  const uint nc = p.k / MT;
+  const uint nc = p.k / KT;
   for (uint c = 0u; c < nc; c++) {
-    for (uint us = side; us < NS; us += 2u) {
-      const uint cu = us / DQ_STEPS, s = us % DQ_STEPS, u = c * CU + cu;
-      const dq_unit st = dq_unit_init(lrow, u);
-      vec4 v[DQ_NV];
-      dq_step(st, s, v);
-      for (uint j = 0u; j < DQ_NV; j++) {
-        const uint o = (us * DQ_NV + j) * 4u, pos = lx + dq_pos(u, s, j);
-        ws[lr][o] = v[j].x;
-        ws[lr][o + 1u] = v[j].y;
-        ws[lr][o + 2u] = v[j].z;
-        ws[lr][o + 3u] = v[j].w;
-        xs[lr][o] = x[pos];
-        xs[lr][o + 1u] = x[pos + 1u];
-        xs[lr][o + 2u] = x[pos + 2u];
-        xs[lr][o + 3u] = x[pos + 3u];
-      }
-    }
+    load_tile(r0, t0, c);
     barrier();
-    for (uint kk = 0u; kk < MT; kk++) {
+    for (uint kk = 0u; kk < KT; kk++) {
       float a[4], bx[4];
-      for (uint i = 0u; i < 4u; i++) a[i] = ws[tr + 8u * i][kk];
-      for (uint j = 0u; j < 4u; j++) bx[j] = xs[tt + 8u * j][kk];
+      for (uint i = 0u; i < 4u; i++) a[i] = float(ws[(tr + 8u * i) * LDS + kk]);
+      for (uint j = 0u; j < 4u; j++) bx[j] = float(xs[(tt + 8u * j) * LDS + kk]);
       for (uint i = 0u; i < 4u; i++)
         for (uint j = 0u; j < 4u; j++) acc[i][j] += a[i] * bx[j];
     }
     barrier();
   }
-#ifdef DQ_FLOAT
-  // Float types: the values past the last whole MT, straight from memory.
-  for (uint kk = nc * MT; kk < p.k; kk++) {
+#if defined(DQ_FLOAT) && !defined(MM_TILE_ONLY)
+  // Float types: the values past the last whole KT, straight from memory (the tile-only builds get k % KT == 0).
+  for (uint kk = nc * KT; kk < p.k; kk++) {
     float a[4];
     for (uint i = 0u; i < 4u; i++) a[i] = dq_scalar(p.w_off + min(r0 + tr + 8u * i, p.m - 1u) * p.row_bytes, kk);
     for (uint j = 0u; j < 4u; j++) {
@@ -174,19 +252,16 @@ void matmul_tiled() {
     }
   }
 #endif
-  for (uint i = 0u; i < 4u; i++) {
-    const uint r = r0 + tr + 8u * i;
-    if (r >= p.m) continue;
-    float bias = 0.0;
-    if (p.has_bias != 0u) bias = b[p.b_off + r];
-    for (uint j = 0u; j < 4u; j++) {
-      const uint t = t0 + tt + 8u * j;
-      if (t < p.n) y[p.y_off + t * p.y_stride + r] = acc[i][j] + bias;
-    }
-  }
+  for (uint i = 0u; i < 4u; i++)
+    for (uint j = 0u; j < 4u; j++) store_out(r0 + tr + 8u * i, t0 + tt + 8u * j, acc[i][j]);
 }
+#endif
 
 void main() {
+#ifdef MM_TILE_ONLY
+  matmul_tiled();
+#else
   if (p.n > MM_TOK) matmul_tiled();
   else matvec();
+#endif
 }
