@@ -8,7 +8,8 @@
 // activation's value order, each word pair meeting in one OpSDot.
 //   - n <= MM_TOK (decode): MM_ROWS rows a workgroup, its invocations split the row's super-blocks, then a shared-memory
 //     sum (built with AGLM_SUBGROUP: subgroupAdd first).
-//   - n > MM_TOK (prompts): a tile of MT rows x MT tokens, each invocation 4 rows x 4 tokens straight from memory.
+//   - n > MM_TOK (prompts): a tile of MT rows x MT tokens; per super-block the tile's weights are decoded once and the
+//     tokens' super-blocks copied into shared memory, and each invocation sums 4 rows x 4 tokens from there.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_spirv_intrinsics : require
 #ifdef AGLM_SUBGROUP
@@ -163,24 +164,138 @@ void matvec() {
   }
 }
 
+// The tiled path. Per super-block, the tile's weight rows are decoded once into shared memory (64 words of packed
+// int8 in the activation's value order, the 16 integer sub-block scales (Q4_K/Q5_K: 8 scales, 8 mins), d and dmin) and
+// the tokens' Q8_K super-blocks copied beside them; invocation pair q loads row and token q / 2, side q % 2 of each.
+// Invocation (tr, tt) then sums rows tr + 8i x tokens tt + 8j, i, j < 4: exact integer sums per sub-block with their
+// scales, then sb_term's float steps.
+#define KW 64u // quant words per super-block
+shared uint wsq[MT][KW + 1u], xsq[MT][QW];
+shared int wsc[MT][16];
+shared vec2 wsd[MT];
+
+// Word wi (values 4 wi .. 4 wi + 3) of the super-block at byte a, as 4 int8 (Q6_K: q - 32; Q4_K, Q5_K: q >= 0).
+uint quant_word(uint a, uint wi) {
+#if defined(WTYPE_Q6_K)
+  const uint h = wi / 32u, c = (wi / 8u) % 4u, wd = wi % 8u;
+  const uint ql = ld_u32(a + 64u * h + 4u * wd + ((c & 1u) != 0u ? 32u : 0u));
+  const uint qh = ld_u32(a + 128u + 32u * h + 4u * wd);
+  uint qv = ((c < 2u) ? ql : (ql >> 4)) & 0x0f0f0f0fu;
+  qv |= byte_bits(qh, 2u * c, 0x03030303u);
+  return (qv + 0x60606060u) ^ 0x80808080u;
+#else
+  const uint j = wi / 8u, wd = wi % 8u;
+  const uint qw = ld_u32(a + QS_AT + 32u * (j / 2u) + 4u * wd);
+  uint qv = ((j & 1u) != 0u ? (qw >> 4) : qw) & 0x0f0f0f0fu;
+#if defined(WTYPE_Q5_K)
+  qv |= byte_bits(ld_u32(a + 16u + 4u * wd), j, 0x01010101u);
+#endif
+  return qv;
+#endif
+}
+
+void load_tile(uint lrow, uint lx, uint u, uint lr, uint side) {
+  const uint a = lrow + u * QB;
+  for (uint wi = 32u * side; wi < 32u * side + 32u; wi++) wsq[lr][wi] = quant_word(a, wi);
+  const uint xa = lx + u * QW;
+  for (uint i = side * 37u; i < min(QW, side * 37u + 37u); i++) xsq[lr][i] = xq[xa + i];
+  if (side != 0u) return;
+#if defined(WTYPE_Q6_K)
+  for (uint g = 0u; g < 16u; g++) wsc[lr][g] = sbytes4(ld_u32(a + 192u + 4u * (g / 4u)))[g % 4u];
+  wsd[lr] = vec2(half_at(a + 208u), 0.0);
+#else
+  const uvec4 b0 = bytes4(ld_u32(a + 4u)), b1 = bytes4(ld_u32(a + 8u)), b2 = bytes4(ld_u32(a + 12u));
+  for (uint j = 0u; j < 4u; j++) {
+    wsc[lr][j] = int(b0[j] & 63u);
+    wsc[lr][8u + j] = int(b1[j] & 63u);
+    wsc[lr][4u + j] = int((b2[j] & 15u) | (b0[j] >> 6) << 4);
+    wsc[lr][12u + j] = int((b2[j] >> 4) | (b1[j] >> 6) << 4);
+  }
+  wsd[lr] = unpackHalf2x16(ld_u32(a));
+#endif
+}
+
 void matmul_tiled() {
   const uint r0 = row_group() * MT;
   if (r0 >= p.m) return;
   const uint t0 = gl_WorkGroupID.y * MT;
   const uint tid = gl_LocalInvocationID.x;
+  const uint lr = tid >> 1, side = tid & 1u;
+  const uint lrow = p.w_off + min(r0 + lr, p.m - 1u) * p.row_bytes;
+  const uint lx = p.x_off + min(t0 + lr, p.n - 1u) * p.x_stride;
   const uint tr = tid & 7u, tt = tid >> 3; // rows tr + 8i, tokens tt + 8j, i, j < 4
-  uint row[4], xt[4];
-  for (uint i = 0u; i < 4u; i++) {
-    row[i] = p.w_off + min(r0 + tr + 8u * i, p.m - 1u) * p.row_bytes;
-    xt[i] = p.x_off + min(t0 + tt + 8u * i, p.n - 1u) * p.x_stride;
-  }
   float acc[4][4];
   for (uint i = 0u; i < 4u; i++)
     for (uint j = 0u; j < 4u; j++) acc[i][j] = 0.0;
   const uint nb = p.k / 256u;
-  for (uint u = 0u; u < nb; u++)
+  for (uint u = 0u; u < nb; u++) {
+    load_tile(lrow, lx, u, lr, side);
+    barrier();
+#if defined(WTYPE_Q6_K)
+    int s[4][4];
     for (uint i = 0u; i < 4u; i++)
-      for (uint j = 0u; j < 4u; j++) acc[i][j] += sb_term(row[i], u, xt[j] + u * QW);
+      for (uint j = 0u; j < 4u; j++) s[i][j] = 0;
+    for (uint g = 0u; g < 16u; g++) { // groups of 16 values: words 4g .. 4g + 3
+      uint xv[4][4];
+      for (uint j = 0u; j < 4u; j++)
+        for (uint q = 0u; q < 4u; q++) xv[j][q] = xsq[tt + 8u * j][1u + 4u * g + q];
+      for (uint i = 0u; i < 4u; i++) {
+        const uint ri = tr + 8u * i;
+        uint wv[4];
+        for (uint q = 0u; q < 4u; q++) wv[q] = wsq[ri][4u * g + q];
+        const int sc = wsc[ri][g];
+        for (uint j = 0u; j < 4u; j++) {
+          int isum = 0;
+          for (uint q = 0u; q < 4u; q++) isum += sdot4x8(wv[q], xv[j][q], 0);
+          s[i][j] += sc * isum;
+        }
+      }
+    }
+    for (uint i = 0u; i < 4u; i++)
+      for (uint j = 0u; j < 4u; j++) {
+        precise float dd = wsd[tr + 8u * i].x * uintBitsToFloat(xsq[tt + 8u * j][0]);
+        precise float v = dd * float(s[i][j]);
+        acc[i][j] += v;
+      }
+#else
+    int s1[4][4], s2[4][4];
+    for (uint i = 0u; i < 4u; i++)
+      for (uint j = 0u; j < 4u; j++) s1[i][j] = s2[i][j] = 0;
+    for (uint sb = 0u; sb < 8u; sb++) { // sub-blocks of 32 values: words 8 sb .. 8 sb + 7
+      uint xv[4][8];
+      int xsum[4];
+      for (uint j = 0u; j < 4u; j++) {
+        for (uint q = 0u; q < 8u; q++) xv[j][q] = xsq[tt + 8u * j][1u + 8u * sb + q];
+        const uint bs = xsq[tt + 8u * j][65u + sb]; // bsums 2 sb, 2 sb + 1
+        xsum[j] = (int(bs << 16) >> 16) + (int(bs) >> 16);
+      }
+      for (uint i = 0u; i < 4u; i++) {
+        const uint ri = tr + 8u * i;
+        uint wv[8];
+        for (uint q = 0u; q < 8u; q++) wv[q] = wsq[ri][8u * sb + q];
+        const int sc = wsc[ri][sb], mn = wsc[ri][8u + sb];
+        for (uint j = 0u; j < 4u; j++) {
+          int isum = 0;
+          for (uint q = 0u; q < 8u; q++) isum += sdot4x8(wv[q], xv[j][q], 0);
+          s1[i][j] += sc * isum;
+          s2[i][j] += mn * xsum[j];
+        }
+      }
+    }
+    for (uint i = 0u; i < 4u; i++)
+      for (uint j = 0u; j < 4u; j++) {
+        const float dx = uintBitsToFloat(xsq[tt + 8u * j][0]);
+        const vec2 dm = wsd[tr + 8u * i];
+        precise float d1 = dm.x * dx;
+        precise float d2 = dm.y * dx;
+        precise float t1 = d1 * float(s1[i][j]);
+        precise float t2 = d2 * float(s2[i][j]);
+        precise float v = t1 - t2;
+        acc[i][j] += v;
+      }
+#endif
+    barrier();
+  }
   for (uint i = 0u; i < 4u; i++) {
     const uint r = r0 + tr + 8u * i;
     if (r >= p.m) continue;
