@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../helpers/fixtures.js';
+import { greedyReference, repoRoot } from '../helpers/fixtures.js';
 
 const RELEASE = join(repoRoot, 'build', 'Release');
 const HOST_TESTS = join(RELEASE, process.platform === 'win32' ? 'cuda-host-tests.exe' : 'cuda-host-tests');
@@ -101,4 +101,78 @@ test('CUDA module without libcuda: listed with its reason; backend: cuda is BACK
   assert.equal(model.backend.backend, 'cpu');
   const r = await model.complete('Once upon a time', { maxTokens: 8, temperature: 0 });
   assert.equal(r.tokens.length, 8);
+});
+
+// A stand-in driver (build/Release/test-cuda/libcuda.so.1, native/tests/fake-libcuda.c): one device of compute
+// capability 9.0 and no kernels. The module's driver discovery, its score and reasons, and the fallback when a chosen
+// CUDA backend cannot build its program run here, each in its own process (the driver is opened once per process).
+const FAKE = join(RELEASE, 'test-cuda', 'libcuda.so.1');
+
+interface FakeRun {
+  cuda: { state: string; score: number; reason: string; devices: { name: string; memoryTotal?: number }[] };
+  chosen: string;
+  named: { code: string; message: string };
+  modelBackend: string;
+  tokens: number[];
+  warnings: { code?: string; message: string }[];
+}
+
+function withFakeDriver(env: Record<string, string>): FakeRun {
+  const ref = greedyReference();
+  const script = `
+    import { systemInfo, loadModel } from './lib/index.ts';
+    const warnings = [];
+    process.on('warning', (w) => warnings.push({ code: w.code, message: w.message }));
+    const info = systemInfo();
+    let named;
+    try { (await loadModel(undefined, { backend: 'cuda' })).dispose(); named = { code: 'LOADED', message: '' }; }
+    catch (e) { named = { code: e.code, message: e.message }; }
+    const m = await loadModel();
+    const r = await m.complete(${JSON.stringify(ref.prompt)}, { maxTokens: 64, temperature: 0 });
+    m.dispose();
+    await new Promise((res) => setImmediate(res));
+    console.log(JSON.stringify({ cuda: info.backends.find((b) => b.name === 'cuda'), chosen: info.chosen.backend, named,
+      modelBackend: m.backend.backend, tokens: r.tokens, warnings }));`;
+  const childEnv: Record<string, string | undefined> = { ...process.env, OPEN_AUTOGLM_CUDA_LIBRARY: FAKE, ...env };
+  delete childEnv.OPEN_AUTOGLM_BACKEND_PATH;
+  delete childEnv.OPEN_AUTOGLM_CUDA_EXPERIMENTAL;
+  Object.assign(childEnv, env);
+  const p = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, encoding: 'utf8', env: childEnv, timeout: 120_000 });
+  assert.equal(p.status, 0, `${p.stderr}\n${p.stdout}`);
+  return JSON.parse(p.stdout.trim().split('\n').pop()!) as FakeRun;
+}
+
+test('CUDA module on a stand-in driver: the device is found; an old driver, the unverified forward pass and a failed program each say why, and the CPU runs the model', (t) => {
+  if (process.platform !== 'linux') return t.skip('the stand-in driver is built on Linux only');
+  if (!existsSync(MODULE)) return t.skip(nvccOnPath() ? `${MODULE} is missing (npm run build:native)` : 'the CUDA module is not built here (no nvcc at build time)');
+  assert.ok(existsSync(FAKE), `${FAKE} is missing (npm run build:native)`);
+  const ref = greedyReference();
+
+  // A driver for CUDA 11.8: too old for kernels built with the local nvcc (CUDA 12 or 13).
+  const old = withFakeDriver({ FAKE_CUDA_DRIVER_VERSION: '11080', OPEN_AUTOGLM_CUDA_EXPERIMENTAL: '1' });
+  t.diagnostic(`driver 11.8: ${old.cuda.state}, score ${old.cuda.score}: ${old.cuda.reason}`);
+  assert.deepEqual(old.cuda.devices.map((d) => d.name), ['open-autoglm fake GPU']);
+  assert.equal(old.cuda.score, 0);
+  assert.match(old.cuda.reason, /open-autoglm fake GPU \(compute capability 9\.0\).*the NVIDIA driver supports CUDA 11\.8, and the kernels were built with CUDA \d+\.\d+: update the driver/);
+  assert.equal(old.chosen, 'cpu');
+
+  // A current driver: the device qualifies, but the forward pass has not run on a GPU yet, so CUDA scores 0 unless
+  // OPEN_AUTOGLM_CUDA_EXPERIMENTAL=1.
+  const current = withFakeDriver({ FAKE_CUDA_DRIVER_VERSION: '99000' });
+  t.diagnostic(`driver 99.0: ${current.cuda.state}, score ${current.cuda.score}: ${current.cuda.reason}`);
+  assert.equal(current.cuda.score, 0);
+  assert.match(current.cuda.reason, /has not been verified on a GPU yet \(set OPEN_AUTOGLM_CUDA_EXPERIMENTAL=1/);
+
+  // Experimental: CUDA scores above the CPU and is chosen; its program cannot load the kernels (the stand-in has no
+  // GPU), so the model falls back to the CPU with a warning naming the failure, and asking for 'cuda' by name is a
+  // typed error instead.
+  const exp = withFakeDriver({ FAKE_CUDA_DRIVER_VERSION: '99000', OPEN_AUTOGLM_CUDA_EXPERIMENTAL: '1' });
+  t.diagnostic(`experimental: score ${exp.cuda.score}; named: ${exp.named.code}: ${exp.named.message}; warnings: ${JSON.stringify(exp.warnings)}`);
+  assert.ok(exp.cuda.score > 100, `score ${exp.cuda.score}`);
+  assert.equal(exp.chosen, 'cuda');
+  assert.equal(exp.named.code, 'BACKEND_UNAVAILABLE');
+  assert.match(exp.named.message, /cuModuleLoadData failed: no kernel image is available .*fake GPU/);
+  assert.equal(exp.modelBackend, 'cpu');
+  assert.ok(exp.warnings.some((w) => w.code === 'OPEN_AUTOGLM_BACKEND_FALLBACK' && /cuda.*cuModuleLoadData/.test(w.message)), JSON.stringify(exp.warnings));
+  for (const r of [old, current, exp]) assert.deepEqual(r.tokens, ref.generatedTokens, 'the CPU gives the greedy reference');
 });

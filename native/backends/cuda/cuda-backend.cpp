@@ -93,7 +93,7 @@ device_ctx *open_device(int index, std::string *err) {
   d->dev = dd.handle;
   CUresult r = cu.DevicePrimaryCtxRetain(&d->ctx, d->dev);
   if (r != CUDA_SUCCESS) return *err = d->error = describe_error(cu, "cuDevicePrimaryCtxRetain", r), nullptr;
-  cu.CtxPushCurrent(d->ctx);
+  if ((r = cu.CtxPushCurrent(d->ctx)) != CUDA_SUCCESS) return *err = d->error = describe_error(cu, "cuCtxPushCurrent", r), nullptr;
   r = cu.ModuleLoadData(&d->mod, aglm_cuda_fatbin);
   if (r != CUDA_SUCCESS) {
     d->error = describe_error(cu, "cuModuleLoadData", r) + ": the embedded kernels (" AGLM_CUDA_ARCHS ") do not load on " + dd.name +
@@ -118,12 +118,15 @@ device_ctx *open_device(int index, std::string *err) {
 }
 
 // Makes a device's context current on this thread for a scope (the caller's thread may be any worker).
+// A push that fails pops nothing (the caller's own current context stays); the driver calls in the scope then fail
+// with their own errors.
 struct ctx_scope {
   const api &cu;
-  explicit ctx_scope(const api &c, CUcontext ctx) : cu(c) { cu.CtxPushCurrent(ctx); }
+  bool pushed;
+  explicit ctx_scope(const api &c, CUcontext ctx) : cu(c), pushed(cu.CtxPushCurrent(ctx) == CUDA_SUCCESS) {}
   ~ctx_scope() {
     CUcontext c;
-    cu.CtxPopCurrent(&c);
+    if (pushed) cu.CtxPopCurrent(&c);
   }
 };
 
@@ -260,6 +263,9 @@ int32_t program_build(const aglm_hal_program_desc *desc, aglm_hal_program **out,
     // Everything this weight is read as now lives on the device.
     if (desc->release && (w.uses & (AGLM_WEIGHT_MATMUL | AGLM_WEIGHT_ROWS | AGLM_WEIGHT_VECTOR))) desc->release(desc->release_user, (int32_t)i);
   }
+  // cuMemcpyHtoD from pageable memory may return before its DMA lands, and the sessions' streams are non-blocking
+  // (they do not wait for the legacy stream the copies went on): the uploads finish here.
+  if (CUresult r = cu.StreamSynchronize(nullptr); r != CUDA_SUCCESS) return *err = describe_error(cu, "cuStreamSynchronize after the weight upload", r), AGLM_ERR_INTERNAL;
   const device_desc &dd = rt.devices[(size_t)desc->device];
   p->description = "cuda: " + dd.name + " (compute capability " + std::to_string(dd.cc_major) + "." + std::to_string(dd.cc_minor) + ", " +
                    std::to_string(dd.sm_count) + " SMs)";
@@ -475,7 +481,9 @@ void run_attention(batch_run &br, size_t op_index, const aglm_hal_op &op, int64_
             br.ints(br.o_cells), vw, rows, kv_type);
   const int n_head = op.i[1], n_head_kv = op.i[2], hd = op.i[3];
   int splits = std::min<int>(kMaxSplits, std::max<int>(1, (br.max_nkv + 255) / 256));
-  while (splits > 1 && rows * n_head * splits * hd > s->part_floats) splits--;
+  // Both scratch buffers bound the splits: part (hd floats a split) and ml (2 floats a split, sized for max_hd).
+  const int64_t ml_slots = s->part_floats / std::max<int64_t>(p->max_hd, 1);
+  while (splits > 1 && (rows * n_head * splits * hd > s->part_floats || rows * n_head * splits > ml_slots)) splits--;
   const int64_t q_stride = p->values[(size_t)op.in[0]].width, out_stride = p->values[(size_t)op.out].width;
   // The value cache is read with the key's row stride: the slot's widths are equal for the models the graph builds.
   br.launch(br.dc->other[K_ATTN_SPLIT], (unsigned)rows, (unsigned)n_head, (unsigned)splits, 32, 1, "attn_split", br.value(op.in[0]), q_stride,
@@ -522,7 +530,8 @@ int32_t run_op(batch_run &br, size_t i, const aglm_hal_op &op, int64_t rows, std
     case AGLM_OP_EMBED_POSITIONS: {
       const aglm_hal_weight &wt = p->weights[(size_t)op.w[0]];
       const int64_t idx = op.kind == AGLM_OP_EMBED ? br.o_tokens : br.o_pos;
-      br.launch(br.dc->get_rows[wt.type], batch_run::blocks(w / 32, 64), (unsigned)n, 1, 64, 1, "get_rows", p->wraw[(size_t)op.w[0]]->ptr,
+      const unsigned gy = (unsigned)std::min<int64_t>(n, 65535); // tokens over y and z: z * gridDim.y + y
+      br.launch(br.dc->get_rows[wt.type], batch_run::blocks(w / 32, 64), gy, batch_run::blocks(n, gy), 64, 1, "get_rows", p->wraw[(size_t)op.w[0]]->ptr,
                 (uint64_t)aglm_cu_row_bytes(wt.type, wt.ne[0]), br.ints(idx), out, w, n);
       if (op.kind == AGLM_OP_EMBED) return copy_input_rows(br, op.out, w, false, err);
       return AGLM_OK;
@@ -622,6 +631,13 @@ int32_t cu_score(char *why, size_t len) {
       usable += d.cc_major * 10 + d.cc_minor >= 75;
     }
     if (!usable) return put(why, len, "found " + found + "; the CUDA kernels need compute capability 7.5 or newer"), 0;
+    // Code from a CUDA X toolkit (cubins, PTX, the fatbin's compression) loads on drivers for CUDA X.0 or newer.
+    if (rt.driver_version / 1000 < AGLM_CUDA_BUILD_VERSION / 1000)
+      return put(why, len, "found " + found + "; the NVIDIA driver supports CUDA " + std::to_string(rt.driver_version / 1000) + "." +
+                               std::to_string(rt.driver_version % 1000 / 10) + ", and the kernels were built with CUDA " +
+                               std::to_string(AGLM_CUDA_BUILD_VERSION / 1000) + "." + std::to_string(AGLM_CUDA_BUILD_VERSION % 1000 / 10) +
+                               ": update the driver"),
+             0;
     if (!experimental())
       return put(why, len, "found " + found + "; the CUDA backend's forward pass has not been verified on a GPU yet (set OPEN_AUTOGLM_CUDA_EXPERIMENTAL=1 to use it)"), 0;
     put(why, len, "found " + found + " (experimental: OPEN_AUTOGLM_CUDA_EXPERIMENTAL=1)");

@@ -65,7 +65,6 @@ bool resolve(void *lib, api *cu, std::string *missing) {
   get(&cu->DeviceGetAttribute, "cuDeviceGetAttribute");
   get(&cu->DeviceTotalMem, "cuDeviceTotalMem_v2");
   get(&cu->DevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
-  get(&cu->DevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2");
   get(&cu->CtxPushCurrent, "cuCtxPushCurrent_v2");
   get(&cu->CtxPopCurrent, "cuCtxPopCurrent_v2");
   get(&cu->MemGetInfo, "cuMemGetInfo_v2");
@@ -77,11 +76,9 @@ bool resolve(void *lib, api *cu, std::string *missing) {
   get(&cu->MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
   get(&cu->MemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
   get(&cu->MemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2");
-  get(&cu->MemsetD8Async, "cuMemsetD8Async");
   get(&cu->ModuleLoadData, "cuModuleLoadData");
   get(&cu->ModuleUnload, "cuModuleUnload");
   get(&cu->ModuleGetFunction, "cuModuleGetFunction");
-  get(&cu->FuncSetAttribute, "cuFuncSetAttribute");
   get(&cu->StreamCreate, "cuStreamCreate");
   get(&cu->StreamDestroy, "cuStreamDestroy_v2");
   get(&cu->StreamSynchronize, "cuStreamSynchronize");

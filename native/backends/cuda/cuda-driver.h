@@ -52,7 +52,6 @@ struct api {
   CUresult (*DeviceGetAttribute)(int *v, int attr, CUdevice d) = nullptr;
   CUresult (*DeviceTotalMem)(size_t *bytes, CUdevice d) = nullptr;                 // _v2
   CUresult (*DevicePrimaryCtxRetain)(CUcontext *c, CUdevice d) = nullptr;
-  CUresult (*DevicePrimaryCtxRelease)(CUdevice d) = nullptr;                       // _v2
   CUresult (*CtxPushCurrent)(CUcontext c) = nullptr;                               // _v2
   CUresult (*CtxPopCurrent)(CUcontext *c) = nullptr;                               // _v2
   CUresult (*MemGetInfo)(size_t *free_bytes, size_t *total) = nullptr;             // _v2
@@ -64,11 +63,9 @@ struct api {
   CUresult (*MemcpyHtoDAsync)(CUdeviceptr dst, const void *src, size_t bytes, CUstream s) = nullptr; // _v2
   CUresult (*MemcpyDtoHAsync)(void *dst, CUdeviceptr src, size_t bytes, CUstream s) = nullptr;       // _v2
   CUresult (*MemcpyDtoDAsync)(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream s) = nullptr; // _v2
-  CUresult (*MemsetD8Async)(CUdeviceptr dst, unsigned char v, size_t n, CUstream s) = nullptr;
   CUresult (*ModuleLoadData)(CUmodule *m, const void *image) = nullptr;
   CUresult (*ModuleUnload)(CUmodule m) = nullptr;
   CUresult (*ModuleGetFunction)(CUfunction *f, CUmodule m, const char *name) = nullptr;
-  CUresult (*FuncSetAttribute)(CUfunction f, int attr, int value) = nullptr;
   CUresult (*StreamCreate)(CUstream *s, unsigned flags) = nullptr;
   CUresult (*StreamDestroy)(CUstream s) = nullptr;                                 // _v2
   CUresult (*StreamSynchronize)(CUstream s) = nullptr;

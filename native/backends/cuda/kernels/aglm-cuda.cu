@@ -107,7 +107,7 @@ __device__ void mm(const uint8_t *w, uint64_t w_row_bytes, const float *x, float
       const int64_t t = t0 + i;
       for (int j = 0; j < 32; j++) {
         const float v = t < n ? x[t * k + 32 * c + j] : 0.0f;
-        sb[i * AGLM_MM_LD + j] = __float2half(fminf(fmaxf(v, -65504.0f), 65504.0f));
+        sb[i * AGLM_MM_LD + j] = __float2half(isnan(v) ? v : fminf(fmaxf(v, -65504.0f), 65504.0f)); // a NaN stays one
       }
     }
     __syncthreads();
@@ -136,7 +136,7 @@ __device__ void mm(const uint8_t *w, uint64_t w_row_bytes, const float *x, float
 
 template <int T>
 __device__ void get_rows(const uint8_t *w, uint64_t w_row_bytes, const int32_t *index, float *y, int64_t width, int64_t n) {
-  const int64_t t = blockIdx.y, c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  const int64_t t = (int64_t)blockIdx.z * gridDim.y + blockIdx.y, c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (t >= n || c >= width / 32) return;
   aglm_cu_dequant_chunk<T>(w + (int64_t)index[t] * w_row_bytes, c, y + t * width + 32 * c);
 }
