@@ -135,6 +135,35 @@ test('random-weight llama, qwen2, chatglm and glm4 models in F32, F16, Q8_0, Q4_
   }
 });
 
+test('f16 prompt tiles (the fp16 path, and the cooperative-matrix tile emulated): 40-token prompts of F16, Q4_0 and Q4_K models agree with the CPU on the same weights in f32 within the stated tolerance, after the tiles pass their self-check', async (t) => {
+  if (skip) return t.skip(skip);
+  const dir = tempDir(t, 'aglm-vk-tiles-');
+  const tokens = benchTokens(40, SHAPE.vocabSize, 1, 7);
+  for (const [label, env, path] of [
+    ['fp16', { OPEN_AUTOGLM_VULKAN_PATHS: 'subgroup,fp16' }, /paths: subgroup, fp16; fp16 tiles passed their self-check/],
+    ['cooperative matrix (emulated)', { OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE: '1' }, /cooperative matrix \(emulated\).*cooperative-matrix \(emulated\) tiles passed their self-check/],
+  ] as const) {
+    for (const [typeName, type] of TYPES.filter(([n]) => ['F16', 'Q4_0', 'Q4_K'].includes(n))) {
+      const file = join(dir, `glm4-${typeName}.gguf`);
+      if (label === 'fp16') await writeRandomModel(file, SHAPE, { arch: 'glm4', type, seed: 9 });
+      let want: Float32Array;
+      {
+        await using cpu = await loadModel(file, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' });
+        want = await logits(cpu, tokens, 64);
+      }
+      const got = await withEnv(env, async () => {
+        await using vk = await loadModel(file, { backend: 'vulkan' });
+        assert.match(vk.backend.description, path);
+        return await logits(vk, tokens, 64);
+      });
+      const e = nmse(got, want);
+      t.diagnostic(`${label} ${typeName}: logits nmse vs CPU on the same f32 weights ${e.toExponential(2)}`);
+      // Above the f32 path's ~1e-12 (the tiles ran), below the stated tolerance of f16 operands.
+      assert.ok(e > 1e-10 && e < TOL_F16_TILES, `${label} ${typeName}: nmse ${e}`);
+    }
+  }
+});
+
 test('OPEN_AUTOGLM_VULKAN_PLAIN=1 forces the plain kernels: a Q4_0 model then equals the CPU on its weights in f32, not on Q4_0', async (t) => {
   if (skip) return t.skip(skip);
   const path = join(tempDir(t, 'aglm-vk-plain-'), 'q4_0.gguf');

@@ -188,25 +188,36 @@ test('backend-ops: the Vulkan module with OPEN_AUTOGLM_VULKAN_PLAIN=1 (plain ker
   for (const c of report.cases) if (c.op === 'matmul' && DOT_TYPES.includes(c.type)) assert.ok(c.nmse > 1e-9, `${c.name}: nmse ${c.nmse}`);
 });
 
-test('backend-ops: the Vulkan module with OPEN_AUTOGLM_VULKAN_PATHS=fp16 (prompt matmuls on f16 tiles) against the CPU reference and a double product', { skip: !existsSync(BIN) && notBuilt }, (t) => {
-  if (!existsSync(VULKAN)) return t.skip('the Vulkan backend is not built here');
-  const { code, report, raw } = run(['--module', VULKAN, '--op', 'matmul'], { OPEN_AUTOGLM_VULKAN_PATHS: 'fp16' });
-  if (code === 77) return t.skip(`the Vulkan backend cannot run here (${report.unavailable?.stage}): ${report.unavailable?.reason}`);
-  if (!/kernel paths: fp16/.test(report.deviceDescription ?? '')) return t.skip(`the device has no shaderFloat16: ${report.deviceDescription}`);
-  summarise(t, report);
-  assertAllOk(report);
-  assert.equal(code, 0, raw.slice(-2000));
-  // The tiles take prompts (67 tokens) with k a multiple of 32 and every weight type but F32 and BF16; decode (1 token)
-  // stays on the f32 path. Against a double product of the same weights with f32 activations, a tile's error is the
-  // rounding of its operands to f16 (~1e-7: the precision cost of the path, 100x below the CPU's own Q8 activations),
-  // never the f32 path's ~1e-12 (the variable not honoured) and never ~1e-5 (int8 activations).
-  const tiled = report.cases.filter((c) => c.op === 'matmul' && c.batch === 67 && !['F32', 'BF16'].includes(c.type) && Number(/k=(\d+)/.exec(c.shape)![1]) % 32 === 0);
-  assert.ok(tiled.length >= 26, `${tiled.length} tiled cases`); // F16 k=256, 3 widths of each quantized type, m=70001
-  let worst = 0;
-  for (const c of tiled) {
-    assert.ok(c.moduleExactNmse! > 1e-10 && c.moduleExactNmse! < 1e-6, `${c.name}: module vs double product ${c.moduleExactNmse}`);
-    worst = Math.max(worst, c.moduleExactNmse!);
-  }
-  for (const c of report.cases) if (c.op === 'matmul' && c.batch === 1) assert.ok(c.moduleExactNmse! < 1e-10, `${c.name}: decode vs double product ${c.moduleExactNmse}`);
-  t.diagnostic(`f16 tiles: ${tiled.length} prompt cases, worst NMSE against the double product ${worst.toExponential(2)}`);
-});
+// The f16 prompt tiles: the fp16 path alone (no integer dot), and the cooperative-matrix tile with its operations
+// emulated (the same operands, offsets, strides and layouts as the NVIDIA build; it takes prompts before the
+// integer-dot path, so the quantized types' prompts land on it too).
+for (const [label, env, paths] of [
+  ['OPEN_AUTOGLM_VULKAN_PATHS=fp16 (prompt matmuls on f16 tiles)', { OPEN_AUTOGLM_VULKAN_PATHS: 'fp16' }, /kernel paths: fp16$/],
+  ['OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1 (prompt matmuls on the cooperative-matrix tile, emulated)', { OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE: '1' }, /kernel paths: .*cooperative matrix \(emulated\)$/],
+] as const) {
+  test(`backend-ops: the Vulkan module with ${label} against the CPU reference and a double product`, { skip: !existsSync(BIN) && notBuilt }, (t) => {
+    if (!existsSync(VULKAN)) return t.skip('the Vulkan backend is not built here');
+    const { code, report, raw } = run(['--module', VULKAN, '--op', 'matmul'], env);
+    if (code === 77) return t.skip(`the Vulkan backend cannot run here (${report.unavailable?.stage}): ${report.unavailable?.reason}`);
+    if (!/kernel paths: .*fp16/.test(report.deviceDescription ?? '')) return t.skip(`the device has no shaderFloat16: ${report.deviceDescription}`);
+    assert.match(report.deviceDescription ?? '', paths);
+    summarise(t, report);
+    assertAllOk(report);
+    assert.equal(code, 0, raw.slice(-2000));
+    // The tiles take prompts (67 tokens) with k a multiple of 32 and every weight type but F32 and BF16; decode (1
+    // token) stays on the f32 or integer-dot path. Against a double product of the same weights with f32 activations,
+    // a tile's error is the rounding of its operands to f16 (~1e-7: the precision cost of the path, 100x below the
+    // CPU's own Q8 activations), never the f32 path's ~1e-12 (the variable not honoured) and never ~1e-5 (int8
+    // activations: the integer-dot path, where a tile failed its self-check at device open and was turned off).
+    const tiled = report.cases.filter((c) => c.op === 'matmul' && c.batch === 67 && !['F32', 'BF16'].includes(c.type) && Number(/k=(\d+)/.exec(c.shape)![1]) % 32 === 0);
+    assert.ok(tiled.length >= 26, `${tiled.length} tiled cases`); // F16 k=256, 3 widths of each quantized type, m=70001
+    let worst = 0;
+    for (const c of tiled) {
+      assert.ok(c.moduleExactNmse! > 1e-10 && c.moduleExactNmse! < 1e-6, `${c.name}: module vs double product ${c.moduleExactNmse}`);
+      worst = Math.max(worst, c.moduleExactNmse!);
+    }
+    for (const c of report.cases)
+      if (c.op === 'matmul' && c.batch === 1 && !DOT_TYPES.includes(c.type)) assert.ok(c.moduleExactNmse! < 1e-10, `${c.name}: decode vs double product ${c.moduleExactNmse}`);
+    t.diagnostic(`${tiled.length} prompt cases on the tiles, worst NMSE against the double product ${worst.toExponential(2)}`);
+  });
+}

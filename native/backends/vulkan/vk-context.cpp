@@ -319,6 +319,8 @@ paths enabled_paths(const device_desc &d) {
   p.integer_dot = d.integer_dot;
   p.fp16 = d.fp16;
   p.coopmat = d.coopmat_nv;
+  if (const char *e = std::getenv("OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE"); e && std::strcmp(e, "1") == 0 && d.fp16)
+    p.coopmat = p.coopmat_emulated = true;
   if (const char *v = std::getenv("OPEN_AUTOGLM_VULKAN_PATHS")) {
     const std::string list = "," + std::string(v) + ",";
     auto named = [&](const char *n) { return list.find("," + std::string(n) + ",") != std::string::npos; };
@@ -327,14 +329,15 @@ paths enabled_paths(const device_desc &d) {
     p.fp16 = p.fp16 && named("fp16");
     p.coopmat = p.coopmat && named("coopmat");
   }
+  p.coopmat_emulated = p.coopmat_emulated && p.coopmat;
   return p;
 }
 
-paths paths_of(const device_desc &d) { return {d.use_subgroup, d.use_integer_dot, d.use_fp16, d.use_coopmat}; }
+paths paths_of(const device_desc &d) { return {d.use_subgroup, d.use_integer_dot, d.use_fp16, d.use_coopmat, d.coopmat_emulated}; }
 
 std::string paths_text(const paths &p) {
   std::string s;
-  for (auto [on, name] : {std::pair<bool, const char *>{p.subgroup, "subgroup"}, {p.integer_dot, "integer dot"}, {p.fp16, "fp16"}, {p.coopmat, "cooperative matrix"}})
+  for (auto [on, name] : {std::pair<bool, const char *>{p.subgroup, "subgroup"}, {p.integer_dot, "integer dot"}, {p.fp16, "fp16"}, {p.coopmat, p.coopmat_emulated ? "cooperative matrix (emulated)" : "cooperative matrix"}})
     if (on) s += (s.empty() ? "" : ", ") + std::string(name);
   return s.empty() ? "plain" : s;
 }
@@ -390,7 +393,7 @@ std::unique_ptr<device> device::open(int index, std::string *error) {
     if (VK_API_VERSION_MINOR(d->desc_.api_version) < 2 || VK_API_VERSION_MINOR(rt.api_version) < 2) enabled.push_back("VK_KHR_shader_float16_int8");
   }
   VkPhysicalDeviceVulkanMemoryModelFeatures vmm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
-  if (use.coopmat) {
+  if (use.coopmat && !use.coopmat_emulated) {
     coop.cooperativeMatrix = VK_TRUE;
     vmm.vulkanMemoryModel = VK_TRUE;
     *tail = &coop, tail = &coop.pNext;
@@ -406,6 +409,7 @@ std::unique_ptr<device> device::open(int index, std::string *error) {
   d->desc_.use_integer_dot = use.integer_dot;
   d->desc_.use_fp16 = use.fp16;
   d->desc_.use_coopmat = use.coopmat;
+  d->desc_.coopmat_emulated = use.coopmat_emulated;
   vk.GetDeviceQueue(d->dev_, d->desc_.compute_queue_family, 0, &d->queue_);
   VkPhysicalDeviceMemoryProperties2 mp{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
   vk.GetPhysicalDeviceMemoryProperties2(d->desc_.handle, &mp);

@@ -98,6 +98,7 @@ struct device_desc {
   // integer-dot quantized matmuls, f16 prompt tiles, cooperative-matrix prompt tiles. False in the runtime's list,
   // which describes devices without opening them.
   bool use_subgroup = false, use_integer_dot = false, use_fp16 = false, use_coopmat = false;
+  bool coopmat_emulated = false; // use_coopmat runs the emulated build (OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1)
   uint32_t max_workgroup_invocations = 0, max_storage_buffer_range = 0;
   int32_t score = 0;      // discrete > integrated > virtual > cpu (0: not chosen unless named)
   std::string score_why;
@@ -110,8 +111,10 @@ const char *type_name(VkPhysicalDeviceType t);
 // and tested on any device; with OPEN_AUTOGLM_VULKAN_PATHS (a comma-separated subset of subgroup, integer-dot, fp16,
 // coopmat) only those named. The fp16 and coopmat paths are dropped again when their self-check fails
 // (program.cpp: check_tile_path).
+// OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1 gives devices with shaderFloat16 the cooperative-matrix path with its operations
+// emulated (coopmat_emulated): the tile's indexing tested where no device has cooperative matrices.
 struct paths {
-  bool subgroup = false, integer_dot = false, fp16 = false, coopmat = false;
+  bool subgroup = false, integer_dot = false, fp16 = false, coopmat = false, coopmat_emulated = false;
 };
 bool plain_forced();
 paths enabled_paths(const device_desc &d);

@@ -50,11 +50,14 @@ struct kernel_spec {
   uint32_t n_buffers, push_bytes;
 };
 
+// The tile build a device's path runs (coop: its cooperative-matrix path, else the fp16 one).
+tile_kind tile_of(const device_desc &dd, bool coop) { return !coop ? TILE_F16 : dd.coopmat_emulated ? TILE_COOP_EMULATED : TILE_COOP; }
+
 bool spec_of(int id, const device_desc &dd, kernel_spec *k) {
   const bool subgroup = dd.use_subgroup;
   if (id >= K_MATMUL_TILE) {
     size_t b = 0;
-    const uint32_t *s = mm_tile_spirv(id - K_MATMUL_TILE, dd.use_coopmat, &b);
+    const uint32_t *s = mm_tile_spirv(id - K_MATMUL_TILE, tile_of(dd, dd.use_coopmat), &b);
     *k = {s, b, 4, sizeof(matmul_push)};
     return s != nullptr;
   }
@@ -137,7 +140,7 @@ bool check_tile_path(device &dev, bool coop, std::string *why) {
       want[(size_t)t * m + r] = (float)acc;
     }
   size_t bytes = 0;
-  const uint32_t *spirv = mm_tile_spirv(AGLM_TYPE_F16, coop, &bytes);
+  const uint32_t *spirv = mm_tile_spirv(AGLM_TYPE_F16, tile_of(dev.desc(), coop), &bytes);
   buffer bw, bx, by, bb;
   pipeline pl;
   std::string err;
@@ -165,10 +168,11 @@ bool check_tile_path(device &dev, bool coop, std::string *why) {
   if (pl.pipe) dev.destroy_pipeline(&pl);
   for (buffer *b : {&bw, &bx, &by, &bb}) dev.destroy_buffer(b);
   const double e = den > 0 ? num / den : INFINITY;
-  char text[160];
-  if (!ok) std::snprintf(text, sizeof text, "%s tiles not used: their self-check could not run (%s)", coop ? "cooperative-matrix" : "fp16", err.empty() ? "no SPIR-V" : err.c_str());
-  else std::snprintf(text, sizeof text, "%s tiles %s their self-check (NMSE %.1e against a double product)", coop ? "cooperative-matrix" : "fp16",
-                     e <= 1e-10 ? "passed" : "failed", e);
+  const tile_kind kind = tile_of(dev.desc(), coop);
+  const char *what = kind == TILE_F16 ? "fp16" : kind == TILE_COOP ? "cooperative-matrix" : "cooperative-matrix (emulated)";
+  char text[200];
+  if (!ok) std::snprintf(text, sizeof text, "%s tiles not used: their self-check could not run (%s)", what, err.empty() ? "no SPIR-V" : err.c_str());
+  else std::snprintf(text, sizeof text, "%s tiles %s their self-check (NMSE %.1e against a double product)", what, e <= 1e-10 ? "passed" : "failed", e);
   *why = text;
   return ok && e <= 1e-10;
 }
@@ -177,16 +181,17 @@ bool check_tile_path(device &dev, bool coop, std::string *why) {
 // fail are turned off on `dev`; the text says what was checked.
 std::string settle_tile_paths(device &dev, int device_index) {
   static std::mutex mu;
-  static std::map<std::pair<int, bool>, std::pair<bool, std::string>> done; // (device, coop) -> (ok, text)
+  static std::map<std::pair<int, int>, std::pair<bool, std::string>> done; // (device, tile_kind) -> (ok, text)
   std::lock_guard<std::mutex> lock(mu);
   std::string notes;
   for (bool coop : {true, false}) {
     if (!(coop ? dev.desc().use_coopmat : dev.desc().use_fp16)) continue;
-    auto it = done.find({device_index, coop});
+    const std::pair<int, int> key{device_index, (int)tile_of(dev.desc(), coop)};
+    auto it = done.find(key);
     if (it == done.end()) {
       std::string why;
       const bool ok = check_tile_path(dev, coop, &why);
-      it = done.emplace(std::make_pair(device_index, coop), std::make_pair(ok, why)).first;
+      it = done.emplace(key, std::make_pair(ok, why)).first;
     }
     if (!it->second.first) dev.disable_tile_path(coop);
     notes += (notes.empty() ? "" : "; ") + it->second.second;
@@ -244,7 +249,7 @@ bool program::uses_dot(int type) const {
 
 bool program::uses_tile(int type) const {
   size_t b = 0;
-  if (!dev || !mm_tile_spirv(type, false, &b)) return false;
+  if (!dev || !mm_tile_spirv(type, TILE_F16, &b)) return false;
   const device_desc &d = dev->desc();
   return d.use_coopmat || (d.use_fp16 && !uses_dot(type));
 }

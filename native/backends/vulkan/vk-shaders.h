@@ -42,22 +42,31 @@
 #include <mm_q8_0.spv.h>
 #include <mm_q8_0_sg.spv.h>
 #include <mmc_f16.spv.h>
+#include <mme_f16.spv.h>
 #include <mmh_f16.spv.h>
 #include <mmc_q4_0.spv.h>
+#include <mme_q4_0.spv.h>
 #include <mmh_q4_0.spv.h>
 #include <mmc_q4_1.spv.h>
+#include <mme_q4_1.spv.h>
 #include <mmh_q4_1.spv.h>
 #include <mmc_q4_k.spv.h>
+#include <mme_q4_k.spv.h>
 #include <mmh_q4_k.spv.h>
 #include <mmc_q5_0.spv.h>
+#include <mme_q5_0.spv.h>
 #include <mmh_q5_0.spv.h>
 #include <mmc_q5_1.spv.h>
+#include <mme_q5_1.spv.h>
 #include <mmh_q5_1.spv.h>
 #include <mmc_q5_k.spv.h>
+#include <mme_q5_k.spv.h>
 #include <mmh_q5_k.spv.h>
 #include <mmc_q6_k.spv.h>
+#include <mme_q6_k.spv.h>
 #include <mmh_q6_k.spv.h>
 #include <mmc_q8_0.spv.h>
+#include <mme_q8_0.spv.h>
 #include <mmh_q8_0.spv.h>
 #include <mmdot_q4_0.spv.h>
 #include <mmdot_q4_0_sg.spv.h>
@@ -111,13 +120,16 @@ static inline const uint32_t *mm_spirv(int type, size_t *bytes, bool subgroup = 
 }
 
 // The prompt tiles in f16 (matmul.comp's tiled path alone): mmh_<type> for devices with shaderFloat16, mmc_<type>
-// (cooperative matrices, VK_NV_cooperative_matrix) for NVIDIA GPUs; the F16 weights and the quantized types.
+// (cooperative matrices, VK_NV_cooperative_matrix) for NVIDIA GPUs, mme_<type> the same tile with the cooperative
+// operations emulated (tests); the F16 weights and the quantized types.
+enum tile_kind { TILE_F16, TILE_COOP, TILE_COOP_EMULATED };
 struct tile_shaders {
   int type;
-  const uint32_t *f16, *coop;
-  size_t f16_bytes, coop_bytes;
+  const uint32_t *spirv[3];
+  size_t bytes[3];
 };
-#define AGLM_VK_TILE_SHADERS(T, t) {AGLM_TYPE_##T, mmh_##t##_spv, mmc_##t##_spv, mmh_##t##_spv_bytes, mmc_##t##_spv_bytes}
+#define AGLM_VK_TILE_SHADERS(T, t) \
+  {AGLM_TYPE_##T, {mmh_##t##_spv, mmc_##t##_spv, mme_##t##_spv}, {mmh_##t##_spv_bytes, mmc_##t##_spv_bytes, mme_##t##_spv_bytes}}
 static const tile_shaders tile_shader_table[] = {
     AGLM_VK_TILE_SHADERS(F16, f16),   AGLM_VK_TILE_SHADERS(Q8_0, q8_0), AGLM_VK_TILE_SHADERS(Q4_0, q4_0),
     AGLM_VK_TILE_SHADERS(Q4_1, q4_1), AGLM_VK_TILE_SHADERS(Q5_0, q5_0), AGLM_VK_TILE_SHADERS(Q5_1, q5_1),
@@ -125,10 +137,10 @@ static const tile_shaders tile_shader_table[] = {
 };
 #undef AGLM_VK_TILE_SHADERS
 
-// The f16 prompt tile's SPIR-V for a weight type (coop: the cooperative-matrix build), or null (F32, BF16).
-static inline const uint32_t *mm_tile_spirv(int type, bool coop, size_t *bytes) {
+// The f16 prompt tile's SPIR-V of a kind for a weight type, or null (F32, BF16).
+static inline const uint32_t *mm_tile_spirv(int type, tile_kind kind, size_t *bytes) {
   for (const tile_shaders &s : tile_shader_table)
-    if (s.type == type) return *bytes = coop ? s.coop_bytes : s.f16_bytes, coop ? s.coop : s.f16;
+    if (s.type == type) return *bytes = s.bytes[kind], s.spirv[kind];
   return *bytes = 0, nullptr;
 }
 

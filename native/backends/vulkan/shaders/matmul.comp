@@ -12,13 +12,16 @@
 //   - AGLM_F16 (devices with shaderFloat16): the same 32 x 32 tile and 4 x 4 sums per invocation;
 //   - AGLM_COOPMAT (devices with VK_NV_cooperative_matrix, subgroups of 32): a 64 x 64 tile, 128 invocations, each
 //     subgroup's 32 x 32 quarter as 2 x 2 cooperative 16 x 16 x 16 products (the tensor cores of NVIDIA GPUs).
+//     With AGLM_COOPMAT_EMULATE as well, the cooperative operations are emulated with the same operands (element
+//     offsets, strides, layouts) by groups of 32 invocations, so the tile's indexing runs on any device with
+//     shaderFloat16 (OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1: the tests on lavapipe).
 // Workgroups: x and z = row groups (z * numWorkGroups.x + x, so m may pass 65535 row groups), y = token groups.
 #extension GL_GOOGLE_include_directive : require
 #if defined(AGLM_F16) || defined(AGLM_COOPMAT)
 #define MM_TILE_ONLY 1
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #endif
-#ifdef AGLM_COOPMAT
+#if defined(AGLM_COOPMAT) && !defined(AGLM_COOPMAT_EMULATE)
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -189,29 +192,72 @@ void store_out(uint r, uint t, float v) {
 // 2 x 2 products of 16 x 16 x 16 (f16 inputs, f32 sums); the sums go through shared memory to the output.
 shared float cs[TR * TR]; // [token][row]
 
+#ifndef AGLM_COOPMAT_EMULATE
+#define ACC_T fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+#define AB_T fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+#define ACC_ZERO ACC_T(0.0)
+#define LOAD_A(f, el, stride, col) coopMatLoadNV(f, ws, el, stride, col)
+#define LOAD_B(f, el, stride, col) coopMatLoadNV(f, xs, el, stride, col)
+#define MUL_ADD(a, b, c) coopMatMulAddNV(a, b, c)
+#define STORE_C(f, el, stride, col) coopMatStoreNV(f, cs, el, stride, col)
+#define SUBGROUP_ID gl_SubgroupID
+#else
+// A 16 x 16 operand is where it would be loaded from (ws for A, xs for B: element offset, stride, column-major); an
+// accumulator is 8 values a lane of 32 (element e = lane + 32 q: row e / 16, column e % 16).
+struct frag {
+  uint el, stride;
+  bool col;
+};
+struct acc8 {
+  float v[8];
+};
+#define ACC_T acc8
+#define AB_T frag
+#define ACC_ZERO acc8(float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+#define LOAD_A(f, e, s, c) f = frag(e, s, c)
+#define LOAD_B(f, e, s, c) f = frag(e, s, c)
+#define MUL_ADD(a, b, c) emu_mul_add(a, b, c)
+#define STORE_C(f, e, s, c) emu_store(f, e, s, c)
+#define SUBGROUP_ID (gl_LocalInvocationID.x / 32u)
+uint at(frag f, uint r, uint c) { return f.el + (f.col ? c * f.stride + r : r * f.stride + c); }
+acc8 emu_mul_add(frag a, frag b, acc8 c) {
+  for (uint q = 0u; q < 8u; q++) {
+    const uint e = gl_LocalInvocationID.x % 32u + 32u * q, r = e / 16u, cc = e % 16u;
+    for (uint k = 0u; k < 16u; k++) c.v[q] += float(ws[at(a, r, k)]) * float(xs[at(b, k, cc)]);
+  }
+  return c;
+}
+void emu_store(acc8 f, uint el, uint stride, bool col) {
+  for (uint q = 0u; q < 8u; q++) {
+    const uint e = gl_LocalInvocationID.x % 32u + 32u * q;
+    cs[at(frag(el, stride, col), e / 16u, e % 16u)] = f.v[q];
+  }
+}
+#endif
+
 void matmul_tiled() {
   const uint r0 = row_group() * TR;
   if (r0 >= p.m) return;
   const uint t0 = gl_WorkGroupID.y * TR;
-  const uint wm = (gl_SubgroupID & 1u) * 32u, wn = (gl_SubgroupID >> 1) * 32u;
-  fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][2];
+  const uint wm = (SUBGROUP_ID & 1u) * 32u, wn = (SUBGROUP_ID >> 1) * 32u;
+  ACC_T acc[2][2];
   for (uint i = 0u; i < 2u; i++)
-    for (uint j = 0u; j < 2u; j++) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+    for (uint j = 0u; j < 2u; j++) acc[i][j] = ACC_ZERO;
   const uint nc = p.k / KT;
   for (uint c = 0u; c < nc; c++) {
     load_tile(r0, t0, c);
     barrier();
     for (uint kk = 0u; kk < KT; kk += 16u) {
-      fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fa[2], fb[2];
-      for (uint i = 0u; i < 2u; i++) coopMatLoadNV(fa[i], ws, (wm + 16u * i) * LDS + kk, LDS, false);
-      for (uint j = 0u; j < 2u; j++) coopMatLoadNV(fb[j], xs, (wn + 16u * j) * LDS + kk, LDS, true);
+      AB_T fa[2], fb[2];
+      for (uint i = 0u; i < 2u; i++) LOAD_A(fa[i], (wm + 16u * i) * LDS + kk, LDS, false);
+      for (uint j = 0u; j < 2u; j++) LOAD_B(fb[j], (wn + 16u * j) * LDS + kk, LDS, true);
       for (uint i = 0u; i < 2u; i++)
-        for (uint j = 0u; j < 2u; j++) acc[i][j] = coopMatMulAddNV(fa[i], fb[j], acc[i][j]);
+        for (uint j = 0u; j < 2u; j++) acc[i][j] = MUL_ADD(fa[i], fb[j], acc[i][j]);
     }
     barrier();
   }
   for (uint i = 0u; i < 2u; i++)
-    for (uint j = 0u; j < 2u; j++) coopMatStoreNV(acc[i][j], cs, (wn + 16u * j) * TR + wm + 16u * i, TR, true);
+    for (uint j = 0u; j < 2u; j++) STORE_C(acc[i][j], (wn + 16u * j) * TR + wm + 16u * i, TR, true);
   barrier();
   for (uint q = gl_LocalInvocationID.x; q < TR * TR; q += WG) store_out(r0 + q % TR, t0 + q / TR, cs[q]);
 }
