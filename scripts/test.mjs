@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const unit = process.argv.includes('--unit');
 const filters = process.argv.slice(2).filter((a) => a !== '--unit');
-const SLOW = ['test/peer/', 'test/package/', 'test/native/arm64', 'test/native/kernels', 'test/server/load', 'test/batch/cli-batch', 'test/grammar/json-sampling', 'test/vision/mtmd', 'test/model/vulkan'];
+const SLOW = ['test/peer/', 'test/package/', 'test/native/arm64', 'test/native/kernels', 'test/server/load', 'test/batch/cli-batch', 'test/grammar/json-sampling', 'test/vision/mtmd', 'test/model/vulkan', 'test/native/cuda-emu'];
 
 function walk(dir) {
   const out = [];

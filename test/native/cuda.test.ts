@@ -103,9 +103,10 @@ test('CUDA module without libcuda: listed with its reason; backend: cuda is BACK
   assert.equal(r.tokens.length, 8);
 });
 
-// A stand-in driver (build/Release/test-cuda/libcuda.so.1, native/tests/fake-libcuda.c): one device of compute
-// capability 9.0 and no kernels. The module's driver discovery, its score and reasons, and the fallback when a chosen
-// CUDA backend cannot build its program run here, each in its own process (the driver is opened once per process).
+// The CUDA emulator as the driver (build/Release/test-cuda/libcuda.so.1, native/tests/cuda-emu): one device of compute
+// capability 9.0 whose kernels are the module's own, built for the host. The module's driver discovery, its score and
+// reasons, and the fallback when a chosen CUDA backend cannot build its program (FAKE_CUDA_NO_KERNELS=1: the fatbin has
+// no code for the device) run here, each in its own process (the driver is opened once per process).
 const FAKE = join(RELEASE, 'test-cuda', 'libcuda.so.1');
 
 interface FakeRun {
@@ -163,10 +164,10 @@ test('CUDA module on a stand-in driver: the device is found; an old driver, the 
   assert.equal(current.cuda.score, 0);
   assert.match(current.cuda.reason, /has not been verified on a GPU yet \(set OPEN_AUTOGLM_CUDA_EXPERIMENTAL=1/);
 
-  // Experimental: CUDA scores above the CPU and is chosen; its program cannot load the kernels (the stand-in has no
-  // GPU), so the model falls back to the CPU with a warning naming the failure, and asking for 'cuda' by name is a
-  // typed error instead.
-  const exp = withFakeDriver({ FAKE_CUDA_DRIVER_VERSION: '99000', OPEN_AUTOGLM_CUDA_EXPERIMENTAL: '1' });
+  // Experimental: CUDA scores above the CPU and is chosen; its program cannot load the kernels (FAKE_CUDA_NO_KERNELS),
+  // so the model falls back to the CPU with a warning naming the failure, and asking for 'cuda' by name is a typed
+  // error instead.
+  const exp = withFakeDriver({ FAKE_CUDA_DRIVER_VERSION: '99000', OPEN_AUTOGLM_CUDA_EXPERIMENTAL: '1', FAKE_CUDA_NO_KERNELS: '1' });
   t.diagnostic(`experimental: score ${exp.cuda.score}; named: ${exp.named.code}: ${exp.named.message}; warnings: ${JSON.stringify(exp.warnings)}`);
   assert.ok(exp.cuda.score > 100, `score ${exp.cuda.score}`);
   assert.equal(exp.chosen, 'cuda');
@@ -175,4 +176,19 @@ test('CUDA module on a stand-in driver: the device is found; an old driver, the 
   assert.equal(exp.modelBackend, 'cpu');
   assert.ok(exp.warnings.some((w) => w.code === 'OPEN_AUTOGLM_BACKEND_FALLBACK' && /cuda.*cuModuleLoadData/.test(w.message)), JSON.stringify(exp.warnings));
   for (const r of [old, current, exp]) assert.deepEqual(r.tokens, ref.generatedTokens, 'the CPU gives the greedy reference');
+});
+
+test('backend-ops: the CUDA module on the CUDA emulator equals the CPU reference on every op, weight type, width and batch', (t) => {
+  if (process.platform !== 'linux') return t.skip('the CUDA emulator is built on Linux only');
+  if (!existsSync(MODULE)) return t.skip(nvccOnPath() ? `${MODULE} is missing (npm run build:native)` : 'the CUDA module is not built here (no nvcc at build time)');
+  const bin = join(RELEASE, 'backend-ops');
+  assert.ok(existsSync(FAKE) && existsSync(bin), `${FAKE} or ${bin} is missing (npm run build:native)`);
+  const env = { ...process.env, OPEN_AUTOGLM_CUDA_LIBRARY: FAKE, FAKE_CUDA_DRIVER_VERSION: '13000', OPEN_AUTOGLM_CUDA_EXPERIMENTAL: '1' };
+  const r = spawnSync(bin, ['--module', MODULE, '--json'], { encoding: 'utf8', timeout: 300_000, maxBuffer: 64 << 20, env });
+  assert.equal(r.error, undefined, `${r.error?.message}\n${r.stderr}`);
+  const report = JSON.parse(r.stdout) as { passed: number; failed: number; skipped: number; seconds: number; cases: { name: string; status: string; nmse: number; tolerance: number; message?: string }[] };
+  t.diagnostic(`${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped in ${report.seconds.toFixed(1)} s`);
+  for (const c of report.cases) assert.equal(c.status, 'ok', `${c.name}: ${c.status} nmse ${c.nmse} (tolerance ${c.tolerance})${c.message ? `: ${c.message}` : ''}`);
+  assert.equal(r.status, 0, r.stderr.slice(-2000));
+  assert.ok(report.passed >= 280 && report.skipped === 0, `${report.passed} passed, ${report.skipped} skipped`);
 });

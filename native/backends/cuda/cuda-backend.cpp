@@ -52,9 +52,10 @@ const char *type_suffix(int t) {
     default: return nullptr;
   }
 }
-const char *const kOtherKernels[] = {"aglm_quantize_q8_1", "aglm_rms_norm",   "aglm_layer_norm",  "aglm_eltwise",    "aglm_rope",
-                                     "aglm_kv_store",      "aglm_attn_split", "aglm_attn_combine", "aglm_gather_rows", "aglm_merge_rows"};
-enum { K_QUANTIZE, K_RMS_NORM, K_LAYER_NORM, K_ELTWISE, K_ROPE, K_KV_STORE, K_ATTN_SPLIT, K_ATTN_COMBINE, K_GATHER, K_MERGE, K_COUNT };
+const char *const kOtherKernels[] = {"aglm_quantize_q8_1", "aglm_rms_norm",   "aglm_layer_norm",   "aglm_eltwise",     "aglm_rope",
+                                     "aglm_kv_store",      "aglm_attn_split", "aglm_attn_combine", "aglm_gather_rows", "aglm_merge_rows",
+                                     "aglm_embed_interp"};
+enum { K_QUANTIZE, K_RMS_NORM, K_LAYER_NORM, K_ELTWISE, K_ROPE, K_KV_STORE, K_ATTN_SPLIT, K_ATTN_COMBINE, K_GATHER, K_MERGE, K_INTERP, K_COUNT };
 
 std::string kernel_list() {
   std::string s;
@@ -179,7 +180,8 @@ bool op_supported(const aglm_hal_program &p, const aglm_hal_op &op, std::string 
     const aglm_hal_weight &x = p.weights[(size_t)w];
     if (!aglm_cu_type_supported(x.type))
       return *why = "tensor " + p.names[(size_t)w] + " has type " + std::to_string(x.type) + ", which the CUDA kernels do not read", false;
-    if (x.ne[0] % aglm_cu_type_block_values(x.type) != 0 || (rows && x.ne[0] % 32 != 0))
+    (void)rows;
+    if (x.ne[0] % aglm_cu_type_block_values(x.type) != 0)
       return *why = "tensor " + p.names[(size_t)w] + ": its rows (" + std::to_string(x.ne[0]) + ") are not whole blocks", false;
     return true;
   };
@@ -191,7 +193,6 @@ bool op_supported(const aglm_hal_program &p, const aglm_hal_op &op, std::string 
       if (op.i[3] > 256 || op.i[2] <= 0 || op.i[1] % op.i[2] != 0)
         return *why = "attention with head_dim " + std::to_string(op.i[3]) + " (the CUDA kernels take up to 256) or heads not a multiple of KV heads", false;
       return true;
-    case AGLM_OP_EMBED_INTERP: return *why = "the CUDA backend has no embed_interp kernel yet (vision position tables)", false;
     case AGLM_OP_ROPE:
       if (op.i[2] > op.i[1] || op.i[2] % 2) return *why = "rope with n_rot past head_dim or odd", false;
       return true;
@@ -359,6 +360,7 @@ struct batch_run {
   std::string failed_what;
   // Device copies of the batch's integer tables (offsets into s->ints, in int32s).
   int64_t o_tokens = 0, o_pos = 0, o_cells = 0, o_kv_start = 0, o_out_rows = 0, o_kv_cells = 0;
+  int64_t o_grid = -1; // float offset of the batch's grid coordinates in s->tables (-1: none)
   std::vector<int64_t> o_first, o_nkv; // per op index (attention ops only)
   std::vector<int64_t> o_rope;         // per rope configuration: float offset in s->tables
   int32_t max_nkv = 0;
@@ -435,6 +437,10 @@ int32_t upload_tables(batch_run &br, std::string *err) {
         aglm_cu_rope_cos_sin(cfg, ff, corr, b->pos[t], b->rope_pos ? planes : nullptr, j, &tables[base + (size_t)(t * cfg.n_rot + 2 * j)]);
     }
   }
+  if (b->grid_pos) { // embed_interp's source coordinates: n x, then n y
+    br.o_grid = (int64_t)tables.size();
+    tables.insert(tables.end(), b->grid_pos, b->grid_pos + 2 * n);
+  }
   const size_t ib = ints.size() * 4, tb = std::max<size_t>(tables.size(), 1) * 4;
   const api &cu = br.cu;
   CUresult r = ensure_staging(cu, s, ib + tb);
@@ -456,7 +462,9 @@ void run_matmul(batch_run &br, const aglm_hal_op &op, int64_t rows) {
   const uint64_t wrb = aglm_cu_row_bytes(w.type, K);
   const CUdeviceptr wp = p->wraw[(size_t)op.w[0]]->ptr, x = br.value(op.in[0]), y = br.value(op.out);
   const CUdeviceptr bias = op.w[1] >= 0 ? p->wvec[(size_t)op.w[1]]->ptr : 0;
-  if (rows <= 8) { // decode: the weights stream once per token through the dp4a (or float) mat-vec
+  // Decode, F32 weights (kept in f32: the tensor-core tiles round operands to half) and float rows with a partial
+  // chunk: the dp4a (or float) mat-vec, one grid row per token.
+  if (rows <= 8 || w.type == AGLM_TYPE_F32 || K % 32 != 0) {
     CUdeviceptr xa = x;
     if (aglm_cu_type_quantized(w.type)) {
       const int64_t nb = rows * (K / 32);
@@ -531,7 +539,7 @@ int32_t run_op(batch_run &br, size_t i, const aglm_hal_op &op, int64_t rows, std
       const aglm_hal_weight &wt = p->weights[(size_t)op.w[0]];
       const int64_t idx = op.kind == AGLM_OP_EMBED ? br.o_tokens : br.o_pos;
       const unsigned gy = (unsigned)std::min<int64_t>(n, 65535); // tokens over y and z: z * gridDim.y + y
-      br.launch(br.dc->get_rows[wt.type], batch_run::blocks(w / 32, 64), gy, batch_run::blocks(n, gy), 64, 1, "get_rows", p->wraw[(size_t)op.w[0]]->ptr,
+      br.launch(br.dc->get_rows[wt.type], batch_run::blocks((w + 31) / 32, 64), gy, batch_run::blocks(n, gy), 64, 1, "get_rows", p->wraw[(size_t)op.w[0]]->ptr,
                 (uint64_t)aglm_cu_row_bytes(wt.type, wt.ne[0]), br.ints(idx), out, w, n);
       if (op.kind == AGLM_OP_EMBED) return copy_input_rows(br, op.out, w, false, err);
       return AGLM_OK;
@@ -568,6 +576,12 @@ int32_t run_op(batch_run &br, size_t i, const aglm_hal_op &op, int64_t rows, std
         if (b->out_rows[r] + k > n) return *err = "merge_rows: an output row without its following rows", AGLM_ERR_INVALID_ARGUMENT;
       br.launch(br.dc->other[K_MERGE], batch_run::blocks((int64_t)b->n_out * win * k, 256), 1, 1, 256, 1, "merge_rows", in0, out,
                 br.ints(br.o_out_rows), win, k, (int64_t)b->n_out);
+      return AGLM_OK;
+    }
+    case AGLM_OP_EMBED_INTERP: {
+      const CUdeviceptr gpos = br.o_grid >= 0 ? s->tables.ptr + (CUdeviceptr)(br.o_grid * 4) : 0;
+      br.launch(br.dc->other[K_INTERP], batch_run::blocks(n * w, 256), 1, 1, 256, 1, "embed_interp", w0, gpos, out, n, w, (int64_t)op.i[0],
+                (int64_t)op.i[1]);
       return AGLM_OK;
     }
     default: return *err = "op " + std::to_string(op.kind) + " is not implemented on CUDA", AGLM_ERR_BACKEND_UNAVAILABLE;
@@ -675,7 +689,7 @@ int32_t cu_device_info(int32_t i, aglm_hal_device_info *out) {
 }
 
 int32_t cu_supports(int32_t device, int32_t op, int32_t type) {
-  if (device < 0 || device >= cu_device_count() || op < 0 || op >= AGLM_OP_COUNT || op == AGLM_OP_EMBED_INTERP) return 0;
+  if (device < 0 || device >= cu_device_count() || op < 0 || op >= AGLM_OP_COUNT) return 0;
   if (type < 0) return 1;
   if (op == AGLM_OP_MATMUL || op == AGLM_OP_EMBED || op == AGLM_OP_EMBED_POSITIONS) return aglm_cu_type_supported(type) ? 1 : 0;
   return type == AGLM_TYPE_F32 || type == AGLM_TYPE_F16 || type == AGLM_TYPE_BF16; // vectors, converted to f32 at load

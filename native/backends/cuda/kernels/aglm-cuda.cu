@@ -67,6 +67,7 @@ __device__ void mmv(const uint8_t *w, uint64_t w_row_bytes, const void *x, float
   if constexpr (T == AGLM_TYPE_F32 || T == AGLM_TYPE_F16 || T == AGLM_TYPE_BF16) {
     const float *xt = (const float *)x + t * k;
     for (int64_t c = threadIdx.x; c < chunks; c += AGLM_CU_WARP) s += aglm_cu_dot_chunk_f<T>(row, c, xt + 32 * c);
+    if (threadIdx.x < k % 32) s += aglm_cu_float_at<T>(row, 32 * chunks + threadIdx.x) * xt[32 * chunks + threadIdx.x]; // a partial last chunk
   } else {
     const aglm_block_q8_1 *xt = (const aglm_block_q8_1 *)x + t * chunks;
     for (int64_t c = threadIdx.x; c < chunks; c += AGLM_CU_WARP) s += aglm_cu_dot_chunk_q<T>(row, c, xt + c);
@@ -78,7 +79,7 @@ __device__ void mmv(const uint8_t *w, uint64_t w_row_bytes, const void *x, float
 // ---- prompt matmul on tensor cores: 64 weight rows x 64 tokens per block, K in chunks of 32, f16 in, f32 out -------
 // Weights are dequantized into shared memory (the same chunk function as every other path), activations rounded to
 // half (clamped to its range, so an outlier saturates rather than turning into inf); 4 warps each own a 32 x 32 tile
-// of 2 x 2 wmma fragments (16 x 16 x 16).
+// of 2 x 2 wmma fragments (16 x 16 x 16). Not for F32 weights, which the host keeps on the f32 mat-vec.
 
 #define AGLM_MM_TILE 64
 #define AGLM_MM_LD 40 // 32 + 8 halves of padding against bank conflicts (a multiple of 8, as wmma requires)
@@ -137,8 +138,15 @@ __device__ void mm(const uint8_t *w, uint64_t w_row_bytes, const float *x, float
 template <int T>
 __device__ void get_rows(const uint8_t *w, uint64_t w_row_bytes, const int32_t *index, float *y, int64_t width, int64_t n) {
   const int64_t t = (int64_t)blockIdx.z * gridDim.y + blockIdx.y, c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (t >= n || c >= width / 32) return;
-  aglm_cu_dequant_chunk<T>(w + (int64_t)index[t] * w_row_bytes, c, y + t * width + 32 * c);
+  if (t >= n || c >= (width + 31) / 32) return;
+  const uint8_t *row = w + (int64_t)index[t] * w_row_bytes;
+  if constexpr (T == AGLM_TYPE_F32 || T == AGLM_TYPE_F16 || T == AGLM_TYPE_BF16) {
+    if (32 * (c + 1) > width) { // a partial last chunk (float types only)
+      for (int64_t i = 32 * c; i < width; i++) y[t * width + i] = aglm_cu_float_at<T>(row, i);
+      return;
+    }
+  }
+  aglm_cu_dequant_chunk<T>(row, c, y + t * width + 32 * c);
 }
 
 #define AGLM_PER_TYPE(X)                                                                                                \
@@ -293,4 +301,14 @@ extern "C" __global__ void aglm_merge_rows(const float *src, float *dst, const i
   if (e >= n * width * k) return;
   const int64_t r = e / (width * k), rem = e % (width * k), c = rem / k, j = rem % k;
   dst[e] = src[((int64_t)rows[r] + j) * width + c];
+}
+
+// ---- embed_interp: one thread per (token, channel); grid_pos holds the n x coordinates, then the n y coordinates -----
+extern "C" __global__ void aglm_embed_interp(const float *grid, const float *grid_pos, float *out, int64_t n, int64_t width, int64_t cols,
+                                             int64_t rows) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n * width) return;
+  const int64_t t = i / width, c = i % width;
+  const float sx = grid_pos ? grid_pos[t] : 0.0f, sy = grid_pos ? grid_pos[n + t] : 0.0f;
+  out[i] = aglm_cu_interp_value(grid, width, cols, rows, sx, sy, c);
 }

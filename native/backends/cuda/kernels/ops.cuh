@@ -161,3 +161,33 @@ AGLM_HD int aglm_cu_attn_split_cells(int n_kv, int max_splits) {
 AGLM_HD float aglm_cu_kv_at(const void *base, int kv_type, int64_t i) {
   return kv_type == AGLM_TYPE_F16 ? aglm_cu_h2f(((const uint16_t *)base)[i]) : ((const float *)base)[i];
 }
+
+// Learned position tables resized to an image's patch grid (embed_interp): Keys' bicubic weight (a = -0.75) and the
+// value of channel c at source coordinates (sx, sy) of a [rows][cols][width] grid, taps clamped to the edge: the 4 taps
+// along x summed for each of the 4 rows, then the rows along y (the CPU backend's order, cpu-session.cpp).
+AGLM_HD float aglm_cu_bicubic_weight(float d) {
+  const float a = -0.75f;
+  d = fabsf(d);
+  if (d < 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+  return 0;
+}
+AGLM_HD float aglm_cu_interp_value(const float *grid, int64_t width, int64_t cols, int64_t rows, float sx, float sy, int64_t c) {
+  const float fx = floorf(sx), fy = floorf(sy), tx = sx - fx, ty = sy - fy;
+  const int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
+  const float wx[4] = {aglm_cu_bicubic_weight(tx + 1), aglm_cu_bicubic_weight(tx), aglm_cu_bicubic_weight(1 - tx), aglm_cu_bicubic_weight(2 - tx)};
+  const float wy[4] = {aglm_cu_bicubic_weight(ty + 1), aglm_cu_bicubic_weight(ty), aglm_cu_bicubic_weight(1 - ty), aglm_cu_bicubic_weight(2 - ty)};
+  float o = 0.0f;
+  for (int dy = 0; dy < 4; dy++) {
+    int64_t y = y0 - 1 + dy;
+    y = y < 0 ? 0 : y > rows - 1 ? rows - 1 : y;
+    float line = 0.0f;
+    for (int dx = 0; dx < 4; dx++) {
+      int64_t x = x0 - 1 + dx;
+      x = x < 0 ? 0 : x > cols - 1 ? cols - 1 : x;
+      line += wx[dx] * grid[(y * cols + x) * width + c];
+    }
+    o += wy[dy] * line;
+  }
+  return o;
+}

@@ -238,17 +238,24 @@ AGLM_HD bool aglm_cu_type_quantized(int t) {
 AGLM_HD bool aglm_cu_type_supported(int t) {
   return t == AGLM_TYPE_F32 || t == AGLM_TYPE_F16 || t == AGLM_TYPE_BF16 || aglm_cu_type_quantized(t);
 }
-// Values per block of a supported type (the row length must be a multiple).
+// Values per block of a supported type (the row length must be a multiple): 1 for the float types, whose rows may
+// have any length (the kernels read the last, partial chunk of 32 value by value: aglm_cu_float_at).
 AGLM_HD int aglm_cu_type_block_values(int t) {
-  return t == AGLM_TYPE_Q4_K || t == AGLM_TYPE_Q5_K || t == AGLM_TYPE_Q6_K ? 256 : 32;
+  return t == AGLM_TYPE_F32 || t == AGLM_TYPE_F16 || t == AGLM_TYPE_BF16 ? 1 : t == AGLM_TYPE_Q4_K || t == AGLM_TYPE_Q5_K || t == AGLM_TYPE_Q6_K ? 256 : 32;
+}
+// Value i of a row of a float type.
+template <int T> AGLM_HD float aglm_cu_float_at(const void *row, int64_t i) {
+  if constexpr (T == AGLM_TYPE_F32) return ((const float *)row)[i];
+  else if constexpr (T == AGLM_TYPE_F16) return aglm_cu_h2f(((const uint16_t *)row)[i]);
+  else return aglm_cu_bf2f(((const uint16_t *)row)[i]);
 }
 // Bytes of a row of k values (k a multiple of the type's block values); 0 for a type the kernels do not read.
 AGLM_HD uint64_t aglm_cu_row_bytes(int t, int64_t k) {
   int per = 32, bytes = 0;
   switch (t) {
-    case AGLM_TYPE_F32: bytes = 128; break;
+    case AGLM_TYPE_F32: per = 1, bytes = 4; break;
     case AGLM_TYPE_F16:
-    case AGLM_TYPE_BF16: bytes = 64; break;
+    case AGLM_TYPE_BF16: per = 1, bytes = 2; break;
     case AGLM_TYPE_Q8_0: bytes = 34; break;
     case AGLM_TYPE_Q4_0: bytes = 18; break;
     case AGLM_TYPE_Q4_1: bytes = 20; break;

@@ -1,0 +1,56 @@
+// The CUDA backend's forward pass run whole on the CUDA emulator (native/tests/cuda-emu: the module's own kernels
+// built for the host, every CUDA thread a fiber; build/Release/test-cuda/libcuda.so.1 loaded as the driver): the
+// module's host code (buffers, offsets, launches, split-K, streams, the gpuLayers hand-off) and the kernels' indexing,
+// shared memory, warp operations and wmma operands, against llama.cpp's reference and the CPU backend. What no
+// emulator shows (timing, data races between threads, the GPU's own arithmetic units) waits for scripts/gpu-check.sh on
+// an NVIDIA GPU. The models run in a child process (test/helpers/cuda-emu-models.ts): a process opens its driver once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../helpers/fixtures.js';
+
+const RELEASE = join(repoRoot, 'build', 'Release');
+const MODULE = join(RELEASE, 'aglm-backend-cuda.so');
+const EMULATOR = join(RELEASE, 'test-cuda', 'libcuda.so.1');
+
+interface ModelRow {
+  arch: string;
+  type: string;
+  decodeVsNative: number;
+  decodeVsF32: number;
+  promptVsF32: number;
+}
+
+test('models on the CUDA emulator: stories260K gives the 64 greedy reference tokens and logits within 1e-4; sequences batched equal each alone; gpuLayers 2 of 5; llama, qwen2, chatglm and glm4 in F32, F16, Q8_0, Q4_0 and Q4_K agree with the CPU', (t) => {
+  if (process.platform !== 'linux') return t.skip('the CUDA emulator is built on Linux only');
+  if (!existsSync(MODULE)) return t.skip('the CUDA module is not built here (no nvcc at build time)');
+  assert.ok(existsSync(EMULATOR), `${EMULATOR} is missing (npm run build:native)`);
+  const env: Record<string, string | undefined> = { ...process.env, OPEN_AUTOGLM_CUDA_LIBRARY: EMULATOR, FAKE_CUDA_DRIVER_VERSION: '13000', OPEN_AUTOGLM_CUDA_EXPERIMENTAL: '1' };
+  delete env.OPEN_AUTOGLM_BACKEND_PATH;
+  const p = spawnSync(process.execPath, ['--import', 'tsx', join('test', 'helpers', 'cuda-emu-models.ts')], { cwd: repoRoot, encoding: 'utf8', env, timeout: 600_000 });
+  assert.equal(p.status, 0, `${p.stderr}\n${p.stdout}`);
+  const r = JSON.parse(p.stdout.trim().split('\n').pop()!) as {
+    backend: string; description: string; greedyEqual: boolean; logitsMaxDiff: number; batchedEqual: boolean[];
+    splitDescription: string; splitGreedyEqual: boolean; models: ModelRow[];
+  };
+  t.diagnostic(`${r.description}; stories260K logits max |diff| vs reference ${r.logitsMaxDiff.toExponential(2)}`);
+  assert.equal(r.backend, 'cuda');
+  assert.ok(r.greedyEqual, 'the 64 greedy reference tokens');
+  assert.ok(r.logitsMaxDiff < 1e-4, `logits max |diff| ${r.logitsMaxDiff}`);
+  assert.deepEqual(r.batchedEqual, [true, true], '4 sequences batched equal each alone (f32 and f16 KV cells)');
+  assert.match(r.splitDescription, /^3 of 5 layers on .*; 2 and the output on cuda: /);
+  assert.ok(r.splitGreedyEqual, 'gpuLayers 2: the 64 greedy reference tokens');
+  assert.equal(r.models.length, 20);
+  for (const m of r.models) {
+    t.diagnostic(`${m.arch} ${m.type}: decode vs CPU ${m.type} ${m.decodeVsNative.toExponential(2)}, vs f32 weights ${m.decodeVsF32.toExponential(2)}; 40-token prompt vs f32 weights ${m.promptVsF32.toExponential(2)}`);
+    const float = m.type === 'F32' || m.type === 'F16';
+    // Decode: the float types exactly as the CPU's f32 arithmetic up to summation order; the quantized types on Q8_1
+    // activations (the CPU's Q8 rounding; Q8_K for the CPU's K-quants), within the quantized tolerance of the Vulkan
+    // tests. Prompts: the tensor-core tiles round F16 and quantized operands to half (~1e-6), F32 stays in f32.
+    if (float) assert.ok(m.decodeVsNative < 1e-9, `${m.arch} ${m.type}: decode nmse ${m.decodeVsNative}`);
+    else assert.ok(m.decodeVsNative < 2e-3 && m.decodeVsF32 < 2e-3, `${m.arch} ${m.type}: decode nmse ${m.decodeVsNative} / ${m.decodeVsF32}`);
+    assert.ok(m.promptVsF32 < (m.type === 'F32' ? 1e-9 : 5e-6), `${m.arch} ${m.type}: prompt nmse ${m.promptVsF32}`);
+  }
+});
