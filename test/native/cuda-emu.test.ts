@@ -54,3 +54,17 @@ test('models on the CUDA emulator: stories260K gives the 64 greedy reference tok
     assert.ok(m.promptVsF32 < (m.type === 'F32' ? 1e-9 : 5e-6), `${m.arch} ${m.type}: prompt nmse ${m.promptVsF32}`);
   }
 });
+
+test('backend-ops on the CUDA emulator with each block\'s threads resumed last to first (FAKE_CUDA_ORDER=reverse): no result depends on the order threads run in between barriers', (t) => {
+  if (process.platform !== 'linux') return t.skip('the CUDA emulator is built on Linux only');
+  if (!existsSync(MODULE)) return t.skip('the CUDA module is not built here (no nvcc at build time)');
+  const bin = join(RELEASE, 'backend-ops');
+  const env = { ...process.env, OPEN_AUTOGLM_CUDA_LIBRARY: EMULATOR, FAKE_CUDA_DRIVER_VERSION: '13000', OPEN_AUTOGLM_CUDA_EXPERIMENTAL: '1', FAKE_CUDA_ORDER: 'reverse' };
+  const r = spawnSync(bin, ['--module', MODULE, '--json'], { encoding: 'utf8', timeout: 300_000, maxBuffer: 64 << 20, env });
+  assert.equal(r.error, undefined, `${r.error?.message}\n${r.stderr}`);
+  const report = JSON.parse(r.stdout) as { passed: number; skipped: number; cases: { name: string; status: string; nmse: number; tolerance: number }[] };
+  for (const c of report.cases) assert.equal(c.status, 'ok', `${c.name}: ${c.status} nmse ${c.nmse} (tolerance ${c.tolerance})`);
+  assert.equal(r.status, 0, r.stderr.slice(-2000));
+  assert.ok(report.passed >= 280 && report.skipped === 0);
+  t.diagnostic(`${report.passed} cases pass in reverse thread order`);
+});

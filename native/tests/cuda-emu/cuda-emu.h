@@ -8,8 +8,9 @@
 //     which the scheduler reports, as on a GPU it is undefined);
 //   - wmma operations are done whole by every lane on its own copy of the 16 x 16 fragment (f16 inputs, f32 sums), so
 //     the operands (pointers, leading dimensions, layouts) are read exactly as the GPU reads them.
-// It checks indexing, launch shapes, parameter passing and the host code around the kernels; it cannot see data races
-// between threads (fibers run in a fixed order) or timing.
+// It checks indexing, launch shapes, parameter passing and the host code around the kernels. Data races show only as
+// results that change with the order the threads run in (FAKE_CUDA_ORDER=reverse: the tests run both orders); timing
+// and the GPU's own arithmetic units it cannot show.
 #pragma once
 
 #include <math.h>

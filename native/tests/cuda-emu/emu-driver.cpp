@@ -3,8 +3,8 @@
 // from FAKE_CUDA_DRIVER_VERSION (1000 * major + 10 * minor; default 11080, CUDA 11.8). Device memory is host memory;
 // streams run in order at once. cuModuleLoadData accepts the module's fatbin and cuModuleGetFunction finds the host
 // build of the same kernels (emu-kernels.cpp), which cuLaunchKernel runs block by block, every CUDA thread a fiber
-// (cuda-emu.h says what that checks and what not). With FAKE_CUDA_NO_KERNELS=1 cuModuleLoadData fails as on a GPU the
-// fatbin has no code for. Loaded with OPEN_AUTOGLM_CUDA_LIBRARY (test/native/cuda.test.ts); never shipped.
+// (cuda-emu.h says what that checks and what not; FAKE_CUDA_ORDER=reverse runs a block's threads in the other order).
+// With FAKE_CUDA_NO_KERNELS=1 cuModuleLoadData fails as on a GPU the fatbin has no code for. Loaded with OPEN_AUTOGLM_CUDA_LIBRARY (test/native/cuda.test.ts); never shipped.
 #if !defined(__x86_64__)
 #include <ucontext.h>
 #endif
@@ -138,9 +138,15 @@ bool run_block(unsigned nthreads, std::string *why) {
     start_fiber(f);
     f.st = RUN;
   }
+  // FAKE_CUDA_ORDER=reverse resumes the threads last to first: a kernel that reads another thread's write without a
+  // barrier between them gives other results in the other order (the race check of cuda-emu.test.ts).
+  static const bool reverse = [] {
+    const char *e = getenv("FAKE_CUDA_ORDER");
+    return e && std::strcmp(e, "reverse") == 0;
+  }();
   for (;;) {
-    for (unsigned i = 0; i < nthreads; i++) {
-      fiber &f = fibers[i];
+    for (unsigned j = 0; j < nthreads; j++) {
+      fiber &f = fibers[reverse ? nthreads - 1 - j : j];
       if (f.st != RUN) continue;
       cur = &f;
       threadIdx = f.tid;
