@@ -9,6 +9,7 @@ import { GgmlType, loadModel, type Model } from '../../lib/index.js';
 import { writeRandomModel, type LlamaShape } from '../../lib/tools/random-model.js';
 import { benchTokens } from '../../lib/tools/bench.js';
 import { defaultModelPath, greedyReference, logitsReference, maxAbsDiff } from './fixtures.js';
+import { testPixels, writeVisionPair } from './vision.js';
 
 function nmse(a: Float32Array, b: Float32Array): number {
   let num = 0;
@@ -82,6 +83,20 @@ try {
     }
   }
   out.models = models;
+  // The glm4v vision tower (its convolution as a matmul, the bicubic position table, attention without a mask), F32
+  // and F16: image rows against the CPU, and the greedy tokens after the image.
+  const vision: unknown[] = [];
+  for (const [typeName, type] of [['F32', GgmlType.F32], ['F16', GgmlType.F16]] as const) {
+    const pair = await writeVisionPair(dir, typeName, { type, convType: type, seed: 3 });
+    await using cpu = await loadModel(pair.text, { backend: 'cpu', cpuVariant: 'ref', projector: pair.projector });
+    await using cu = await loadModel(pair.text, { backend: 'cuda', projector: pair.projector });
+    const image = { width: 112, height: 84, data: testPixels(112, 84, 'screen', 2) };
+    const want = await cpu.encodeImage(image), got = await cu.encodeImage(image);
+    const prompt = [{ type: 'image' as const, image }, { type: 'text' as const, text: 'describe' }];
+    const a = await cpu.complete(prompt, { maxTokens: 12, temperature: 0 }), b = await cu.complete(prompt, { maxTokens: 12, temperature: 0 });
+    vision.push({ type: typeName, rows: got.nTokens, wantRows: want.nTokens, nmse: nmse(got.data, want.data), tokensEqual: JSON.stringify(a.tokens) === JSON.stringify(b.tokens) });
+  }
+  out.vision = vision;
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -23,7 +23,7 @@ interface ModelRow {
   promptVsF32: number;
 }
 
-test('models on the CUDA emulator: stories260K gives the 64 greedy reference tokens and logits within 1e-4; sequences batched equal each alone; gpuLayers 2 of 5; llama, qwen2, chatglm and glm4 in F32, F16, Q8_0, Q4_0 and Q4_K agree with the CPU', (t) => {
+test('models on the CUDA emulator: stories260K gives the 64 greedy reference tokens and logits within 1e-4; sequences batched equal each alone; gpuLayers 2 of 5; llama, qwen2, chatglm and glm4 in F32, F16, Q8_0, Q4_0 and Q4_K and the glm4v vision tower agree with the CPU', (t) => {
   if (process.platform !== 'linux') return t.skip('the CUDA emulator is built on Linux only');
   if (!existsSync(MODULE)) return t.skip('the CUDA module is not built here (no nvcc at build time)');
   assert.ok(existsSync(EMULATOR), `${EMULATOR} is missing (npm run build:native)`);
@@ -34,6 +34,7 @@ test('models on the CUDA emulator: stories260K gives the 64 greedy reference tok
   const r = JSON.parse(p.stdout.trim().split('\n').pop()!) as {
     backend: string; description: string; greedyEqual: boolean; logitsMaxDiff: number; batchedEqual: boolean[];
     splitDescription: string; splitGreedyEqual: boolean; models: ModelRow[];
+    vision: { type: string; rows: number; wantRows: number; nmse: number; tokensEqual: boolean }[];
   };
   t.diagnostic(`${r.description}; stories260K logits max |diff| vs reference ${r.logitsMaxDiff.toExponential(2)}`);
   assert.equal(r.backend, 'cuda');
@@ -52,6 +53,13 @@ test('models on the CUDA emulator: stories260K gives the 64 greedy reference tok
     if (float) assert.ok(m.decodeVsNative < 1e-9, `${m.arch} ${m.type}: decode nmse ${m.decodeVsNative}`);
     else assert.ok(m.decodeVsNative < 2e-3 && m.decodeVsF32 < 2e-3, `${m.arch} ${m.type}: decode nmse ${m.decodeVsNative} / ${m.decodeVsF32}`);
     assert.ok(m.promptVsF32 < (m.type === 'F32' ? 1e-9 : 5e-6), `${m.arch} ${m.type}: prompt nmse ${m.promptVsF32}`);
+  }
+  assert.deepEqual(r.vision.map((v) => v.type), ['F32', 'F16']);
+  for (const v of r.vision) {
+    t.diagnostic(`glm4v ${v.type}: ${v.rows} image rows, nmse vs CPU ${v.nmse.toExponential(2)}; greedy tokens after the image ${v.tokensEqual ? 'equal' : 'differ'}`);
+    assert.equal(v.rows, v.wantRows);
+    assert.ok(v.nmse < (v.type === 'F32' ? 1e-9 : 5e-6), `glm4v ${v.type}: nmse ${v.nmse}`);
+    assert.ok(v.tokensEqual, `glm4v ${v.type}: greedy tokens after the image`);
   }
 });
 
