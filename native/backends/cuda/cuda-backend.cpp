@@ -59,7 +59,7 @@ enum { K_QUANTIZE, K_RMS_NORM, K_LAYER_NORM, K_ELTWISE, K_ROPE, K_KV_STORE, K_AT
 
 std::string kernel_list() {
   std::string s;
-  for (int t : kWeightTypes) s += std::string(s.empty() ? "" : ", ") + "mmv/mm/get_rows_" + type_suffix(t);
+  for (int t : kWeightTypes) s += std::string(s.empty() ? "" : ", ") + (aglm_cu_type_quantized(t) ? "mmv/mm/get_rows_" : "mmv/mm/mmf/get_rows_") + type_suffix(t);
   for (const char *k : kOtherKernels) s += std::string(", ") + (k + 5);
   return s;
 }
@@ -72,6 +72,7 @@ struct device_ctx {
   CUmodule mod = nullptr;
   CUfunction other[K_COUNT] = {};
   CUfunction mmv[AGLM_TYPE_COUNT] = {}, mm[AGLM_TYPE_COUNT] = {}, get_rows[AGLM_TYPE_COUNT] = {};
+  CUfunction mmf[AGLM_TYPE_COUNT] = {}; // the float types' f32 prompt tile
   std::string error;
 };
 
@@ -111,6 +112,8 @@ device_ctx *open_device(int index, std::string *err) {
     for (int i = 0; i < 3 && d->error.empty(); i++)
       if ((r = cu.ModuleGetFunction(slots[i], d->mod, names[i].c_str())) != CUDA_SUCCESS)
         d->error = describe_error(cu, "cuModuleGetFunction", r) + " for " + names[i];
+    if (d->error.empty() && !aglm_cu_type_quantized(t) && (r = cu.ModuleGetFunction(&d->mmf[t], d->mod, ("aglm_mmf_" + s).c_str())) != CUDA_SUCCESS)
+      d->error = describe_error(cu, "cuModuleGetFunction", r) + " for aglm_mmf_" + s;
   }
   CUcontext popped;
   cu.CtxPopCurrent(&popped);
@@ -462,9 +465,13 @@ void run_matmul(batch_run &br, const aglm_hal_op &op, int64_t rows) {
   const uint64_t wrb = aglm_cu_row_bytes(w.type, K);
   const CUdeviceptr wp = p->wraw[(size_t)op.w[0]]->ptr, x = br.value(op.in[0]), y = br.value(op.out);
   const CUdeviceptr bias = op.w[1] >= 0 ? p->wvec[(size_t)op.w[1]]->ptr : 0;
-  // Decode, F32 weights (kept in f32: the tensor-core tiles round operands to half) and float rows with a partial
-  // chunk: the dp4a (or float) mat-vec, one grid row per token.
-  if (rows <= 8 || w.type == AGLM_TYPE_F32 || K % 32 != 0) {
+  if (rows > 8 && (w.type == AGLM_TYPE_F32 || w.type == AGLM_TYPE_BF16 || K % 32 != 0)) {
+    // Prompts of F32 and BF16 weights (half would round or overflow them) and float rows with a partial chunk: the
+    // f32 tile.
+    br.launch(br.dc->mmf[w.type], batch_run::blocks(M, 64), batch_run::blocks(rows, 64), 1, 256, 1, "mmf", wp, wrb, x, y, M, rows, K, M, bias);
+    return;
+  }
+  if (rows <= 8) { // decode: the weights stream once per token through the dp4a (or float) mat-vec
     CUdeviceptr xa = x;
     if (aglm_cu_type_quantized(w.type)) {
       const int64_t nb = rows * (K / 32);

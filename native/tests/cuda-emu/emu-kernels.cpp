@@ -26,7 +26,8 @@ template <typename... A> aglm_emu_kernel entry(const char *name, void (*fn)(A...
 const aglm_emu_kernel kKernels[] = {
     AGLM_PER_TYPE(AGLM_EMU_TYPE_ENTRIES) AGLM_EMU_E(aglm_quantize_q8_1), AGLM_EMU_E(aglm_rms_norm), AGLM_EMU_E(aglm_layer_norm),
     AGLM_EMU_E(aglm_eltwise), AGLM_EMU_E(aglm_rope), AGLM_EMU_E(aglm_kv_store), AGLM_EMU_E(aglm_attn_split), AGLM_EMU_E(aglm_attn_combine),
-    AGLM_EMU_E(aglm_gather_rows), AGLM_EMU_E(aglm_merge_rows), AGLM_EMU_E(aglm_embed_interp),
+    AGLM_EMU_E(aglm_gather_rows), AGLM_EMU_E(aglm_merge_rows), AGLM_EMU_E(aglm_embed_interp), AGLM_EMU_E(aglm_mmf_f32),
+    AGLM_EMU_E(aglm_mmf_f16), AGLM_EMU_E(aglm_mmf_bf16),
 };
 
 } // namespace

@@ -79,7 +79,7 @@ __device__ void mmv(const uint8_t *w, uint64_t w_row_bytes, const void *x, float
 // ---- prompt matmul on tensor cores: 64 weight rows x 64 tokens per block, K in chunks of 32, f16 in, f32 out -------
 // Weights are dequantized into shared memory (the same chunk function as every other path), activations rounded to
 // half (clamped to its range, so an outlier saturates rather than turning into inf); 4 warps each own a 32 x 32 tile
-// of 2 x 2 wmma fragments (16 x 16 x 16). Not for F32 weights, which the host keeps on the f32 mat-vec.
+// of 2 x 2 wmma fragments (16 x 16 x 16). Not for F32 and BF16 weights, which the host gives the f32 tile (mmf).
 
 #define AGLM_MM_TILE 64
 #define AGLM_MM_LD 40 // 32 + 8 halves of padding against bank conflicts (a multiple of 8, as wmma requires)
@@ -133,6 +133,44 @@ __device__ void mm(const uint8_t *w, uint64_t w_row_bytes, const float *x, float
   }
 }
 
+// ---- prompt matmul in f32 for the float types: F32 and BF16 weights (which half would round or overflow) and rows of
+// any length. 64 weight rows x 64 tokens per block of 256 threads, K in steps of 32 values through shared memory
+// (zero past k); thread (tr, tt) sums rows tr + 16 i and tokens tt + 16 j, i, j < 4, in k order.
+#define AGLM_MMF_THREADS 256
+
+template <int T>
+__device__ void mmf(const uint8_t *w, uint64_t w_row_bytes, const float *x, float *y, int64_t m, int64_t n, int64_t k, int64_t y_stride,
+                    const float *bias) {
+  __shared__ float sa[AGLM_MM_TILE][33];
+  __shared__ float sb[AGLM_MM_TILE][33];
+  const int64_t r0 = (int64_t)blockIdx.x * AGLM_MM_TILE, t0 = (int64_t)blockIdx.y * AGLM_MM_TILE;
+  const int tid = threadIdx.x, tr = tid % 16, tt = tid / 16;
+  float acc[4][4];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+  for (int64_t k0 = 0; k0 < k; k0 += 32) {
+    for (int e = tid; e < AGLM_MM_TILE * 32; e += AGLM_MMF_THREADS) {
+      const int r = e / 32, j = e % 32;
+      const int64_t i = k0 + j;
+      sa[r][j] = r0 + r < m && i < k ? aglm_cu_float_at<T>(w + (r0 + r) * w_row_bytes, i) : 0.0f;
+      sb[r][j] = t0 + r < n && i < k ? x[(t0 + r) * k + i] : 0.0f;
+    }
+    __syncthreads();
+    for (int j = 0; j < 32; j++) {
+      float a[4], b[4];
+      for (int i = 0; i < 4; i++) a[i] = sa[tr + 16 * i][j], b[i] = sb[tt + 16 * i][j];
+      for (int i = 0; i < 4; i++)
+        for (int q = 0; q < 4; q++) acc[i][q] += a[i] * b[q];
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < 4; i++)
+    for (int q = 0; q < 4; q++) {
+      const int64_t r = r0 + tr + 16 * i, t = t0 + tt + 16 * q;
+      if (r < m && t < n) y[t * y_stride + r] = acc[i][q] + (bias ? bias[r] : 0.0f);
+    }
+}
+
 // ---- rows of a table (embeddings, learned positions) by index, one thread per chunk ----------------------------
 
 template <int T>
@@ -169,6 +207,16 @@ __device__ void get_rows(const uint8_t *w, uint64_t w_row_bytes, const int32_t *
     get_rows<T>(w, wrb, index, y, width, n);                                                                            \
   }
 AGLM_PER_TYPE(AGLM_TYPE_KERNELS)
+
+#define AGLM_FLOAT_TYPES(X) X(f32, AGLM_TYPE_F32) X(f16, AGLM_TYPE_F16) X(bf16, AGLM_TYPE_BF16)
+#define AGLM_MMF_KERNEL(name, T)                                                                                        \
+  extern "C" __global__ void __launch_bounds__(AGLM_MMF_THREADS) aglm_mmf_##name(const uint8_t *w, uint64_t wrb,        \
+                                                                                const float *x, float *y, int64_t m,   \
+                                                                                int64_t n, int64_t k, int64_t ys,      \
+                                                                                const float *bias) {                   \
+    mmf<T>(w, wrb, x, y, m, n, k, ys, bias);                                                                            \
+  }
+AGLM_FLOAT_TYPES(AGLM_MMF_KERNEL)
 
 // ---- norms: one block of AGLM_CU_ROW_THREADS per row -------------------------------------------------------------
 
