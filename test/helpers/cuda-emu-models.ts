@@ -59,7 +59,7 @@ try {
   }
   // Random-weight models of each architecture and type: the decode path (batches of 5: the mat-vec, quantized types on
   // dp4a with Q8_1 activations) against the CPU on the file's type, and a 40-token prompt in one batch (the tensor-core
-  // tiles, f16 operands; F32 weights stay on the mat-vec) against the CPU on the weights in f32.
+  // tiles, f16 operands; F32 weights on the f32 tile) against the CPU on the weights in f32.
   const shape: LlamaShape = { embeddingLength: 256, blockCount: 2, headCount: 4, headCountKv: 2, feedForwardLength: 512, vocabSize: 320, contextLength: 256 };
   const models: unknown[] = [];
   for (const arch of ['llama', 'qwen2', 'chatglm', 'glm4'] as const) {

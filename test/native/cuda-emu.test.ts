@@ -49,7 +49,7 @@ test('models on the CUDA emulator: stories260K gives the 64 greedy reference tok
     const float = m.type === 'F32' || m.type === 'F16';
     // Decode: the float types exactly as the CPU's f32 arithmetic up to summation order; the quantized types on Q8_1
     // activations (the CPU's Q8 rounding; Q8_K for the CPU's K-quants), within the quantized tolerance of the Vulkan
-    // tests. Prompts: the tensor-core tiles round F16 and quantized operands to half (~1e-6), F32 stays in f32.
+    // tests. Prompts: the tensor-core tiles round F16 and quantized operands to half (~1e-6), F32 runs on the f32 tile.
     if (float) assert.ok(m.decodeVsNative < 1e-9, `${m.arch} ${m.type}: decode nmse ${m.decodeVsNative}`);
     else assert.ok(m.decodeVsNative < 2e-3 && m.decodeVsF32 < 2e-3, `${m.arch} ${m.type}: decode nmse ${m.decodeVsNative} / ${m.decodeVsF32}`);
     assert.ok(m.promptVsF32 < (m.type === 'F32' ? 1e-9 : 5e-6), `${m.arch} ${m.type}: prompt nmse ${m.promptVsF32}`);
