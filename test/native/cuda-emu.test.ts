@@ -76,3 +76,26 @@ test('backend-ops on the CUDA emulator with each block\'s threads resumed last t
   assert.ok(report.passed >= 280 && report.skipped === 0);
   t.diagnostic(`${report.passed} cases pass in reverse thread order`);
 });
+
+test('backend-ops on the CUDA emulator under AddressSanitizer: no kernel or host code reads or writes outside its device buffers', (t) => {
+  if (process.platform !== 'linux') return t.skip('the CUDA emulator is built on Linux only');
+  if (!existsSync(MODULE)) return t.skip('the CUDA module is not built here (no nvcc at build time)');
+  const lib = join(RELEASE, 'test-cuda-asan', 'libcuda.so.1');
+  if (!existsSync(lib)) return t.skip(`${lib} is not built (a compiler without AddressSanitizer)`);
+  // The emulator is instrumented, the process is not: the sanitizer's runtime is preloaded.
+  const runtime = spawnSync('gcc', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).stdout?.trim() ?? '';
+  if (!runtime.startsWith('/') || !existsSync(runtime)) return t.skip('no libasan.so to preload (gcc -print-file-name=libasan.so)');
+  const env = {
+    ...process.env, OPEN_AUTOGLM_CUDA_LIBRARY: lib, FAKE_CUDA_DRIVER_VERSION: '13000', OPEN_AUTOGLM_CUDA_EXPERIMENTAL: '1', LD_PRELOAD: runtime,
+    // Leaks are the process's business; the module links libstdc++ statically, whose new/delete the runtime cannot pair.
+    ASAN_OPTIONS: 'detect_leaks=0:detect_stack_use_after_return=0:alloc_dealloc_mismatch=0',
+  };
+  const r = spawnSync(join(RELEASE, 'backend-ops'), ['--module', MODULE, '--json'], { encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20, env });
+  assert.equal(r.error, undefined, `${r.error?.message}\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /AddressSanitizer/, r.stderr.slice(0, 4000));
+  assert.equal(r.status, 0, r.stderr.slice(-2000));
+  const report = JSON.parse(r.stdout) as { passed: number; skipped: number; seconds: number; cases: { name: string; status: string }[] };
+  for (const c of report.cases) assert.equal(c.status, 'ok', c.name);
+  assert.ok(report.passed >= 280 && report.skipped === 0);
+  t.diagnostic(`${report.passed} cases under AddressSanitizer in ${report.seconds.toFixed(1)} s`);
+});
