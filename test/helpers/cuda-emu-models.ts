@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { GgmlType, loadModel, type Model } from '../../lib/index.js';
+import { GgmlType, loadModel, type LoadModelOptions, type Model } from '../../lib/index.js';
 import { writeRandomModel, type LlamaShape } from '../../lib/tools/random-model.js';
 import { benchTokens } from '../../lib/tools/bench.js';
 import { defaultModelPath, greedyReference, logitsReference, maxAbsDiff } from './fixtures.js';
@@ -20,6 +20,10 @@ function nmse(a: Float32Array, b: Float32Array): number {
 async function logits(model: Model, tokens: number[], batchSize: number): Promise<Float32Array> {
   await using ctx = model.createContext({ contextSize: 64, batchSize });
   return await ctx.evaluate(tokens, { logits: 'all' });
+}
+async function logitsOf(path: string, options: LoadModelOptions, tokens: number[], batchSize: number): Promise<Float32Array> {
+  await using model = await loadModel(path, options);
+  return await logits(model, tokens, batchSize);
 }
 
 const out: Record<string, unknown> = {};
@@ -69,16 +73,9 @@ try {
       const decodeTokens = benchTokens(12, shape.vocabSize, 1, 3), promptTokens = benchTokens(40, shape.vocabSize, 1, 7);
       await using cu = await loadModel(path, { backend: 'cuda' });
       const gotDecode = await logits(cu, decodeTokens, 5), gotPrompt = await logits(cu, promptTokens, 64);
-      let nativeDecode: Float32Array, f32Decode: Float32Array, f32Prompt: Float32Array;
-      {
-        await using cpu = await loadModel(path, { backend: 'cpu', cpuVariant: 'ref' });
-        nativeDecode = await logits(cpu, decodeTokens, 5);
-      }
-      {
-        await using cpu = await loadModel(path, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' });
-        f32Decode = await logits(cpu, decodeTokens, 5);
-        f32Prompt = await logits(cpu, promptTokens, 64);
-      }
+      const nativeDecode = await logitsOf(path, { backend: 'cpu', cpuVariant: 'ref' }, decodeTokens, 5);
+      const f32Decode = await logitsOf(path, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' }, decodeTokens, 5);
+      const f32Prompt = await logitsOf(path, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' }, promptTokens, 64);
       models.push({ arch, type: typeName, decodeVsNative: nmse(gotDecode, nativeDecode), decodeVsF32: nmse(gotDecode, f32Decode), promptVsF32: nmse(gotPrompt, f32Prompt) });
     }
   }

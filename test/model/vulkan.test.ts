@@ -10,7 +10,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { GgmlType, loadModel, readGguf, systemInfo, type Model } from '../../lib/index.js';
+import { GgmlType, loadModel, readGguf, systemInfo, type LoadModelOptions, type Model } from '../../lib/index.js';
 import { writeRandomModel, writeRandomLlamaModel, type LlamaShape, type RandomArchOptions } from '../../lib/tools/random-model.js';
 import { writeRandomBertModel } from '../../lib/tools/random-bert.js';
 import { benchTokens } from '../../lib/tools/bench.js';
@@ -43,6 +43,12 @@ function nmse(a: Float32Array, b: Float32Array): number {
 async function logits(model: Model, tokens: number[], batchSize = 5): Promise<Float32Array> {
   await using ctx = model.createContext({ contextSize: 64, batchSize });
   return await ctx.evaluate(tokens, { logits: 'all' });
+}
+
+/** The logits of `tokens` from the file loaded with `options`, the model disposed after. */
+async function logitsOf(path: string, options: LoadModelOptions, tokens: number[], batchSize?: number): Promise<Float32Array> {
+  await using model = await loadModel(path, options);
+  return await logits(model, tokens, batchSize);
 }
 
 test('stories260K on Vulkan: the 64 greedy reference tokens, and logits within 1e-4 of the reference (one batch, token by token, uneven batches)', async (t) => {
@@ -115,15 +121,8 @@ test('random-weight llama, qwen2, chatglm and glm4 models in F32, F16, Q8_0, Q4_
       await writeRandomModel(path, SHAPE, { ...a.options, type, seed: 5 });
       await using vk = await loadModel(path, { backend: 'vulkan' });
       const got = await logits(vk, tokens);
-      let want: Float32Array;
-      {
-        await using cpu = await loadModel(path, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' });
-        want = await logits(cpu, tokens);
-      }
-      const f32 = nmse(got, want);
-      await using cpu = await loadModel(path, { backend: 'cpu', cpuVariant: 'ref' });
-      const native = await logits(cpu, tokens);
-      const e = nmse(got, native);
+      const f32 = nmse(got, await logitsOf(path, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' }, tokens));
+      const e = nmse(got, await logitsOf(path, { backend: 'cpu', cpuVariant: 'ref' }, tokens));
       const dot = DOT_TYPES.includes(typeName) && /paths: [^(]*integer dot/.test(vk.backend.description);
       t.diagnostic(`${a.name} ${typeName}${dot ? ' (integer dot)' : ''}: logits nmse vs CPU on the same f32 weights ${f32.toExponential(2)}; vs CPU ${typeName} ${e.toExponential(2)}`);
       const [sharp, loose, sharpWhat] = dot ? [e, f32, `CPU ${typeName}`] : [f32, e, 'the same weights in f32'];
@@ -146,11 +145,7 @@ test('f16 prompt tiles (the fp16 path, and the cooperative-matrix tile emulated)
     for (const [typeName, type] of TYPES.filter(([n]) => ['F16', 'Q4_0', 'Q4_K'].includes(n))) {
       const file = join(dir, `glm4-${typeName}.gguf`);
       if (label === 'fp16') await writeRandomModel(file, SHAPE, { arch: 'glm4', type, seed: 9 });
-      let want: Float32Array;
-      {
-        await using cpu = await loadModel(file, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' });
-        want = await logits(cpu, tokens, 64);
-      }
+      const want = await logitsOf(file, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' }, tokens, 64);
       const got = await withEnv(env, async () => {
         await using vk = await loadModel(file, { backend: 'vulkan' });
         assert.match(vk.backend.description, path);
@@ -169,15 +164,8 @@ test('OPEN_AUTOGLM_VULKAN_PLAIN=1 forces the plain kernels: a Q4_0 model then eq
   const path = join(tempDir(t, 'aglm-vk-plain-'), 'q4_0.gguf');
   await writeRandomModel(path, SHAPE, { arch: 'llama', type: GgmlType.Q4_0, seed: 5 });
   const tokens = benchTokens(12, SHAPE.vocabSize, 1, 3);
-  let f32: Float32Array, native: Float32Array;
-  {
-    await using cpu = await loadModel(path, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' });
-    f32 = await logits(cpu, tokens);
-  }
-  {
-    await using cpu = await loadModel(path, { backend: 'cpu', cpuVariant: 'ref' });
-    native = await logits(cpu, tokens);
-  }
+  const f32 = await logitsOf(path, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' }, tokens);
+  const native = await logitsOf(path, { backend: 'cpu', cpuVariant: 'ref' }, tokens);
   // Read when a program opens its device: set for this load only.
   const got = await withEnv({ OPEN_AUTOGLM_VULKAN_PLAIN: '1' }, async () => {
     await using vk = await loadModel(path, { backend: 'vulkan' });
@@ -304,11 +292,7 @@ test('gpuLayers: half the layers on Vulkan and half on the CPU agree with all on
   const path = join(tempDir(t, 'aglm-vk-split-'), 'split.gguf');
   await writeRandomModel(path, { ...SHAPE, blockCount: 4 }, { arch: 'llama', type: GgmlType.Q8_0, seed: 11 });
   const tokens = benchTokens(12, SHAPE.vocabSize, 1, 3);
-  let cpuLogits: Float32Array;
-  {
-    await using cpu = await loadModel(path, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' });
-    cpuLogits = await logits(cpu, tokens);
-  }
+  const cpuLogits = await logitsOf(path, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' }, tokens);
   for (const gpuLayers of [0, 2, 4]) {
     await using m = await loadModel(path, { backend: 'vulkan', gpuLayers, cpuVariant: 'ref', precision: 'f32' });
     assert.equal(m.backend.layers, 4);
@@ -345,11 +329,7 @@ test('gpuMemory: a device budget too small for the model puts only the layers th
   const path = join(tempDir(t, 'aglm-vk-mem-'), 'f16.gguf');
   await writeRandomModel(path, { ...SHAPE, blockCount: 4 }, { arch: 'llama', type: GgmlType.F16, seed: 12 });
   const tokens = benchTokens(12, SHAPE.vocabSize, 1, 3);
-  let want: Float32Array;
-  {
-    await using cpu = await loadModel(path, { backend: 'cpu', cpuVariant: 'ref' });
-    want = await logits(cpu, tokens);
-  }
+  const want = await logitsOf(path, { backend: 'cpu', cpuVariant: 'ref' }, tokens);
   // 3 MiB: the F16 weights (~1.2 MiB a layer with its KV cells) do not fit at any precision with a prompt's
   // activations, so the host budget plans them (F16 kept) and the layers that fit go to the device.
   await using some = await loadModel(path, { backend: 'vulkan', gpuMemory: 3 * 1024 ** 2, cpuVariant: 'ref' });

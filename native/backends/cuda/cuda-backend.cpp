@@ -179,19 +179,18 @@ namespace {
 
 // Whether the CUDA kernels can run an op; the reason when not.
 bool op_supported(const aglm_hal_program &p, const aglm_hal_op &op, std::string *why) {
-  auto wtype_ok = [&](int32_t w, bool rows) {
+  auto wtype_ok = [&](int32_t w) {
     const aglm_hal_weight &x = p.weights[(size_t)w];
     if (!aglm_cu_type_supported(x.type))
       return *why = "tensor " + p.names[(size_t)w] + " has type " + std::to_string(x.type) + ", which the CUDA kernels do not read", false;
-    (void)rows;
     if (x.ne[0] % aglm_cu_type_block_values(x.type) != 0)
       return *why = "tensor " + p.names[(size_t)w] + ": its rows (" + std::to_string(x.ne[0]) + ") are not whole blocks", false;
     return true;
   };
   switch (op.kind) {
-    case AGLM_OP_MATMUL: return wtype_ok(op.w[0], false);
+    case AGLM_OP_MATMUL: return wtype_ok(op.w[0]);
     case AGLM_OP_EMBED:
-    case AGLM_OP_EMBED_POSITIONS: return wtype_ok(op.w[0], true);
+    case AGLM_OP_EMBED_POSITIONS: return wtype_ok(op.w[0]);
     case AGLM_OP_ATTENTION:
       if (op.i[3] > 256 || op.i[2] <= 0 || op.i[1] % op.i[2] != 0)
         return *why = "attention with head_dim " + std::to_string(op.i[3]) + " (the CUDA kernels take up to 256) or heads not a multiple of KV heads", false;

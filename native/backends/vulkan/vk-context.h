@@ -110,7 +110,7 @@ const char *type_name(VkPhysicalDeviceType t);
 // OPEN_AUTOGLM_VULKAN_PLAIN=1 (the plain kernels only: shared-memory sums, f32 arithmetic), so that path can be forced
 // and tested on any device; with OPEN_AUTOGLM_VULKAN_PATHS (a comma-separated subset of subgroup, integer-dot, fp16,
 // coopmat) only those named. The fp16 and coopmat paths are dropped again when their self-check fails
-// (program.cpp: check_tile_path).
+// (vk-program.cpp: check_tile_path).
 // OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1 gives devices with shaderFloat16 the cooperative-matrix path with its operations
 // emulated (coopmat_emulated): the tile's indexing tested where no device has cooperative matrices.
 struct paths {

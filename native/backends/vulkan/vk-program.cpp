@@ -139,8 +139,9 @@ bool check_tile_path(device &dev, bool coop, std::string *why) {
         acc += (double)aglm_fp16_to_fp32(wh[(size_t)r * k + i]) * (double)x[(size_t)t * k + i];
       want[(size_t)t * m + r] = (float)acc;
     }
+  const tile_kind kind = tile_of(dev.desc(), coop);
   size_t bytes = 0;
-  const uint32_t *spirv = mm_tile_spirv(AGLM_TYPE_F16, tile_of(dev.desc(), coop), &bytes);
+  const uint32_t *spirv = mm_tile_spirv(AGLM_TYPE_F16, kind, &bytes);
   buffer bw, bx, by, bb;
   pipeline pl;
   std::string err;
@@ -168,7 +169,6 @@ bool check_tile_path(device &dev, bool coop, std::string *why) {
   if (pl.pipe) dev.destroy_pipeline(&pl);
   for (buffer *b : {&bw, &bx, &by, &bb}) dev.destroy_buffer(b);
   const double e = den > 0 ? num / den : INFINITY;
-  const tile_kind kind = tile_of(dev.desc(), coop);
   const char *what = kind == TILE_F16 ? "fp16" : kind == TILE_COOP ? "cooperative-matrix" : "cooperative-matrix (emulated)";
   char text[200];
   if (!ok) std::snprintf(text, sizeof text, "%s tiles not used: their self-check could not run (%s)", what, err.empty() ? "no SPIR-V" : err.c_str());

@@ -217,9 +217,19 @@ std::vector<float> magnitude_rows(uint32_t k, uint32_t rows, uint32_t x_stride, 
   return x;
 }
 
-// Byte-for-byte comparison of `blocks` blocks of `bytes` bytes: nmse is the share of differing bytes, max_abs the
-// number of differing blocks.
-void compare_blocks(const uint8_t *got, const std::vector<uint8_t> &want, size_t blocks, size_t bytes, check_result *r) {
+// Runs an activation quantizer (quantize_q8 or quantize_q8k, `block_words` words a block) over x and compares its
+// `blocks` blocks of `bytes` bytes with `want` byte for byte: nmse is the share of differing bytes, max_abs the number
+// of differing blocks.
+void check_quantizer(device &dev, const uint32_t *spv, size_t spv_bytes, const std::vector<float> &x, const quantize_q8_push &push,
+                     uint32_t block_words, size_t blocks, size_t bytes, const std::vector<uint8_t> &want, check_result *r) {
+  std::vector<float> out;
+  std::string err;
+  const uint32_t groups = (uint32_t)((blocks + quantize_q8_wg - 1) / quantize_q8_wg);
+  if (!run_kernel(dev, spv, spv_bytes, {&x}, blocks * block_words, &push, sizeof push, groups, 1, &out, &err)) {
+    r->error = err;
+    return;
+  }
+  const uint8_t *got = (const uint8_t *)out.data();
   size_t diff = 0, bad = 0;
   for (size_t b = 0; b < blocks; b++) {
     size_t d = 0;
@@ -250,14 +260,7 @@ check_result check_quantize_q8(device &dev, uint32_t k, uint32_t rows, uint32_t 
   std::vector<uint8_t> want((size_t)rows * nb * 36);
   for (uint32_t t = 0; t < rows; t++) aglm_quantize_row(AGLM_TYPE_Q8_1, x.data() + x_off + (size_t)t * x_stride, want.data() + (size_t)t * nb * 36, k);
   const quantize_q8_push push{x_off, x_stride, k, rows, 0, nb * q8_block_words};
-  const uint32_t words = rows * nb * q8_block_words, groups = (rows * nb + quantize_q8_wg - 1) / quantize_q8_wg;
-  std::vector<float> out;
-  std::string err;
-  if (!run_kernel(dev, quantize_q8_spv, quantize_q8_spv_bytes, {&x}, words, &push, sizeof push, groups, 1, &out, &err)) {
-    r.error = err;
-    return r;
-  }
-  compare_blocks((const uint8_t *)out.data(), want, (size_t)rows * nb, 36, &r);
+  check_quantizer(dev, quantize_q8_spv, quantize_q8_spv_bytes, x, push, q8_block_words, (size_t)rows * nb, 36, want, &r);
   return r;
 }
 
@@ -281,14 +284,7 @@ check_result check_quantize_q8k(device &dev, uint32_t k, uint32_t rows, uint32_t
   std::vector<uint8_t> want((size_t)rows * nb * bb);
   for (uint32_t t = 0; t < rows; t++) aglm_quantize_row(AGLM_TYPE_Q8_K, x.data() + x_off + (size_t)t * x_stride, want.data() + (size_t)t * nb * bb, k);
   const quantize_q8_push push{x_off, x_stride, k, rows, 0, nb * q8k_block_words};
-  const uint32_t words = rows * nb * q8k_block_words, groups = (rows * nb + quantize_q8_wg - 1) / quantize_q8_wg;
-  std::vector<float> out;
-  std::string err;
-  if (!run_kernel(dev, quantize_q8k_spv, quantize_q8k_spv_bytes, {&x}, words, &push, sizeof push, groups, 1, &out, &err)) {
-    r.error = err;
-    return r;
-  }
-  compare_blocks((const uint8_t *)out.data(), want, (size_t)rows * nb, bb, &r);
+  check_quantizer(dev, quantize_q8k_spv, quantize_q8k_spv_bytes, x, push, q8k_block_words, (size_t)rows * nb, bb, want, &r);
   return r;
 }
 

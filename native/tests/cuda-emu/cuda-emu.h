@@ -36,8 +36,8 @@ extern dim3 threadIdx, blockIdx, blockDim, gridDim;
 void aglm_emu_syncthreads();
 void aglm_emu_warp_wait();
 unsigned aglm_emu_lane();
-unsigned aglm_emu_warp();
 uint32_t *aglm_emu_warp_slots(); // 32 words for the current warp
+[[noreturn]] void aglm_emu_fail(const char *what); // a misuse the GPU would not forgive: said on stderr, then abort
 
 inline void __syncthreads() { aglm_emu_syncthreads(); }
 
@@ -121,7 +121,7 @@ template <typename Use, typename T, typename Layout> inline void fill_fragment(f
 // A (row-major) and B (col-major) operands from half memory with a leading dimension in elements. Every lane reads
 // the same tile; the GPU needs the pointer 256-bit aligned and ldm a multiple of 8, checked here.
 template <typename Use, typename Layout> inline void load_matrix_sync(fragment<Use, 16, 16, 16, half, Layout> &f, const half *p, unsigned ldm) {
-  if (((uintptr_t)p % 32) != 0 || ldm % 8 != 0) __builtin_trap();
+  if (((uintptr_t)p % 32) != 0 || ldm % 8 != 0) aglm_emu_fail("wmma::load_matrix_sync: a pointer not 32-byte aligned or ldm not a multiple of 8");
   const bool col = std::is_same<Layout, col_major>::value;
   for (int r = 0; r < 16; r++)
     for (int c = 0; c < 16; c++) f.x[r * 16 + c] = aglm_emu_h2f(p[col ? c * ldm + r : r * ldm + c]);
@@ -140,7 +140,7 @@ inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d, const fragment
   memcpy(d.x, out, sizeof out);
 }
 inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, float> &f, unsigned ldm, layout_t layout) {
-  if (((uintptr_t)p % 32) != 0 || ldm % 4 != 0) __builtin_trap();
+  if (((uintptr_t)p % 32) != 0 || ldm % 4 != 0) aglm_emu_fail("wmma::store_matrix_sync: a pointer not 32-byte aligned or ldm not a multiple of 4");
   aglm_emu_warp_wait(); // every lane has finished reading what the store may overwrite
   if (aglm_emu_lane() == 0)
     for (int r = 0; r < 16; r++)

@@ -192,8 +192,12 @@ int ctx_token;
 void aglm_emu_syncthreads() { wait(WAIT_BLOCK); }
 void aglm_emu_warp_wait() { wait(WAIT_WARP); }
 unsigned aglm_emu_lane() { return cur->lin % 32; }
-unsigned aglm_emu_warp() { return cur->lin / 32; }
 uint32_t *aglm_emu_warp_slots() { return &warp_slots[(size_t)(cur->lin / 32) * 32]; }
+void aglm_emu_fail(const char *what) {
+  std::fprintf(stderr, "cuda-emu: %s: %s (block %u,%u,%u, thread %u,%u,%u)\n", running ? running->name : "?", what, blockIdx.x, blockIdx.y, blockIdx.z,
+               threadIdx.x, threadIdx.y, threadIdx.z);
+  std::abort();
+}
 
 #define EXPORT extern "C" __attribute__((visibility("default")))
 typedef unsigned long long CUdeviceptr;
