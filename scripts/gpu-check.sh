@@ -43,6 +43,24 @@ if [ "${1:-}" = --pack ]; then
   loader=$(ldconfig -p | grep -m1 'libvulkan.so.1 ' | sed 's/.*=> //' || true)
   [ -n "$loader" ] && cp -L "$loader" "$DIR/lib/libvulkan.so.1"
   for h in vulkan vk_video; do [ -d /usr/include/$h ] && cp -r /usr/include/$h "$DIR/include/"; done
+  # The newer glslc and spirv-val of scripts/vulkan-next.sh with the libraries they load (their own C library and its
+  # loader), for the Vulkan module's KHR cooperative-matrix tiles: next/bin/{glslc,spirv-val}.
+  NEXT=$ROOT/.cache/vulkan-next/root
+  NLIB=$(ls -d "$NEXT"/usr/lib/*-linux-gnu 2>/dev/null | head -1)
+  NLDSO=$(ls "$NLIB"/ld-linux-*.so.* 2>/dev/null | head -1)
+  if [ -n "$NLDSO" ] && [ -x "$NEXT/usr/bin/glslc" ]; then
+    mkdir -p "$DIR/next/bin" "$DIR/next/lib"
+    for tool in glslc spirv-val; do
+      cp "$NEXT/usr/bin/$tool" "$DIR/next/bin/$tool.real"
+      "$NLDSO" --library-path "$NLIB" --list "$NEXT/usr/bin/$tool" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | xargs -r cp -L -t "$DIR/next/lib/"
+      printf '#!/bin/sh\nd=$(cd "$(dirname "$0")/.." && pwd)\nexec "$d/lib/%s" --library-path "$d/lib" "$d/bin/%s.real" "$@"\n' "$(basename "$NLDSO")" "$tool" >"$DIR/next/bin/$tool"
+      chmod +x "$DIR/next/bin/$tool"
+    done
+    cp -L "$NLDSO" "$DIR/next/lib/"
+    "$DIR/next/bin/glslc" --version | head -1
+  else
+    echo "no .cache/vulkan-next (bash scripts/vulkan-next.sh): the device builds the Vulkan module without KHR cooperative-matrix tiles"
+  fi
   du -sh "$DIR" && ls "$DIR" "$DIR/bin" "$DIR/lib"
   exit 0
 fi
@@ -97,6 +115,10 @@ if [ -n "$VENDOR" ] && [ -d "$VENDOR" ]; then
   export PATH="$VENDOR/bin:$PATH" CMAKE_INCLUDE_PATH="$VENDOR/include${CMAKE_INCLUDE_PATH:+:$CMAKE_INCLUDE_PATH}"
   export LD_LIBRARY_PATH="$VENDOR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   note vendor "$VENDOR"
+  if [ -x "$VENDOR/next/bin/glslc" ]; then # the KHR cooperative-matrix tiles' compiler and validator (CMakeLists.txt)
+    export AGLM_GLSLC_COOPMAT_KHR="$VENDOR/next/bin/glslc" AGLM_SPIRV_VAL_COOPMAT_KHR="$VENDOR/next/bin/spirv-val"
+    note glslcKhr "$("$AGLM_GLSLC_COOPMAT_KHR" --version 2>&1 | head -1)"
+  fi
 fi
 GPU=0
 if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
@@ -239,9 +261,13 @@ for b in "${BACKENDS[@]}"; do
   step "ops-$b" 200 sh -c "'$REL/backend-ops' --module '$REL/aglm-backend-$b$SUFFIX' --json > '$WORK/steps/ops-$b.json'"
   timed_out "ops-$b" && HUNG[$b]="ops-$b timed out"
 done
-# Vulkan's prompt matmuls again on the fp16 tiles (where the device has cooperative matrices, those took them above).
+# Vulkan's prompt matmuls again on the fp16 tiles (where the device has cooperative matrices, those took them above),
+# and on the NV cooperative-matrix tiles where the device has both extensions (KHR took them above).
 if [[ " ${BACKENDS[*]} " == *" vulkan "* ]] && [ -z "${HUNG[vulkan]:-}" ]; then
   step ops-vulkan-fp16 60 sh -c "OPEN_AUTOGLM_VULKAN_PATHS=subgroup,integer-dot,fp16 '$REL/backend-ops' --module '$REL/aglm-backend-vulkan$SUFFIX' --op matmul --json > '$WORK/steps/ops-vulkan-fp16.json'"
+  if grep -q 'cooperative matrix (KHR [0-9x]*, NV)' "$WORK/logs/system-info.log" 2>/dev/null; then
+    step ops-vulkan-coopmat-nv 60 sh -c "OPEN_AUTOGLM_VULKAN_PATHS=subgroup,integer-dot,coopmat-nv '$REL/backend-ops' --module '$REL/aglm-backend-vulkan$SUFFIX' --op matmul --json > '$WORK/steps/ops-vulkan-coopmat-nv.json'"
+  fi
 fi
 for b in "${BACKENDS[@]}"; do
   if [ -n "${HUNG[$b]:-}" ]; then skip "golden-$b" "${HUNG[$b]}"; continue; fi

@@ -8,6 +8,7 @@
 // saying why, where the backend is not built or no Vulkan device exists.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GgmlType, loadModel, readGguf, systemInfo, type LoadModelOptions, type Model } from '../../lib/index.js';
@@ -16,6 +17,7 @@ import { writeRandomBertModel } from '../../lib/tools/random-bert.js';
 import { benchTokens } from '../../lib/tools/bench.js';
 import { defaultModelPath, greedyReference, logitsReference, maxAbsDiff, repoRoot, tempDir } from '../helpers/fixtures.js';
 import { testPixels, writeVisionPair } from '../helpers/vision.js';
+import { vulkanNextMissing, vulkanNextRun } from '../helpers/vulkan-next.js';
 
 const suffix = process.platform === 'win32' ? '.dll' : process.platform === 'darwin' ? '.dylib' : '.so';
 const modulePath = join(repoRoot, 'build', 'Release', `aglm-backend-vulkan${suffix}`);
@@ -156,6 +158,31 @@ test('f16 prompt tiles (the fp16 path, and the cooperative-matrix tile emulated)
       // Above the f32 path's ~1e-12 (the tiles ran), below the stated tolerance of f16 operands.
       assert.ok(e > 1e-10 && e < TOL_F16_TILES, `${label} ${typeName}: nmse ${e}`);
     }
+  }
+});
+
+test('KHR cooperative matrices (VK_KHR_cooperative_matrix on the newer lavapipe: 8 x 8 x 8 products, subgroups of 8): 40-token prompts of F16, Q4_0 and Q4_K models agree with the CPU on the same weights in f32 within the stated tolerance, after the tiles pass their self-check', async (t) => {
+  if (skip) return t.skip(skip);
+  if (vulkanNextMissing()) return t.skip(vulkanNextMissing()!);
+  const dir = tempDir(t, 'aglm-vk-khr-');
+  const tokens = benchTokens(40, SHAPE.vocabSize, 1, 7);
+  for (const [typeName, type] of TYPES.filter(([n]) => ['F16', 'Q4_0', 'Q4_K'].includes(n))) {
+    const file = join(dir, `glm4-${typeName}.gguf`);
+    await writeRandomModel(file, SHAPE, { arch: 'glm4', type, seed: 9 });
+    const want = await logitsOf(file, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' }, tokens, 64);
+    // The model runs in a child process on the newer lavapipe (this process has loaded the system's Vulkan loader).
+    const r = spawnSync(vulkanNextRun, [process.execPath, '--import', 'tsx', join(repoRoot, 'test', 'helpers', 'vulkan-logits.ts'), file, JSON.stringify(tokens), '64'], {
+      encoding: 'utf8', cwd: repoRoot, timeout: 240_000, maxBuffer: 64 << 20,
+    });
+    assert.equal(r.status, 0, `${r.error?.message ?? ''}${r.stderr}`.slice(-2000));
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { description: string; logits: string };
+    assert.match(out.description, /cooperative matrix \(KHR\).*cooperative-matrix \(KHR, \d+x\d+x\d+, \d+x\d+ per subgroup\) tiles passed their self-check/);
+    const buf = Buffer.from(out.logits, 'base64');
+    const got = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+    const e = nmse(got, want);
+    t.diagnostic(`KHR cooperative matrix ${typeName}: logits nmse vs CPU on the same f32 weights ${e.toExponential(2)}`);
+    // Above the f32 path's ~1e-12 (the tiles ran), below the stated tolerance of f16 operands.
+    assert.ok(e > 1e-10 && e < TOL_F16_TILES, `KHR ${typeName}: nmse ${e}`);
   }
 });
 

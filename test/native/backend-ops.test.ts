@@ -8,13 +8,15 @@
 // runs three times: with the optional kernel paths its device has (on an integer-dot device the 32-block quantized
 // matmuls quantize activations as the CPU does, so they are held to the sharp tolerance, --sharp-quant), with
 // OPEN_AUTOGLM_VULKAN_PLAIN=1 (the plain kernels, f32 activations; matmuls only) and with OPEN_AUTOGLM_VULKAN_PATHS=fp16
-// (prompt matmuls on f16 tiles; matmuls only).
+// (prompt matmuls on f16 tiles; matmuls only), with the cooperative-matrix tile emulated, and (where
+// scripts/vulkan-next.sh has fetched a lavapipe that has VK_KHR_cooperative_matrix) on the KHR cooperative-matrix tile.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.js';
+import { vulkanNextMissing, vulkanNextRun } from '../helpers/vulkan-next.js';
 
 const REL = join(repoRoot, 'build', 'Release');
 const BIN = join(REL, process.platform === 'win32' ? 'backend-ops.exe' : 'backend-ops');
@@ -59,9 +61,11 @@ interface Report {
   seconds?: number;
 }
 
-function run(args: string[], env: Record<string, string> = {}): { code: number | null; report: Report; raw: string } {
+// wrap: a program that runs backend-ops (scripts/vulkan-next.sh's bin/run: on the newer lavapipe).
+function run(args: string[], env: Record<string, string> = {}, wrap?: string): { code: number | null; report: Report; raw: string } {
   // A module that hangs (a device wait that never returns) fails the test instead of stalling the suite.
-  const r = spawnSync(BIN, [...args, '--json'], { encoding: 'utf8', timeout: 240_000, maxBuffer: 64 << 20, env: { ...process.env, ...env } });
+  const [cmd, argv] = wrap ? [wrap, [BIN, ...args, '--json']] : [BIN, [...args, '--json']];
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 240_000, maxBuffer: 64 << 20, env: { ...process.env, ...env } });
   const raw = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   assert.ok(r.error === undefined, `backend-ops ${args.join(' ')}: ${r.error?.message}\n${raw.slice(-2000)}`);
   return { code: r.status, report: JSON.parse(r.stdout) as Report, raw };
@@ -175,6 +179,18 @@ for (const [name, file, missing] of [
   });
 }
 
+test('backend-ops: the Vulkan module on the newer lavapipe (scripts/vulkan-next.sh: Mesa 26, Vulkan 1.4, KHR cooperative matrices) against the CPU reference, every op', { skip: !existsSync(BIN) && notBuilt }, (t) => {
+  if (!existsSync(VULKAN)) return t.skip('the Vulkan backend is not built here');
+  if (vulkanNextMissing()) return t.skip(vulkanNextMissing()!);
+  const { code, report, raw } = run(['--module', VULKAN], {}, vulkanNextRun);
+  if (code === 77) return t.skip(`the Vulkan backend cannot run here (${report.unavailable?.stage}): ${report.unavailable?.reason}`);
+  t.diagnostic(`device: ${report.deviceDescription}`);
+  summarise(t, report);
+  assertAllOk(report);
+  assert.equal(code, 0, raw.slice(-2000));
+  assert.equal(new Set(report.cases.map((c) => c.op)).size, OPS.length, 'every op ran');
+});
+
 test('backend-ops: the Vulkan module with OPEN_AUTOGLM_VULKAN_PLAIN=1 (plain kernels only) against the CPU reference, matmuls', { skip: !existsSync(BIN) && notBuilt }, (t) => {
   if (!existsSync(VULKAN)) return t.skip('the Vulkan backend is not built here');
   const { code, report, raw } = run(['--module', VULKAN, '--op', 'matmul'], { OPEN_AUTOGLM_VULKAN_PLAIN: '1' });
@@ -188,17 +204,21 @@ test('backend-ops: the Vulkan module with OPEN_AUTOGLM_VULKAN_PLAIN=1 (plain ker
   for (const c of report.cases) if (c.op === 'matmul' && DOT_TYPES.includes(c.type)) assert.ok(c.nmse > 1e-9, `${c.name}: nmse ${c.nmse}`);
 });
 
-// The f16 prompt tiles: the fp16 path alone (no integer dot), and the cooperative-matrix tile with its operations
-// emulated (the same operands, offsets, strides and layouts as the NVIDIA build; it takes prompts before the
-// integer-dot path, so the quantized types' prompts land on it too).
-for (const [label, env, paths] of [
-  ['OPEN_AUTOGLM_VULKAN_PATHS=fp16 (prompt matmuls on f16 tiles)', { OPEN_AUTOGLM_VULKAN_PATHS: 'fp16' }, /kernel paths: fp16$/],
-  ['OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1 (prompt matmuls on the cooperative-matrix tile, emulated)', { OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE: '1' }, /kernel paths: .*cooperative matrix \(emulated\)$/],
+// The f16 prompt tiles: the fp16 path alone (no integer dot); the cooperative-matrix tile with its operations emulated
+// (the same operands, offsets, strides and layouts as the NVIDIA build); and the KHR cooperative-matrix tile on a
+// lavapipe that has VK_KHR_cooperative_matrix (Mesa 24.2+, from scripts/vulkan-next.sh: 8 x 8 x 8 products, subgroups
+// of 8). Cooperative matrices take prompts before the integer-dot path, so the quantized types' prompts land on them.
+for (const [label, env, paths, wrap] of [
+  ['OPEN_AUTOGLM_VULKAN_PATHS=fp16 (prompt matmuls on f16 tiles)', { OPEN_AUTOGLM_VULKAN_PATHS: 'fp16' }, /kernel paths: fp16$/, false],
+  ['OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1 (prompt matmuls on the cooperative-matrix tile, emulated)', { OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE: '1' }, /kernel paths: .*cooperative matrix \(emulated\)$/, false],
+  ['VK_KHR_cooperative_matrix on the newer lavapipe (prompt matmuls on the KHR cooperative-matrix tile)', {}, /cooperative matrix \(KHR \d+x\d+x\d+(, NV)?\); kernel paths: .*cooperative matrix \(KHR\)$/, true],
 ] as const) {
   test(`backend-ops: the Vulkan module with ${label} against the CPU reference and a double product`, { skip: !existsSync(BIN) && notBuilt }, (t) => {
     if (!existsSync(VULKAN)) return t.skip('the Vulkan backend is not built here');
-    const { code, report, raw } = run(['--module', VULKAN, '--op', 'matmul'], env);
+    if (wrap && vulkanNextMissing()) return t.skip(vulkanNextMissing()!);
+    const { code, report, raw } = run(['--module', VULKAN, '--op', 'matmul'], env, wrap ? vulkanNextRun : undefined);
     if (code === 77) return t.skip(`the Vulkan backend cannot run here (${report.unavailable?.stage}): ${report.unavailable?.reason}`);
+    t.diagnostic(`device: ${report.deviceDescription}`);
     if (!/kernel paths: .*fp16/.test(report.deviceDescription ?? '')) return t.skip(`the device has no shaderFloat16: ${report.deviceDescription}`);
     assert.match(report.deviceDescription ?? '', paths);
     summarise(t, report);

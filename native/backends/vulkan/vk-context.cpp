@@ -1,6 +1,7 @@
 // The Vulkan runtime (see vk-context.h): loader, instance, device discovery and scoring, and a minimal compute path.
 #include "backends/vulkan/vk-context.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -89,6 +90,26 @@ bool has_ext(const std::vector<VkExtensionProperties> &exts, const char *name) {
   return false;
 }
 
+// The cooperative-matrix tile's shared memory (matmul.comp): two 64 x 40 f16 operand tiles and the 64 x 64 f32 sums.
+constexpr uint32_t kCoopmatSharedBytes = 2 * 64 * 40 * 2 + 64 * 64 * 4;
+
+} // namespace
+
+bool coopmat_grid(uint32_t m, uint32_t n, uint32_t k, uint32_t sg, device_desc::coopmat_shape *out) {
+  if (m < 8 || n < 8 || k < 8 || 64 % m || 64 % n || 32 % k || sg == 0 || sg > 128 || 128 % sg) return false;
+  const uint32_t nsg = 128 / sg, rows = 64 / m, cols = 64 / n;
+  bool found = false;
+  for (uint32_t gr = 1; gr <= nsg; gr *= 2) {
+    const uint32_t gc = nsg / gr;
+    if (nsg % gr || rows % gr || cols % gc) continue;
+    const uint32_t br = rows / gr, bc = cols / gc;
+    if (!found || br + bc < out->br + out->bc) *out = {m, n, k, gr, br, bc}, found = true;
+  }
+  return found;
+}
+
+namespace {
+
 void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
   const api &vk = rt.vk;
   d->handle = pd;
@@ -108,6 +129,7 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
   d->subgroup_arithmetic = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
   d->max_workgroup_invocations = props.properties.limits.maxComputeWorkGroupInvocations;
   d->max_storage_buffer_range = props.properties.limits.maxStorageBufferRange;
+  d->max_shared_bytes = props.properties.limits.maxComputeSharedMemorySize;
 
   uint32_t n_ext = 0;
   vk.EnumerateDeviceExtensionProperties(pd, nullptr, &n_ext, nullptr);
@@ -119,6 +141,7 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
   const bool dot_core = VK_API_VERSION_MINOR(d->api_version) >= 3 && VK_API_VERSION_MINOR(rt.api_version) >= 3;
   d->cooperative_matrix = has_ext(exts, "VK_KHR_cooperative_matrix");
   const bool coop_nv_ext = has_ext(exts, "VK_NV_cooperative_matrix") && vk.GetPhysicalDeviceCooperativeMatrixPropertiesNV;
+  const bool coop_khr_ext = d->cooperative_matrix && vk.GetPhysicalDeviceCooperativeMatrixPropertiesKHR;
   d->memory_budget = has_ext(exts, "VK_EXT_memory_budget");
 
   VkPhysicalDeviceShaderFloat16Int8Features f16i8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
@@ -132,8 +155,13 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
   // in 1.2, asked for with the NV extension's feature.
   const bool vmm_core = VK_API_VERSION_MINOR(d->api_version) >= 2 && VK_API_VERSION_MINOR(rt.api_version) >= 2;
   VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  coopmat_features_khr coop_khr{kStructCoopmatFeaturesKHR};
   VkPhysicalDeviceVulkanMemoryModelFeatures vmm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
-  if (coop_nv_ext && vmm_core) coop.pNext = &vmm, vmm.pNext = f16i8.pNext, f16i8.pNext = &coop;
+  if ((coop_nv_ext || coop_khr_ext) && vmm_core) {
+    vmm.pNext = f16i8.pNext, f16i8.pNext = &vmm;
+    if (coop_nv_ext) coop.pNext = vmm.pNext, vmm.pNext = &coop;
+    if (coop_khr_ext) coop_khr.pNext = vmm.pNext, vmm.pNext = &coop_khr;
+  }
   VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   feats.pNext = &f16i8;
   vk.GetPhysicalDeviceFeatures2(pd, &feats);
@@ -146,7 +174,8 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
     d->integer_dot_accelerated = idp.integerDotProduct4x8BitPackedSignedAccelerated;
   }
   d->fp16 = f16i8.shaderFloat16;
-  if (coop_nv_ext && vmm_core && coop.cooperativeMatrix && vmm.vulkanMemoryModel && d->fp16 && d->subgroup_size == 32) {
+  if (coop_nv_ext && vmm_core && coop.cooperativeMatrix && vmm.vulkanMemoryModel && d->fp16 && d->subgroup_size == 32 &&
+      d->max_shared_bytes >= kCoopmatSharedBytes) {
     uint32_t n_cfg = 0;
     vk.GetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n_cfg, nullptr);
     std::vector<VkCooperativeMatrixPropertiesNV> cfg(n_cfg, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
@@ -156,6 +185,22 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
       if (c.MSize == 16 && c.NSize == 16 && c.KSize == 16 && c.AType == VK_COMPONENT_TYPE_FLOAT16_NV && c.BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
           c.CType == VK_COMPONENT_TYPE_FLOAT32_NV && c.DType == VK_COMPONENT_TYPE_FLOAT32_NV && c.scope == VK_SCOPE_SUBGROUP_NV)
         d->coopmat_nv = true;
+    }
+  }
+  // The KHR configurations: f16 x f16 + f32 at subgroup scope, whose products tile the 64 x 64 prompt tile with this
+  // subgroup size; the largest product first, then the most even split of a subgroup's products (fewer loads).
+  if (coop_khr_ext && vmm_core && coop_khr.cooperativeMatrix && vmm.vulkanMemoryModel && d->fp16 && d->max_shared_bytes >= kCoopmatSharedBytes) {
+    uint32_t n_cfg = 0;
+    vk.GetPhysicalDeviceCooperativeMatrixPropertiesKHR(pd, &n_cfg, nullptr);
+    std::vector<coopmat_props_khr> cfg(n_cfg, coopmat_props_khr{kStructCoopmatPropsKHR});
+    if (n_cfg) vk.GetPhysicalDeviceCooperativeMatrixPropertiesKHR(pd, &n_cfg, cfg.data());
+    cfg.resize(std::min<size_t>(n_cfg, cfg.size()));
+    for (const coopmat_props_khr &c : cfg) {
+      device_desc::coopmat_shape s;
+      if (c.AType != 0 || c.BType != 0 || c.CType != 1 || c.ResultType != 1 || c.scope != 3 || c.saturatingAccumulation) continue;
+      if (!coopmat_grid(c.MSize, c.NSize, c.KSize, d->subgroup_size, &s)) continue;
+      const uint64_t size = (uint64_t)s.m * s.n * s.k, best = (uint64_t)d->khr.m * d->khr.n * d->khr.k;
+      if (!d->coopmat_khr || size > best || (size == best && s.br + s.bc < d->khr.br + d->khr.bc)) d->khr = s, d->coopmat_khr = true;
     }
   }
   d->int8 = f16i8.shaderInt8;
@@ -265,6 +310,7 @@ runtime *make_runtime() {
   INST(GetPhysicalDeviceMemoryProperties2);
   INST(GetPhysicalDeviceQueueFamilyProperties);
   INST(GetPhysicalDeviceCooperativeMatrixPropertiesNV);
+  vk.GetPhysicalDeviceCooperativeMatrixPropertiesKHR = (PFN_coopmat_props_khr)vk.GetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
   INST(EnumerateDeviceExtensionProperties);
   INST(CreateDevice);
   INST(GetDeviceProcAddr);
@@ -318,26 +364,35 @@ paths enabled_paths(const device_desc &d) {
   p.subgroup = d.subgroup_arithmetic;
   p.integer_dot = d.integer_dot;
   p.fp16 = d.fp16;
-  p.coopmat = d.coopmat_nv;
+  // KHR where the module carries its tiles (a build whose glslc knew GL_KHR_cooperative_matrix), else NV.
+#ifdef AGLM_VK_COOPMAT_KHR
+  p.coopmat_khr = d.coopmat_khr;
+#endif
+  p.coopmat = p.coopmat_khr || d.coopmat_nv;
   if (const char *e = std::getenv("OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE"); e && std::strcmp(e, "1") == 0 && d.fp16)
-    p.coopmat = p.coopmat_emulated = true;
+    p.coopmat = p.coopmat_emulated = true, p.coopmat_khr = false;
   if (const char *v = std::getenv("OPEN_AUTOGLM_VULKAN_PATHS")) {
     const std::string list = "," + std::string(v) + ",";
     auto named = [&](const char *n) { return list.find("," + std::string(n) + ",") != std::string::npos; };
     p.subgroup = p.subgroup && named("subgroup");
     p.integer_dot = p.integer_dot && named("integer-dot");
     p.fp16 = p.fp16 && named("fp16");
-    p.coopmat = p.coopmat && named("coopmat");
+    // coopmat: either extension (KHR where the device and the module have it); coopmat-khr, coopmat-nv: that one.
+    const bool any = named("coopmat"), khr = named("coopmat-khr"), nv = named("coopmat-nv");
+    p.coopmat_khr = p.coopmat_khr && (any || khr);
+    if (!p.coopmat_emulated) p.coopmat = p.coopmat_khr || (d.coopmat_nv && (any || nv));
+    else p.coopmat = p.coopmat && any;
   }
   p.coopmat_emulated = p.coopmat_emulated && p.coopmat;
+  p.coopmat_khr = p.coopmat_khr && p.coopmat;
   return p;
 }
 
-paths paths_of(const device_desc &d) { return {d.use_subgroup, d.use_integer_dot, d.use_fp16, d.use_coopmat, d.coopmat_emulated}; }
+paths paths_of(const device_desc &d) { return {d.use_subgroup, d.use_integer_dot, d.use_fp16, d.use_coopmat, d.coopmat_emulated, d.use_coopmat_khr}; }
 
 std::string paths_text(const paths &p) {
   std::string s;
-  for (auto [on, name] : {std::pair<bool, const char *>{p.subgroup, "subgroup"}, {p.integer_dot, "integer dot"}, {p.fp16, "fp16"}, {p.coopmat, p.coopmat_emulated ? "cooperative matrix (emulated)" : "cooperative matrix"}})
+  for (auto [on, name] : {std::pair<bool, const char *>{p.subgroup, "subgroup"}, {p.integer_dot, "integer dot"}, {p.fp16, "fp16"}, {p.coopmat, p.coopmat_emulated ? "cooperative matrix (emulated)" : p.coopmat_khr ? "cooperative matrix (KHR)" : "cooperative matrix (NV)"}})
     if (on) s += (s.empty() ? "" : ", ") + std::string(name);
   return s.empty() ? "plain" : s;
 }
@@ -393,12 +448,19 @@ std::unique_ptr<device> device::open(int index, std::string *error) {
     if (VK_API_VERSION_MINOR(d->desc_.api_version) < 2 || VK_API_VERSION_MINOR(rt.api_version) < 2) enabled.push_back("VK_KHR_shader_float16_int8");
   }
   VkPhysicalDeviceVulkanMemoryModelFeatures vmm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
+  coopmat_features_khr coop_khr{kStructCoopmatFeaturesKHR};
   if (use.coopmat && !use.coopmat_emulated) {
-    coop.cooperativeMatrix = VK_TRUE;
     vmm.vulkanMemoryModel = VK_TRUE;
-    *tail = &coop, tail = &coop.pNext;
     *tail = &vmm, tail = &vmm.pNext;
-    enabled.push_back("VK_NV_cooperative_matrix");
+    if (use.coopmat_khr) {
+      coop_khr.cooperativeMatrix = VK_TRUE;
+      *tail = &coop_khr, tail = &coop_khr.pNext;
+      enabled.push_back("VK_KHR_cooperative_matrix");
+    } else {
+      coop.cooperativeMatrix = VK_TRUE;
+      *tail = &coop, tail = &coop.pNext;
+      enabled.push_back("VK_NV_cooperative_matrix");
+    }
   }
   if (feats.pNext) ci.pNext = &feats;
   ci.enabledExtensionCount = (uint32_t)enabled.size();
@@ -410,6 +472,7 @@ std::unique_ptr<device> device::open(int index, std::string *error) {
   d->desc_.use_fp16 = use.fp16;
   d->desc_.use_coopmat = use.coopmat;
   d->desc_.coopmat_emulated = use.coopmat_emulated;
+  d->desc_.use_coopmat_khr = use.coopmat_khr;
   vk.GetDeviceQueue(d->dev_, d->desc_.compute_queue_family, 0, &d->queue_);
   VkPhysicalDeviceMemoryProperties2 mp{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
   vk.GetPhysicalDeviceMemoryProperties2(d->desc_.handle, &mp);
@@ -482,7 +545,8 @@ void device::destroy_buffer(buffer *b) {
   *b = buffer{};
 }
 
-bool device::create_pipeline(const uint32_t *spirv, size_t bytes, uint32_t n_buffers, uint32_t push_bytes, pipeline *out, std::string *error) {
+bool device::create_pipeline(const uint32_t *spirv, size_t bytes, uint32_t n_buffers, uint32_t push_bytes, pipeline *out, std::string *error,
+                             const uint32_t *spec, uint32_t n_spec) {
   VkShaderModuleCreateInfo si{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
   si.codeSize = bytes;
   si.pCode = spirv;
@@ -501,7 +565,10 @@ bool device::create_pipeline(const uint32_t *spirv, size_t bytes, uint32_t n_buf
   pl.pPushConstantRanges = &pr;
   if (vk_->CreatePipelineLayout(dev_, &pl, nullptr, &out->layout) != VK_SUCCESS) return *error = "vkCreatePipelineLayout failed", false;
   VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
-  ci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, nullptr, 0, VK_SHADER_STAGE_COMPUTE_BIT, out->module, "main", nullptr};
+  std::vector<VkSpecializationMapEntry> entries(n_spec);
+  for (uint32_t i = 0; i < n_spec; i++) entries[i] = {i, i * 4u, 4};
+  const VkSpecializationInfo si_spec{n_spec, entries.data(), n_spec * 4u, spec};
+  ci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, nullptr, 0, VK_SHADER_STAGE_COMPUTE_BIT, out->module, "main", n_spec ? &si_spec : nullptr};
   ci.layout = out->layout;
   if (vk_->CreateComputePipelines(dev_, VK_NULL_HANDLE, 1, &ci, nullptr, &out->pipe) != VK_SUCCESS) return *error = "vkCreateComputePipelines failed", false;
   out->n_buffers = n_buffers;

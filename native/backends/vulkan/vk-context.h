@@ -16,6 +16,25 @@
 
 namespace aglm_vk {
 
+// VK_KHR_cooperative_matrix's query, declared here with the registry's values: the Vulkan headers of older SDKs
+// (Debian 12's 1.3.239) predate it.
+struct coopmat_props_khr {
+  VkStructureType sType;
+  void *pNext;
+  uint32_t MSize, NSize, KSize;
+  int32_t AType, BType, CType, ResultType; // VkComponentTypeKHR: 0 float16, 1 float32
+  VkBool32 saturatingAccumulation;
+  int32_t scope; // VkScopeKHR: 3 subgroup
+};
+struct coopmat_features_khr {
+  VkStructureType sType;
+  void *pNext;
+  VkBool32 cooperativeMatrix, cooperativeMatrixRobustBufferAccess;
+};
+constexpr VkStructureType kStructCoopmatFeaturesKHR = (VkStructureType)1000506000;
+constexpr VkStructureType kStructCoopmatPropsKHR = (VkStructureType)1000506001;
+typedef VkResult(VKAPI_PTR *PFN_coopmat_props_khr)(VkPhysicalDevice, uint32_t *, coopmat_props_khr *);
+
 // Every Vulkan function the backend calls, resolved at run time.
 struct api {
   PFN_vkGetInstanceProcAddr GetInstanceProcAddr = nullptr;
@@ -28,6 +47,7 @@ struct api {
   PFN_vkGetPhysicalDeviceMemoryProperties2 GetPhysicalDeviceMemoryProperties2 = nullptr;
   PFN_vkGetPhysicalDeviceQueueFamilyProperties GetPhysicalDeviceQueueFamilyProperties = nullptr;
   PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV GetPhysicalDeviceCooperativeMatrixPropertiesNV = nullptr; // may be null
+  PFN_coopmat_props_khr GetPhysicalDeviceCooperativeMatrixPropertiesKHR = nullptr;                               // may be null
   PFN_vkEnumerateDeviceExtensionProperties EnumerateDeviceExtensionProperties = nullptr;
   PFN_vkCreateDevice CreateDevice = nullptr;
   PFN_vkGetDeviceProcAddr GetDeviceProcAddr = nullptr;
@@ -89,9 +109,18 @@ struct device_desc {
   bool fp16 = false, int8 = false, storage16 = false, storage8 = false;
   bool integer_dot = false, cooperative_matrix = false, memory_budget = false; // cooperative_matrix: VK_KHR_cooperative_matrix listed
   // VK_NV_cooperative_matrix with its feature, a 16 x 16 x 16 f16 x f16 + f32 subgroup configuration, subgroups of 32,
-  // shaderFloat16 and the Vulkan memory model (1.2): the prompt tiles' cooperative-matrix build (matmul.comp
+  // shaderFloat16 and the Vulkan memory model (1.2): the prompt tiles' NV cooperative-matrix build (matmul.comp
   // AGLM_COOPMAT) can run.
   bool coopmat_nv = false;
+  // VK_KHR_cooperative_matrix with its feature, shaderFloat16, the Vulkan memory model and an f16 x f16 + f32 subgroup
+  // configuration that tiles the 64 x 64 prompt tile with this subgroup size (coopmat_shape): the KHR build
+  // (AGLM_COOPMAT_KHR) can run with these specialization constants.
+  bool coopmat_khr = false;
+  struct coopmat_shape {
+    uint32_t m = 0, n = 0, k = 0; // one product: m rows x n tokens, k values
+    uint32_t gr = 0, br = 0, bc = 0; // gr subgroups along the rows; each owns br x bc products
+  } khr;
+  uint32_t max_shared_bytes = 0; // maxComputeSharedMemorySize
   bool integer_dot_ext = false;         // integer_dot through VK_KHR_shader_integer_dot_product (else Vulkan 1.3 core)
   bool integer_dot_accelerated = false; // the packed signed 4x8 dot runs in hardware (integerDotProduct4x8BitPackedSignedAccelerated)
   // The optional kernel paths enabled on the opened device (device::open, from enabled_paths): subgroupAdd builds, the
@@ -99,6 +128,7 @@ struct device_desc {
   // which describes devices without opening them.
   bool use_subgroup = false, use_integer_dot = false, use_fp16 = false, use_coopmat = false;
   bool coopmat_emulated = false; // use_coopmat runs the emulated build (OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1)
+  bool use_coopmat_khr = false;  // use_coopmat runs the KHR build (where the device has both, KHR is preferred)
   uint32_t max_workgroup_invocations = 0, max_storage_buffer_range = 0;
   int32_t score = 0;      // discrete > integrated > virtual > cpu (0: not chosen unless named)
   std::string score_why;
@@ -106,15 +136,21 @@ struct device_desc {
 
 const char *type_name(VkPhysicalDeviceType t);
 
+// How subgroups of `sg` invocations (128 in the workgroup) cover matmul.comp's 64 x 64 cooperative-matrix tile with
+// m x n x k products: a grid of gr x (128 / sg / gr) subgroups, each with br x bc products, the most even split
+// (fewest operand loads); false where the shape does not fit (k must divide the 32 values of a step; operand offsets
+// stay 16-byte aligned for m, n, k >= 8).
+bool coopmat_grid(uint32_t m, uint32_t n, uint32_t k, uint32_t sg, device_desc::coopmat_shape *out);
+
 // The optional kernel paths a device gets: each where the device has the feature; none with
 // OPEN_AUTOGLM_VULKAN_PLAIN=1 (the plain kernels only: shared-memory sums, f32 arithmetic), so that path can be forced
 // and tested on any device; with OPEN_AUTOGLM_VULKAN_PATHS (a comma-separated subset of subgroup, integer-dot, fp16,
-// coopmat) only those named. The fp16 and coopmat paths are dropped again when their self-check fails
+// coopmat, coopmat-khr, coopmat-nv) only those named (coopmat: either cooperative-matrix extension, KHR first). The fp16 and coopmat paths are dropped again when their self-check fails
 // (vk-program.cpp: check_tile_path).
 // OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1 gives devices with shaderFloat16 the cooperative-matrix path with its operations
 // emulated (coopmat_emulated): the tile's indexing tested where no device has cooperative matrices.
 struct paths {
-  bool subgroup = false, integer_dot = false, fp16 = false, coopmat = false, coopmat_emulated = false;
+  bool subgroup = false, integer_dot = false, fp16 = false, coopmat = false, coopmat_emulated = false, coopmat_khr = false;
 };
 bool plain_forced();
 paths enabled_paths(const device_desc &d);
@@ -160,7 +196,9 @@ class device {
   // A host-visible, coherent storage buffer (mapped), or a device-local one (host_visible false).
   bool create_buffer(uint64_t bytes, bool host_visible, buffer *out, std::string *error);
   void destroy_buffer(buffer *b);
-  bool create_pipeline(const uint32_t *spirv, size_t bytes, uint32_t n_buffers, uint32_t push_bytes, pipeline *out, std::string *error);
+  // spec: n_spec 32-bit specialization constants, constant_id 0 .. n_spec - 1 (none where null).
+  bool create_pipeline(const uint32_t *spirv, size_t bytes, uint32_t n_buffers, uint32_t push_bytes, pipeline *out, std::string *error,
+                       const uint32_t *spec = nullptr, uint32_t n_spec = 0);
   void destroy_pipeline(pipeline *p);
   // Records and runs one dispatch (groups x, y, z) with `bufs` bound 0..n-1 and the push constants; waits for it.
   bool dispatch(const pipeline &p, const buffer *const *bufs, const void *push, uint32_t gx, uint32_t gy, uint32_t gz, std::string *error);

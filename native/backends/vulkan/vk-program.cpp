@@ -43,24 +43,39 @@ bool known_type(int t) {
 
 uint64_t align_up(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
 
-// Which kernel runs an op (its first, for two-kernel ops), and how many buffers the kernel binds.
+// Which kernel runs an op (its first, for two-kernel ops), how many buffers the kernel binds, and its specialization
+// constants (the KHR cooperative-matrix tile's shape).
 struct kernel_spec {
   const uint32_t *spirv;
   size_t bytes;
   uint32_t n_buffers, push_bytes;
+  uint32_t spec[6] = {};
+  uint32_t n_spec = 0;
 };
 
 // The tile build a device's path runs (coop: its cooperative-matrix path, else the fp16 one).
-tile_kind tile_of(const device_desc &dd, bool coop) { return !coop ? TILE_F16 : dd.coopmat_emulated ? TILE_COOP_EMULATED : TILE_COOP; }
+tile_kind tile_of(const device_desc &dd, bool coop) {
+  return !coop ? TILE_F16 : dd.coopmat_emulated ? TILE_COOP_EMULATED : dd.use_coopmat_khr ? TILE_COOP_KHR : TILE_COOP;
+}
+
+// A prompt tile's kernel: its SPIR-V and, for the KHR build, matmul.comp's constant_id 0 .. 5 (CM_M, CM_N, CM_K, GR,
+// BR, BC) from the device's chosen shape.
+bool tile_spec(int type, const device_desc &dd, tile_kind kind, kernel_spec *k) {
+  size_t b = 0;
+  const uint32_t *s = mm_tile_spirv(type, kind, &b);
+  *k = {s, b, 4, sizeof(matmul_push)};
+  if (kind == TILE_COOP_KHR) {
+    const device_desc::coopmat_shape &c = dd.khr;
+    const uint32_t v[6] = {c.m, c.n, c.k, c.gr, c.br, c.bc};
+    std::memcpy(k->spec, v, sizeof v);
+    k->n_spec = 6;
+  }
+  return s != nullptr;
+}
 
 bool spec_of(int id, const device_desc &dd, kernel_spec *k) {
   const bool subgroup = dd.use_subgroup;
-  if (id >= K_MATMUL_TILE) {
-    size_t b = 0;
-    const uint32_t *s = mm_tile_spirv(id - K_MATMUL_TILE, tile_of(dd, dd.use_coopmat), &b);
-    *k = {s, b, 4, sizeof(matmul_push)};
-    return s != nullptr;
-  }
+  if (id >= K_MATMUL_TILE) return tile_spec(id - K_MATMUL_TILE, dd, tile_of(dd, dd.use_coopmat), k);
   if (id >= K_MATMUL_DOT) {
     size_t b = 0;
     const uint32_t *s = mm_dot_spirv(id - K_MATMUL_DOT, &b, subgroup);
@@ -140,14 +155,14 @@ bool check_tile_path(device &dev, bool coop, std::string *why) {
       want[(size_t)t * m + r] = (float)acc;
     }
   const tile_kind kind = tile_of(dev.desc(), coop);
-  size_t bytes = 0;
-  const uint32_t *spirv = mm_tile_spirv(AGLM_TYPE_F16, kind, &bytes);
+  kernel_spec ks;
+  const bool have = tile_spec(AGLM_TYPE_F16, dev.desc(), kind, &ks);
   buffer bw, bx, by, bb;
   pipeline pl;
   std::string err;
-  bool ok = spirv && dev.create_buffer(wh.size() * 2, true, &bw, &err) && dev.create_buffer(x.size() * 4, true, &bx, &err) &&
+  bool ok = have && dev.create_buffer(wh.size() * 2, true, &bw, &err) && dev.create_buffer(x.size() * 4, true, &bx, &err) &&
             dev.create_buffer(want.size() * 4, true, &by, &err) && dev.create_buffer(bias.size() * 4, true, &bb, &err) &&
-            dev.create_pipeline(spirv, bytes, 4, sizeof(matmul_push), &pl, &err);
+            dev.create_pipeline(ks.spirv, ks.bytes, 4, sizeof(matmul_push), &pl, &err, ks.n_spec ? ks.spec : nullptr, ks.n_spec);
   double num = 0, den = 0;
   if (ok) {
     std::memcpy(bw.mapped, wh.data(), wh.size() * 2);
@@ -169,8 +184,14 @@ bool check_tile_path(device &dev, bool coop, std::string *why) {
   if (pl.pipe) dev.destroy_pipeline(&pl);
   for (buffer *b : {&bw, &bx, &by, &bb}) dev.destroy_buffer(b);
   const double e = den > 0 ? num / den : INFINITY;
-  const char *what = kind == TILE_F16 ? "fp16" : kind == TILE_COOP ? "cooperative-matrix" : "cooperative-matrix (emulated)";
-  char text[200];
+  char what[96];
+  if (kind == TILE_COOP_KHR) {
+    const device_desc::coopmat_shape &c = dev.desc().khr;
+    std::snprintf(what, sizeof what, "cooperative-matrix (KHR, %ux%ux%u, %ux%u per subgroup)", c.m, c.n, c.k, c.br, c.bc);
+  } else {
+    std::snprintf(what, sizeof what, "%s", kind == TILE_F16 ? "fp16" : kind == TILE_COOP ? "cooperative-matrix (NV)" : "cooperative-matrix (emulated)");
+  }
+  char text[300];
   if (!ok) std::snprintf(text, sizeof text, "%s tiles not used: their self-check could not run (%s)", what, err.empty() ? "no SPIR-V" : err.c_str());
   else std::snprintf(text, sizeof text, "%s tiles %s their self-check (NMSE %.1e against a double product)", what, e <= 1e-10 ? "passed" : "failed", e);
   *why = text;
@@ -380,7 +401,7 @@ int32_t program_build(const aglm_hal_program_desc *desc, std::unique_ptr<program
       kernel_spec k;
       if (!spec_of(id, dd, &k)) return *err = "no SPIR-V for kernel " + std::to_string(id), AGLM_ERR_INTERNAL;
       pipeline pl;
-      if (!dev.create_pipeline(k.spirv, k.bytes, k.n_buffers, k.push_bytes, &pl, err)) return AGLM_ERR_INTERNAL;
+      if (!dev.create_pipeline(k.spirv, k.bytes, k.n_buffers, k.push_bytes, &pl, err, k.n_spec ? k.spec : nullptr, k.n_spec)) return AGLM_ERR_INTERNAL;
       p->pipes[id] = pl;
     }
   }

@@ -532,6 +532,37 @@ void check_weight_types(device &dev, std::vector<check_result> *results) {
   }
 }
 
+// coopmat_grid (the KHR cooperative-matrix tile's split) on the configurations devices report: NVIDIA and AMD
+// (16 x 16 x 16, subgroups of 32 or 64), NVIDIA's 16 x 8 x 16, Intel (8 x 8 x 16, subgroups of 8), lavapipe (8 x 8 x 8),
+// and shapes that cannot tile 64 x 64 or step 32 values.
+void check_coopmat_grid(std::vector<check_result> *results) {
+  struct gcase {
+    uint32_t m, n, k, sg;
+    bool fits;
+    uint32_t gr, br, bc;
+  };
+  const gcase cases[] = {{16, 16, 16, 32, true, 2, 2, 2}, {16, 16, 16, 64, true, 1, 4, 2}, {16, 8, 16, 32, true, 1, 4, 2},
+                         {8, 8, 16, 8, true, 4, 2, 2},    {8, 8, 8, 8, true, 4, 2, 2},     {16, 16, 16, 128, true, 1, 4, 4},
+                         {16, 16, 32, 32, true, 2, 2, 2}, {16, 16, 64, 32, false},         {12, 16, 16, 32, false},
+                         {4, 4, 4, 8, false},             {16, 16, 16, 256, false},        {16, 16, 16, 0, false},
+                         {64, 64, 16, 4, false}};
+  for (const gcase &c : cases) {
+    device_desc::coopmat_shape s;
+    const bool fits = coopmat_grid(c.m, c.n, c.k, c.sg, &s);
+    check_result r;
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "%ux%ux%u sg%u", c.m, c.n, c.k, c.sg);
+    r.kernel = "coopmat_grid";
+    r.shape = shape;
+    // Each subgroup's products cover the tile exactly once: gr br m = 64 rows, (128 / sg / gr) bc n = 64 tokens.
+    const bool covers = fits && s.gr * s.br * s.m == 64 && (128 / c.sg / s.gr) * s.bc * s.n == 64;
+    r.ok = fits == c.fits && (!fits || (covers && s.gr == c.gr && s.br == c.br && s.bc == c.bc));
+    if (!r.ok)
+      r.error = "got " + std::string(fits ? "gr " + std::to_string(s.gr) + " br " + std::to_string(s.br) + " bc " + std::to_string(s.bc) : "no fit");
+    results->push_back(r);
+  }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -551,7 +582,8 @@ int main(int argc, char **argv) {
          ",\"subgroupArithmetic\":" + (d.subgroup_arithmetic ? "true" : "false") + ",\"fp16\":" + (d.fp16 ? "true" : "false") +
          ",\"int8\":" + (d.int8 ? "true" : "false") + ",\"storage16\":" + (d.storage16 ? "true" : "false") +
          ",\"storage8\":" + (d.storage8 ? "true" : "false") + ",\"integerDot\":" + (d.integer_dot ? "true" : "false") +
-         ",\"cooperativeMatrix\":" + (d.cooperative_matrix ? "true" : "false") + ",\"cooperativeMatrixNV\":" + (d.coopmat_nv ? "true" : "false") + "}";
+         ",\"cooperativeMatrix\":" + (d.cooperative_matrix ? "true" : "false") + ",\"cooperativeMatrixNV\":" + (d.coopmat_nv ? "true" : "false") +
+         ",\"cooperativeMatrixKHR\":" + (d.coopmat_khr ? json_str(std::to_string(d.khr.m) + "x" + std::to_string(d.khr.n) + "x" + std::to_string(d.khr.k)) : std::string("null")) + "}";
   }
   j += "],\"checks\":[";
   int code = 0;
@@ -570,6 +602,7 @@ int main(int argc, char **argv) {
         results.push_back(check_rms_norm(*dev, s.first, s.second));
       for (uint32_t n : {1u, 255u, 256u, 67u * 300u}) results.push_back(check_silu_mul(*dev, n));
       check_weight_types(*dev, &results);
+      check_coopmat_grid(&results);
       results.push_back(check_quantize_q8(*dev, 128, 1, 128, 0));
       results.push_back(check_quantize_q8(*dev, 96, 7, 101, 5));
       results.push_back(check_quantize_q8(*dev, 4096, 3, 4099, 1));

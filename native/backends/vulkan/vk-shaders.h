@@ -68,6 +68,17 @@
 #include <mmc_q8_0.spv.h>
 #include <mme_q8_0.spv.h>
 #include <mmh_q8_0.spv.h>
+#ifdef AGLM_VK_COOPMAT_KHR
+#include <mmk_f16.spv.h>
+#include <mmk_q4_0.spv.h>
+#include <mmk_q4_1.spv.h>
+#include <mmk_q4_k.spv.h>
+#include <mmk_q5_0.spv.h>
+#include <mmk_q5_1.spv.h>
+#include <mmk_q5_k.spv.h>
+#include <mmk_q6_k.spv.h>
+#include <mmk_q8_0.spv.h>
+#endif
 #include <mmdot_q4_0.spv.h>
 #include <mmdot_q4_0_sg.spv.h>
 #include <mmdot_q4_1.spv.h>
@@ -121,23 +132,36 @@ static inline const uint32_t *mm_spirv(int type, size_t *bytes, bool subgroup = 
 
 // The prompt tiles in f16 (matmul.comp's tiled path alone): mmh_<type> for devices with shaderFloat16, mmc_<type>
 // (cooperative matrices, VK_NV_cooperative_matrix) for NVIDIA GPUs, mme_<type> the same tile with the cooperative
-// operations emulated (tests); the F16 weights and the quantized types.
-enum tile_kind { TILE_F16, TILE_COOP, TILE_COOP_EMULATED };
+// operations emulated (tests), mmk_<type> (VK_KHR_cooperative_matrix, its shape as specialization constants; built
+// where the build's glslc knows GL_KHR_cooperative_matrix, AGLM_VK_COOPMAT_KHR); the F16 weights and the quantized
+// types.
+enum tile_kind { TILE_F16, TILE_COOP, TILE_COOP_EMULATED, TILE_COOP_KHR };
 struct tile_shaders {
   int type;
-  const uint32_t *spirv[3];
-  size_t bytes[3];
+  const uint32_t *spirv[4];
+  size_t bytes[4];
 };
-#define AGLM_VK_TILE_SHADERS(T, t) \
-  {AGLM_TYPE_##T, {mmh_##t##_spv, mmc_##t##_spv, mme_##t##_spv}, {mmh_##t##_spv_bytes, mmc_##t##_spv_bytes, mme_##t##_spv_bytes}}
+#ifdef AGLM_VK_COOPMAT_KHR
+#define AGLM_VK_KHR_TILE(t) mmk_##t##_spv
+#define AGLM_VK_KHR_TILE_BYTES(t) mmk_##t##_spv_bytes
+#else
+#define AGLM_VK_KHR_TILE(t) nullptr
+#define AGLM_VK_KHR_TILE_BYTES(t) 0
+#endif
+#define AGLM_VK_TILE_SHADERS(T, t)                                             \
+  {AGLM_TYPE_##T,                                                              \
+   {mmh_##t##_spv, mmc_##t##_spv, mme_##t##_spv, AGLM_VK_KHR_TILE(t)},         \
+   {mmh_##t##_spv_bytes, mmc_##t##_spv_bytes, mme_##t##_spv_bytes, AGLM_VK_KHR_TILE_BYTES(t)}}
 static const tile_shaders tile_shader_table[] = {
     AGLM_VK_TILE_SHADERS(F16, f16),   AGLM_VK_TILE_SHADERS(Q8_0, q8_0), AGLM_VK_TILE_SHADERS(Q4_0, q4_0),
     AGLM_VK_TILE_SHADERS(Q4_1, q4_1), AGLM_VK_TILE_SHADERS(Q5_0, q5_0), AGLM_VK_TILE_SHADERS(Q5_1, q5_1),
     AGLM_VK_TILE_SHADERS(Q4_K, q4_k), AGLM_VK_TILE_SHADERS(Q5_K, q5_k), AGLM_VK_TILE_SHADERS(Q6_K, q6_k),
 };
 #undef AGLM_VK_TILE_SHADERS
+#undef AGLM_VK_KHR_TILE
+#undef AGLM_VK_KHR_TILE_BYTES
 
-// The f16 prompt tile's SPIR-V of a kind for a weight type, or null (F32, BF16).
+// The f16 prompt tile's SPIR-V of a kind for a weight type, or null (F32, BF16; the KHR kind in a build without it).
 static inline const uint32_t *mm_tile_spirv(int type, tile_kind kind, size_t *bytes) {
   for (const tile_shaders &s : tile_shader_table)
     if (s.type == type) return *bytes = s.bytes[kind], s.spirv[kind];

@@ -69,11 +69,23 @@ int32_t vk_device_info(int32_t i, aglm_hal_device_info *out) {
     const aglm_vk::device_desc &d = rt.devices[(size_t)order[(size_t)i]];
     std::memset(out, 0, sizeof *out);
     put(out->name, sizeof out->name, d.name);
-    char desc[256];
+    // Cooperative matrices: which extension the tiles use and the shape, or why the KHR extension is not used.
+    std::string coop;
+    const aglm_vk::paths use = aglm_vk::enabled_paths(d);
+    if (use.coopmat_khr) {
+      char s[96];
+      std::snprintf(s, sizeof s, ", cooperative matrix (KHR %ux%ux%u%s)", d.khr.m, d.khr.n, d.khr.k, d.coopmat_nv ? ", NV" : "");
+      coop = s;
+    } else if (d.coopmat_nv) {
+      coop = ", cooperative matrix (NV)";
+    } else if (d.cooperative_matrix) {
+      coop = d.coopmat_khr ? ", cooperative matrix (KHR: this build has no KHR tiles)" : ", cooperative matrix (KHR: no f16 configuration fits the tile)";
+    }
+    char desc[320];
     std::snprintf(desc, sizeof desc, "Vulkan %u.%u %s device, driver %s, subgroup %u%s%s%s%s; kernel paths: %s", VK_API_VERSION_MAJOR(d.api_version),
                   VK_API_VERSION_MINOR(d.api_version), aglm_vk::type_name(d.type), d.driver.c_str(), d.subgroup_size, d.fp16 ? ", fp16" : "",
-                  d.int8 ? ", int8" : "", d.integer_dot ? ", integer dot" : "", d.coopmat_nv ? ", cooperative matrix (NV)" : d.cooperative_matrix ? ", cooperative matrix (KHR only: not used yet)" : "",
-                  aglm_vk::paths_text(aglm_vk::enabled_paths(d)).c_str());
+                  d.int8 ? ", int8" : "", d.integer_dot ? ", integer dot" : "", coop.c_str(),
+                  aglm_vk::paths_text(use).c_str());
     put(out->description, sizeof out->description, desc);
     out->kind = d.type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ? AGLM_DEVICE_GPU
                 : d.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ? AGLM_DEVICE_IGPU
@@ -161,7 +173,8 @@ uint64_t vk_session_memory(const aglm_hal_session *s) { return s && s->vk ? s->v
 
 // {"loader", "error", "instanceVersion", "plain", "devices": [{name, type, driver, api, score, why, memoryBytes,
 //  memoryFree, subgroupSize, fp16, int8, storage16, storage8, integerDot, integerDotAccelerated, cooperativeMatrix,
-//  cooperativeMatrixNV, paths: {subgroup, integerDot, fp16, coopmat}}], "kernels"}. plain: OPEN_AUTOGLM_VULKAN_PLAIN=1 is set; paths: the optional kernel
+//  cooperativeMatrixNV, cooperativeMatrixKHR: {m, n, k, gr, br, bc} | null, paths: {subgroup, integerDot, fp16, coopmat,
+//  coopmatKHR}}], "kernels"}. plain: OPEN_AUTOGLM_VULKAN_PLAIN=1 is set; paths: the optional kernel
 //  paths a program on that device uses (vk-context.h enabled_paths).
 size_t vk_report(const char *, char *buf, size_t len) {
   std::string j;
@@ -184,8 +197,10 @@ size_t vk_report(const char *, char *buf, size_t len) {
            ",\"fp16\":" + b(d.fp16) + ",\"int8\":" + b(d.int8) + ",\"storage16\":" + b(d.storage16) + ",\"storage8\":" + b(d.storage8) +
            ",\"integerDot\":" + b(d.integer_dot) + ",\"integerDotAccelerated\":" + b(d.integer_dot_accelerated) +
            ",\"cooperativeMatrix\":" + b(d.cooperative_matrix) + ",\"cooperativeMatrixNV\":" + b(d.coopmat_nv) +
+           ",\"cooperativeMatrixKHR\":" + (d.coopmat_khr ? "{\"m\":" + std::to_string(d.khr.m) + ",\"n\":" + std::to_string(d.khr.n) + ",\"k\":" +
+           std::to_string(d.khr.k) + ",\"gr\":" + std::to_string(d.khr.gr) + ",\"br\":" + std::to_string(d.khr.br) + ",\"bc\":" + std::to_string(d.khr.bc) + "}" : std::string("null")) +
            ",\"paths\":{\"subgroup\":" + b(use.subgroup) + ",\"integerDot\":" + b(use.integer_dot) + ",\"fp16\":" + b(use.fp16) +
-           ",\"coopmat\":" + b(use.coopmat) + "}}";
+           ",\"coopmat\":" + b(use.coopmat) + ",\"coopmatKHR\":" + b(use.coopmat_khr) + "}}";
     }
     j += std::string("],\"kernels\":") + json_str(kKernels) + "}";
   } catch (...) {

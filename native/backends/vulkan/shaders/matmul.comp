@@ -10,18 +10,27 @@
 // Two more builds hold the tiled path alone (MM_TILE_ONLY; the host uses them for n > MM_TOK and k % 32 == 0, never for
 // F32 or BF16 weights), with the tile in f16 (the products of two f16 values are exact in f32, the sums stay f32):
 //   - AGLM_F16 (devices with shaderFloat16): the same 32 x 32 tile and 4 x 4 sums per invocation;
-//   - AGLM_COOPMAT (devices with VK_NV_cooperative_matrix, subgroups of 32): a 64 x 64 tile, 128 invocations, each
-//     subgroup's 32 x 32 quarter as 2 x 2 cooperative 16 x 16 x 16 products (the tensor cores of NVIDIA GPUs).
-//     With AGLM_COOPMAT_EMULATE as well, the cooperative operations are emulated with the same operands (element
-//     offsets, strides, layouts) by groups of 32 invocations, so the tile's indexing runs on any device with
-//     shaderFloat16 (OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1: the tests on lavapipe).
+//   - AGLM_COOPMAT: a 64 x 64 tile, 128 invocations, the tile's products as cooperative matrix products (f16 inputs,
+//     f32 sums) on the tensor cores of NVIDIA, AMD and Intel GPUs. Subgroups form a GR x (subgroups / GR) grid over the
+//     tile; each owns BR x BC blocks of CM_M rows x CM_N tokens and steps k by CM_K.
+//     - alone: VK_NV_cooperative_matrix, 16 x 16 x 16, subgroups of 32 (GR = 2, BR = BC = 2: NVIDIA GPUs);
+//     - with AGLM_COOPMAT_KHR: VK_KHR_cooperative_matrix, the shape and the grid as specialization constants that
+//       the host picks from the device's configurations and subgroup size (16 x 16 x 16 on NVIDIA and AMD, 8 x 8 x 8
+//       with subgroups of 8 on lavapipe, which runs it in the tests);
+//     - with AGLM_COOPMAT_EMULATE: the NV shape with the cooperative operations emulated with the same operands
+//       (element offsets, strides, layouts) by groups of 32 invocations, so the tile's indexing runs on any device
+//       with shaderFloat16 (OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1).
 // Workgroups: x and z = row groups (z * numWorkGroups.x + x, so m may pass 65535 row groups), y = token groups.
 #extension GL_GOOGLE_include_directive : require
 #if defined(AGLM_F16) || defined(AGLM_COOPMAT)
 #define MM_TILE_ONLY 1
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #endif
-#if defined(AGLM_COOPMAT) && !defined(AGLM_COOPMAT_EMULATE)
+#if defined(AGLM_COOPMAT_KHR)
+#extension GL_KHR_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+#elif defined(AGLM_COOPMAT) && !defined(AGLM_COOPMAT_EMULATE)
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -188,18 +197,43 @@ void store_out(uint r, uint t, float v) {
 }
 
 #ifdef AGLM_COOPMAT
-// Subgroup g (of 4, 32 invocations each) owns rows 32 (g & 1) .. + 32 and tokens 32 (g >> 1) .. + 32 of the tile as
-// 2 x 2 products of 16 x 16 x 16 (f16 inputs, f32 sums); the sums go through shared memory to the output.
-shared float cs[TR * TR]; // [token][row]
+// Subgroup g owns rows wm .. + BR CM_M (wm = (g % GR) BR CM_M) and tokens wn .. + BC CM_N (wn = (g / GR) BC CM_N) of
+// the tile as BR x BC products of CM_M x CM_N x CM_K (f16 inputs, f32 sums); A (weights) is read row-major from ws,
+// B (tokens) column-major from xs; the sums go column-major through shared memory ([token][row]) to the output.
+shared float cs[TR * TR];
 
+#if defined(AGLM_COOPMAT_KHR)
+layout(constant_id = 0) const uint CM_M = 16;
+layout(constant_id = 1) const uint CM_N = 16;
+layout(constant_id = 2) const uint CM_K = 16;
+layout(constant_id = 3) const uint GR = 2;
+layout(constant_id = 4) const uint BR = 2;
+layout(constant_id = 5) const uint BC = 2;
+#define ACC_T coopmat<float, gl_ScopeSubgroup, CM_M, CM_N, gl_MatrixUseAccumulator>
+#define A_T coopmat<float16_t, gl_ScopeSubgroup, CM_M, CM_K, gl_MatrixUseA>
+#define B_T coopmat<float16_t, gl_ScopeSubgroup, CM_K, CM_N, gl_MatrixUseB>
+#define ACC_ZERO ACC_T(0.0)
+#define LOAD_A(f, el, stride) coopMatLoad(f, ws, el, stride, gl_CooperativeMatrixLayoutRowMajor)
+#define LOAD_B(f, el, stride) coopMatLoad(f, xs, el, stride, gl_CooperativeMatrixLayoutColumnMajor)
+#define MUL_ADD(a, b, c) coopMatMulAdd(a, b, c)
+#define STORE_C(f, el, stride) coopMatStore(f, cs, el, stride, gl_CooperativeMatrixLayoutColumnMajor)
+#define SUBGROUP_ID gl_SubgroupID
+#else
+#define CM_M 16u
+#define CM_N 16u
+#define CM_K 16u
+#define GR 2u
+#define BR 2u
+#define BC 2u
 #ifndef AGLM_COOPMAT_EMULATE
 #define ACC_T fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
-#define AB_T fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+#define A_T fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+#define B_T A_T
 #define ACC_ZERO ACC_T(0.0)
-#define LOAD_A(f, el, stride, col) coopMatLoadNV(f, ws, el, stride, col)
-#define LOAD_B(f, el, stride, col) coopMatLoadNV(f, xs, el, stride, col)
+#define LOAD_A(f, el, stride) coopMatLoadNV(f, ws, el, stride, false)
+#define LOAD_B(f, el, stride) coopMatLoadNV(f, xs, el, stride, true)
 #define MUL_ADD(a, b, c) coopMatMulAddNV(a, b, c)
-#define STORE_C(f, el, stride, col) coopMatStoreNV(f, cs, el, stride, col)
+#define STORE_C(f, el, stride) coopMatStoreNV(f, cs, el, stride, true)
 #define SUBGROUP_ID gl_SubgroupID
 #else
 // A 16 x 16 operand is where it would be loaded from (ws for A, xs for B: element offset, stride, column-major); an
@@ -212,12 +246,13 @@ struct acc8 {
   float v[8];
 };
 #define ACC_T acc8
-#define AB_T frag
+#define A_T frag
+#define B_T frag
 #define ACC_ZERO acc8(float[8](0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
-#define LOAD_A(f, e, s, c) f = frag(e, s, c)
-#define LOAD_B(f, e, s, c) f = frag(e, s, c)
+#define LOAD_A(f, e, s) f = frag(e, s, false)
+#define LOAD_B(f, e, s) f = frag(e, s, true)
 #define MUL_ADD(a, b, c) emu_mul_add(a, b, c)
-#define STORE_C(f, e, s, c) emu_store(f, e, s, c)
+#define STORE_C(f, e, s) emu_store(f, e, s, true)
 #define SUBGROUP_ID (gl_LocalInvocationID.x / 32u)
 uint at(frag f, uint r, uint c) { return f.el + (f.col ? c * f.stride + r : r * f.stride + c); }
 acc8 emu_mul_add(frag a, frag b, acc8 c) {
@@ -234,30 +269,31 @@ void emu_store(acc8 f, uint el, uint stride, bool col) {
   }
 }
 #endif
+#endif
 
 void matmul_tiled() {
   const uint r0 = row_group() * TR;
   if (r0 >= p.m) return;
   const uint t0 = gl_WorkGroupID.y * TR;
-  const uint wm = (SUBGROUP_ID & 1u) * 32u, wn = (SUBGROUP_ID >> 1) * 32u;
-  ACC_T acc[2][2];
-  for (uint i = 0u; i < 2u; i++)
-    for (uint j = 0u; j < 2u; j++) acc[i][j] = ACC_ZERO;
+  const uint wm = (SUBGROUP_ID % GR) * (BR * CM_M), wn = (SUBGROUP_ID / GR) * (BC * CM_N);
+  ACC_T acc[BR * BC];
+  for (uint i = 0u; i < BR * BC; i++) acc[i] = ACC_ZERO;
   const uint nc = p.k / KT;
   for (uint c = 0u; c < nc; c++) {
     load_tile(r0, t0, c);
     barrier();
-    for (uint kk = 0u; kk < KT; kk += 16u) {
-      AB_T fa[2], fb[2];
-      for (uint i = 0u; i < 2u; i++) LOAD_A(fa[i], (wm + 16u * i) * LDS + kk, LDS, false);
-      for (uint j = 0u; j < 2u; j++) LOAD_B(fb[j], (wn + 16u * j) * LDS + kk, LDS, true);
-      for (uint i = 0u; i < 2u; i++)
-        for (uint j = 0u; j < 2u; j++) acc[i][j] = MUL_ADD(fa[i], fb[j], acc[i][j]);
+    for (uint kk = 0u; kk < KT; kk += CM_K) {
+      A_T fa[BR];
+      B_T fb[BC];
+      for (uint i = 0u; i < BR; i++) LOAD_A(fa[i], (wm + CM_M * i) * LDS + kk, LDS);
+      for (uint j = 0u; j < BC; j++) LOAD_B(fb[j], (wn + CM_N * j) * LDS + kk, LDS);
+      for (uint i = 0u; i < BR; i++)
+        for (uint j = 0u; j < BC; j++) acc[i * BC + j] = MUL_ADD(fa[i], fb[j], acc[i * BC + j]);
     }
     barrier();
   }
-  for (uint i = 0u; i < 2u; i++)
-    for (uint j = 0u; j < 2u; j++) STORE_C(acc[i][j], (wn + 16u * j) * TR + wm + 16u * i, TR, true);
+  for (uint i = 0u; i < BR; i++)
+    for (uint j = 0u; j < BC; j++) STORE_C(acc[i * BC + j], (wn + CM_N * j) * TR + wm + CM_M * i, TR);
   barrier();
   for (uint q = gl_LocalInvocationID.x; q < TR * TR; q += WG) store_out(r0 + q % TR, t0 + q / TR, cs[q]);
 }

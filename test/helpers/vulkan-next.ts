@@ -1,0 +1,15 @@
+// Debian unstable's lavapipe, loader and shader tools beside the system's (scripts/vulkan-next.sh, in .cache): the
+// device on which the tests run the VK_KHR_cooperative_matrix tiles (Mesa 24.2 and later have the extension; the
+// system's lavapipe may not). `vulkanNextRun` runs an ELF program (node, backend-ops) on it.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './fixtures.js';
+
+export const vulkanNextRun = join(repoRoot, '.cache', 'vulkan-next', 'bin', 'run');
+
+/** Why the newer lavapipe cannot be used here, or undefined where it can. */
+export function vulkanNextMissing(): string | undefined {
+  if (process.platform !== 'linux') return 'scripts/vulkan-next.sh fetches Debian packages: Linux only';
+  if (!existsSync(vulkanNextRun)) return `no ${vulkanNextRun}: run \`bash scripts/vulkan-next.sh\` (Debian unstable's lavapipe, with VK_KHR_cooperative_matrix), then rebuild`;
+  return undefined;
+}
