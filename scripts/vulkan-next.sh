@@ -59,12 +59,14 @@ VK_DRIVER_FILES="$DIR/lvp_icd.json" VK_ICD_FILENAMES="$DIR/lvp_icd.json" VK_LOAD
 EOF
 chmod +x "$DIR/bin/"*
 rm -rf "$DIR/debs" "$DIR/apt"
+# The versions (sed reads to the end: no SIGPIPE under pipefail).
 {
-  "$DIR/bin/glslc" --version | head -3 | tr '\n' ' '
+  "$DIR/bin/glslc" --version | sed -n 1,3p | tr '\n' ' '
   echo
-  "$DIR/bin/spirv-val" --version | head -1
+  "$DIR/bin/spirv-val" --version | sed -n 1p
   grep -o '"api_version": *"[^"]*"' "$DIR/lvp_icd.json"
-  strings "$LIB/libvulkan_lvp.so" | grep -m1 -o 'Mesa [0-9][0-9.]*[^ ]*' || true
-} >"$DIR/versions.txt"
+  strings "$LIB/libvulkan_lvp.so" | grep -o 'Mesa [0-9][0-9.]*[^ ]*' | sed -n 1p
+} >"$DIR/versions.txt.new"
+mv "$DIR/versions.txt.new" "$DIR/versions.txt" # written last: its presence means a complete fetch
 echo "vulkan-next: fetched into $DIR"
 cat "$DIR/versions.txt"
