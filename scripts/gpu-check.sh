@@ -261,13 +261,9 @@ for b in "${BACKENDS[@]}"; do
   step "ops-$b" 200 sh -c "'$REL/backend-ops' --module '$REL/aglm-backend-$b$SUFFIX' --json > '$WORK/steps/ops-$b.json'"
   timed_out "ops-$b" && HUNG[$b]="ops-$b timed out"
 done
-# Vulkan's prompt matmuls again on the fp16 tiles (where the device has cooperative matrices, those took them above),
-# and on the NV cooperative-matrix tiles where the device has both extensions (KHR took them above).
+# Vulkan's prompt matmuls again on the fp16 tiles (where the device has cooperative matrices, those took them above).
 if [[ " ${BACKENDS[*]} " == *" vulkan "* ]] && [ -z "${HUNG[vulkan]:-}" ]; then
   step ops-vulkan-fp16 60 sh -c "OPEN_AUTOGLM_VULKAN_PATHS=subgroup,integer-dot,fp16 '$REL/backend-ops' --module '$REL/aglm-backend-vulkan$SUFFIX' --op matmul --json > '$WORK/steps/ops-vulkan-fp16.json'"
-  if grep -q 'cooperative matrix (KHR [0-9x]*, NV)' "$WORK/logs/system-info.log" 2>/dev/null; then
-    step ops-vulkan-coopmat-nv 60 sh -c "OPEN_AUTOGLM_VULKAN_PATHS=subgroup,integer-dot,coopmat-nv '$REL/backend-ops' --module '$REL/aglm-backend-vulkan$SUFFIX' --op matmul --json > '$WORK/steps/ops-vulkan-coopmat-nv.json'"
-  fi
 fi
 for b in "${BACKENDS[@]}"; do
   if [ -n "${HUNG[$b]:-}" ]; then skip "golden-$b" "${HUNG[$b]}"; continue; fi

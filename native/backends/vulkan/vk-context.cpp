@@ -140,7 +140,6 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
   d->integer_dot_ext = has_ext(exts, "VK_KHR_shader_integer_dot_product");
   const bool dot_core = VK_API_VERSION_MINOR(d->api_version) >= 3 && VK_API_VERSION_MINOR(rt.api_version) >= 3;
   d->cooperative_matrix = has_ext(exts, "VK_KHR_cooperative_matrix");
-  const bool coop_nv_ext = has_ext(exts, "VK_NV_cooperative_matrix") && vk.GetPhysicalDeviceCooperativeMatrixPropertiesNV;
   const bool coop_khr_ext = d->cooperative_matrix && vk.GetPhysicalDeviceCooperativeMatrixPropertiesKHR;
   d->memory_budget = has_ext(exts, "VK_EXT_memory_budget");
 
@@ -151,17 +150,11 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
   s16.pNext = &s8;
   VkPhysicalDeviceShaderIntegerDotProductFeatures idot{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
   if (d->integer_dot_ext || dot_core) s8.pNext = &idot;
-  // The cooperative-matrix build declares the Vulkan memory model (glslang's GL_NV_cooperative_matrix needs it): core
-  // in 1.2, asked for with the NV extension's feature.
+  // The cooperative-matrix build declares the Vulkan memory model (GL_KHR_cooperative_matrix needs it): core in 1.2.
   const bool vmm_core = VK_API_VERSION_MINOR(d->api_version) >= 2 && VK_API_VERSION_MINOR(rt.api_version) >= 2;
-  VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
   coopmat_features_khr coop_khr{kStructCoopmatFeaturesKHR};
   VkPhysicalDeviceVulkanMemoryModelFeatures vmm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
-  if ((coop_nv_ext || coop_khr_ext) && vmm_core) {
-    vmm.pNext = f16i8.pNext, f16i8.pNext = &vmm;
-    if (coop_nv_ext) coop.pNext = vmm.pNext, vmm.pNext = &coop;
-    if (coop_khr_ext) coop_khr.pNext = vmm.pNext, vmm.pNext = &coop_khr;
-  }
+  if (coop_khr_ext && vmm_core) coop_khr.pNext = f16i8.pNext, vmm.pNext = &coop_khr, f16i8.pNext = &vmm;
   VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   feats.pNext = &f16i8;
   vk.GetPhysicalDeviceFeatures2(pd, &feats);
@@ -174,19 +167,6 @@ void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {
     d->integer_dot_accelerated = idp.integerDotProduct4x8BitPackedSignedAccelerated;
   }
   d->fp16 = f16i8.shaderFloat16;
-  if (coop_nv_ext && vmm_core && coop.cooperativeMatrix && vmm.vulkanMemoryModel && d->fp16 && d->subgroup_size == 32 &&
-      d->max_shared_bytes >= kCoopmatSharedBytes) {
-    uint32_t n_cfg = 0;
-    vk.GetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n_cfg, nullptr);
-    std::vector<VkCooperativeMatrixPropertiesNV> cfg(n_cfg, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
-    if (n_cfg) vk.GetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n_cfg, cfg.data());
-    for (uint32_t i = 0; i < n_cfg && i < cfg.size(); i++) {
-      const VkCooperativeMatrixPropertiesNV &c = cfg[i];
-      if (c.MSize == 16 && c.NSize == 16 && c.KSize == 16 && c.AType == VK_COMPONENT_TYPE_FLOAT16_NV && c.BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-          c.CType == VK_COMPONENT_TYPE_FLOAT32_NV && c.DType == VK_COMPONENT_TYPE_FLOAT32_NV && c.scope == VK_SCOPE_SUBGROUP_NV)
-        d->coopmat_nv = true;
-    }
-  }
   // The KHR configurations: f16 x f16 + f32 at subgroup scope, whose products tile the 64 x 64 prompt tile with this
   // subgroup size; the largest product first, then the most even split of a subgroup's products (fewer loads).
   if (coop_khr_ext && vmm_core && coop_khr.cooperativeMatrix && vmm.vulkanMemoryModel && d->fp16 && d->max_shared_bytes >= kCoopmatSharedBytes) {
@@ -309,7 +289,6 @@ runtime *make_runtime() {
   INST(GetPhysicalDeviceFeatures2);
   INST(GetPhysicalDeviceMemoryProperties2);
   INST(GetPhysicalDeviceQueueFamilyProperties);
-  INST(GetPhysicalDeviceCooperativeMatrixPropertiesNV);
   vk.GetPhysicalDeviceCooperativeMatrixPropertiesKHR = (PFN_coopmat_props_khr)vk.GetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
   INST(EnumerateDeviceExtensionProperties);
   INST(CreateDevice);
@@ -364,35 +343,26 @@ paths enabled_paths(const device_desc &d) {
   p.subgroup = d.subgroup_arithmetic;
   p.integer_dot = d.integer_dot;
   p.fp16 = d.fp16;
-  // KHR where the module carries its tiles (a build whose glslc knew GL_KHR_cooperative_matrix), else NV.
-#ifdef AGLM_VK_COOPMAT_KHR
-  p.coopmat_khr = d.coopmat_khr;
-#endif
-  p.coopmat = p.coopmat_khr || d.coopmat_nv;
+  p.coopmat = d.coopmat_khr && has_khr_tiles(); // the module carries them where its build's glslc knew the extension
   if (const char *e = std::getenv("OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE"); e && std::strcmp(e, "1") == 0 && d.fp16)
-    p.coopmat = p.coopmat_emulated = true, p.coopmat_khr = false;
+    p.coopmat = p.coopmat_emulated = true;
   if (const char *v = std::getenv("OPEN_AUTOGLM_VULKAN_PATHS")) {
     const std::string list = "," + std::string(v) + ",";
     auto named = [&](const char *n) { return list.find("," + std::string(n) + ",") != std::string::npos; };
     p.subgroup = p.subgroup && named("subgroup");
     p.integer_dot = p.integer_dot && named("integer-dot");
     p.fp16 = p.fp16 && named("fp16");
-    // coopmat: either extension (KHR where the device and the module have it); coopmat-khr, coopmat-nv: that one.
-    const bool any = named("coopmat"), khr = named("coopmat-khr"), nv = named("coopmat-nv");
-    p.coopmat_khr = p.coopmat_khr && (any || khr);
-    if (!p.coopmat_emulated) p.coopmat = p.coopmat_khr || (d.coopmat_nv && (any || nv));
-    else p.coopmat = p.coopmat && any;
+    p.coopmat = p.coopmat && named("coopmat");
   }
   p.coopmat_emulated = p.coopmat_emulated && p.coopmat;
-  p.coopmat_khr = p.coopmat_khr && p.coopmat;
   return p;
 }
 
-paths paths_of(const device_desc &d) { return {d.use_subgroup, d.use_integer_dot, d.use_fp16, d.use_coopmat, d.coopmat_emulated, d.use_coopmat_khr}; }
+paths paths_of(const device_desc &d) { return {d.use_subgroup, d.use_integer_dot, d.use_fp16, d.use_coopmat, d.coopmat_emulated}; }
 
 std::string paths_text(const paths &p) {
   std::string s;
-  for (auto [on, name] : {std::pair<bool, const char *>{p.subgroup, "subgroup"}, {p.integer_dot, "integer dot"}, {p.fp16, "fp16"}, {p.coopmat, p.coopmat_emulated ? "cooperative matrix (emulated)" : p.coopmat_khr ? "cooperative matrix (KHR)" : "cooperative matrix (NV)"}})
+  for (auto [on, name] : {std::pair<bool, const char *>{p.subgroup, "subgroup"}, {p.integer_dot, "integer dot"}, {p.fp16, "fp16"}, {p.coopmat, p.coopmat_emulated ? "cooperative matrix (emulated)" : "cooperative matrix"}})
     if (on) s += (s.empty() ? "" : ", ") + std::string(name);
   return s.empty() ? "plain" : s;
 }
@@ -429,11 +399,10 @@ std::unique_ptr<device> device::open(int index, std::string *error) {
   // The optional paths: integer dot products (the matmul_dot kernels read packed int8x4 from uint words, so neither
   // shaderInt8 nor 8-bit storage is needed); subgroup arithmetic needs nothing enabled (Vulkan 1.1 core).
   const paths use = enabled_paths(d->desc_);
-  // f16 prompt tiles: shaderFloat16 (f16 values in shared memory); cooperative matrices: the NV extension and its
-  // feature (their tiles are f16 too).
+  // f16 prompt tiles: shaderFloat16 (f16 values in shared memory); cooperative matrices: the KHR extension, its
+  // feature and the Vulkan memory model (their tiles are f16 too).
   VkPhysicalDeviceShaderIntegerDotProductFeatures idot{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
   VkPhysicalDeviceShaderFloat16Int8Features f16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
-  VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
   VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
   void **tail = &feats.pNext;
   if (use.integer_dot) {
@@ -451,16 +420,10 @@ std::unique_ptr<device> device::open(int index, std::string *error) {
   coopmat_features_khr coop_khr{kStructCoopmatFeaturesKHR};
   if (use.coopmat && !use.coopmat_emulated) {
     vmm.vulkanMemoryModel = VK_TRUE;
+    coop_khr.cooperativeMatrix = VK_TRUE;
     *tail = &vmm, tail = &vmm.pNext;
-    if (use.coopmat_khr) {
-      coop_khr.cooperativeMatrix = VK_TRUE;
-      *tail = &coop_khr, tail = &coop_khr.pNext;
-      enabled.push_back("VK_KHR_cooperative_matrix");
-    } else {
-      coop.cooperativeMatrix = VK_TRUE;
-      *tail = &coop, tail = &coop.pNext;
-      enabled.push_back("VK_NV_cooperative_matrix");
-    }
+    *tail = &coop_khr, tail = &coop_khr.pNext;
+    enabled.push_back("VK_KHR_cooperative_matrix");
   }
   if (feats.pNext) ci.pNext = &feats;
   ci.enabledExtensionCount = (uint32_t)enabled.size();
@@ -472,7 +435,6 @@ std::unique_ptr<device> device::open(int index, std::string *error) {
   d->desc_.use_fp16 = use.fp16;
   d->desc_.use_coopmat = use.coopmat;
   d->desc_.coopmat_emulated = use.coopmat_emulated;
-  d->desc_.use_coopmat_khr = use.coopmat_khr;
   vk.GetDeviceQueue(d->dev_, d->desc_.compute_queue_family, 0, &d->queue_);
   VkPhysicalDeviceMemoryProperties2 mp{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
   vk.GetPhysicalDeviceMemoryProperties2(d->desc_.handle, &mp);

@@ -46,8 +46,7 @@ struct api {
   PFN_vkGetPhysicalDeviceFeatures2 GetPhysicalDeviceFeatures2 = nullptr;
   PFN_vkGetPhysicalDeviceMemoryProperties2 GetPhysicalDeviceMemoryProperties2 = nullptr;
   PFN_vkGetPhysicalDeviceQueueFamilyProperties GetPhysicalDeviceQueueFamilyProperties = nullptr;
-  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV GetPhysicalDeviceCooperativeMatrixPropertiesNV = nullptr; // may be null
-  PFN_coopmat_props_khr GetPhysicalDeviceCooperativeMatrixPropertiesKHR = nullptr;                               // may be null
+  PFN_coopmat_props_khr GetPhysicalDeviceCooperativeMatrixPropertiesKHR = nullptr; // may be null
   PFN_vkEnumerateDeviceExtensionProperties EnumerateDeviceExtensionProperties = nullptr;
   PFN_vkCreateDevice CreateDevice = nullptr;
   PFN_vkGetDeviceProcAddr GetDeviceProcAddr = nullptr;
@@ -108,10 +107,6 @@ struct device_desc {
   bool subgroup_arithmetic = false;
   bool fp16 = false, int8 = false, storage16 = false, storage8 = false;
   bool integer_dot = false, cooperative_matrix = false, memory_budget = false; // cooperative_matrix: VK_KHR_cooperative_matrix listed
-  // VK_NV_cooperative_matrix with its feature, a 16 x 16 x 16 f16 x f16 + f32 subgroup configuration, subgroups of 32,
-  // shaderFloat16 and the Vulkan memory model (1.2): the prompt tiles' NV cooperative-matrix build (matmul.comp
-  // AGLM_COOPMAT) can run.
-  bool coopmat_nv = false;
   // VK_KHR_cooperative_matrix with its feature, shaderFloat16, the Vulkan memory model and an f16 x f16 + f32 subgroup
   // configuration that tiles the 64 x 64 prompt tile with this subgroup size (coopmat_shape): the KHR build
   // (AGLM_COOPMAT_KHR) can run with these specialization constants.
@@ -128,7 +123,6 @@ struct device_desc {
   // which describes devices without opening them.
   bool use_subgroup = false, use_integer_dot = false, use_fp16 = false, use_coopmat = false;
   bool coopmat_emulated = false; // use_coopmat runs the emulated build (OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1)
-  bool use_coopmat_khr = false;  // use_coopmat runs the KHR build (where the device has both, KHR is preferred)
   uint32_t max_workgroup_invocations = 0, max_storage_buffer_range = 0;
   int32_t score = 0;      // discrete > integrated > virtual > cpu (0: not chosen unless named)
   std::string score_why;
@@ -145,18 +139,26 @@ bool coopmat_grid(uint32_t m, uint32_t n, uint32_t k, uint32_t sg, device_desc::
 // The optional kernel paths a device gets: each where the device has the feature; none with
 // OPEN_AUTOGLM_VULKAN_PLAIN=1 (the plain kernels only: shared-memory sums, f32 arithmetic), so that path can be forced
 // and tested on any device; with OPEN_AUTOGLM_VULKAN_PATHS (a comma-separated subset of subgroup, integer-dot, fp16,
-// coopmat, coopmat-khr, coopmat-nv) only those named (coopmat: either cooperative-matrix extension, KHR first). The fp16 and coopmat paths are dropped again when their self-check fails
+// coopmat) only those named. The fp16 and coopmat paths are dropped again when their self-check fails
 // (vk-program.cpp: check_tile_path).
 // OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1 gives devices with shaderFloat16 the cooperative-matrix path with its operations
 // emulated (coopmat_emulated): the tile's indexing tested where no device has cooperative matrices.
 struct paths {
-  bool subgroup = false, integer_dot = false, fp16 = false, coopmat = false, coopmat_emulated = false, coopmat_khr = false;
+  bool subgroup = false, integer_dot = false, fp16 = false, coopmat = false, coopmat_emulated = false;
 };
 bool plain_forced();
 paths enabled_paths(const device_desc &d);
 // "subgroup, integer dot, fp16, cooperative matrix" (those enabled) or "plain".
 std::string paths_text(const paths &p);
 paths paths_of(const device_desc &d); // the use_ flags of an opened device
+// Whether this module carries the KHR cooperative-matrix tiles (built with a glslc that knows the extension).
+inline bool has_khr_tiles() {
+#ifdef AGLM_VK_COOPMAT_KHR
+  return true;
+#else
+  return false;
+#endif
+}
 
 // The loader and an instance, opened once per process. `error` says why when it is not usable.
 struct runtime {

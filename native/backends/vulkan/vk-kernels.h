@@ -96,8 +96,9 @@ inline void matmul_groups(uint32_t m, uint32_t n, uint32_t g[3], uint32_t max_x 
   rows_by_tokens(m, tiled ? matmul_tile : matmul_rows, tiled ? (n + matmul_tile - 1) / matmul_tile : n ? 1 : 0, g, max_x);
 }
 
-// The f16 prompt tiles (mmh_<type>, mmc_<type>: matmul.comp's tiled path alone, for n > matmul_tok and k % 32 == 0):
-// matmul_push, tiles of matmul_tile (mmh_) or matmul_tile_coop (mmc_) rows x tokens, row groups over x and z.
+// The f16 prompt tiles (mmh_<type>, mmk_<type>, mme_<type>: matmul.comp's tiled path alone, for n > matmul_tok and
+// k % 32 == 0): matmul_push, tiles of matmul_tile (mmh_) or matmul_tile_coop (mmk_, mme_) rows x tokens, row groups
+// over x and z.
 constexpr uint32_t matmul_tile_coop = 64;
 inline void matmul_tile_groups(uint32_t m, uint32_t n, uint32_t tile, uint32_t g[3]) { rows_by_tokens(m, tile, (n + tile - 1) / tile, g); }
 

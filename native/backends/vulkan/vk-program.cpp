@@ -55,7 +55,7 @@ struct kernel_spec {
 
 // The tile build a device's path runs (coop: its cooperative-matrix path, else the fp16 one).
 tile_kind tile_of(const device_desc &dd, bool coop) {
-  return !coop ? TILE_F16 : dd.coopmat_emulated ? TILE_COOP_EMULATED : dd.use_coopmat_khr ? TILE_COOP_KHR : TILE_COOP;
+  return !coop ? TILE_F16 : dd.coopmat_emulated ? TILE_COOP_EMULATED : TILE_COOP_KHR;
 }
 
 // A prompt tile's kernel: its SPIR-V and, for the KHR build, matmul.comp's constant_id 0 .. 5 (CM_M, CM_N, CM_K, GR,
@@ -135,7 +135,7 @@ void kernels_of(const program &p, const aglm_hal_op &op, int ids[kMaxOpKernels])
 }
 
 // The self-check of an f16 prompt-tile path on a device, once per process and device: the F16 build of the path's
-// kernel (coop: mmc_f16, else mmh_f16) on m = 80, n = 70, k = 96 (partial tiles on both sides, three k steps) with a
+// kernel (coop: mmk_f16 or mme_f16, else mmh_f16) on m = 80, n = 70, k = 96 (partial tiles on both sides, three k steps) with a
 // bias, against a double product of the same f16 values (f32 sums of exact products: NMSE ~1e-14). A path whose
 // pipeline cannot be built or whose result is off by more than 1e-10 is not used; `why` says what happened.
 bool check_tile_path(device &dev, bool coop, std::string *why) {
@@ -189,7 +189,7 @@ bool check_tile_path(device &dev, bool coop, std::string *why) {
     const device_desc::coopmat_shape &c = dev.desc().khr;
     std::snprintf(what, sizeof what, "cooperative-matrix (KHR, %ux%ux%u, %ux%u per subgroup)", c.m, c.n, c.k, c.br, c.bc);
   } else {
-    std::snprintf(what, sizeof what, "%s", kind == TILE_F16 ? "fp16" : kind == TILE_COOP ? "cooperative-matrix (NV)" : "cooperative-matrix (emulated)");
+    std::snprintf(what, sizeof what, "%s", kind == TILE_F16 ? "fp16" : "cooperative-matrix (emulated)");
   }
   char text[300];
   if (!ok) std::snprintf(text, sizeof text, "%s tiles not used: their self-check could not run (%s)", what, err.empty() ? "no SPIR-V" : err.c_str());

@@ -34,7 +34,7 @@ enum kernel_id : int {
   K_QUANTIZE_Q8,       // activations into int8 blocks for K_MATMUL_DOT
   K_QUANTIZE_Q8K,      // activations into Q8_K super-blocks for the K-quants' K_MATMUL_DOT
   K_MATMUL_DOT = 256,  // + weight type: the integer-dot matmuls (where the device has the path and the type a kernel)
-  K_MATMUL_TILE = 384, // + weight type: the f16 prompt tiles (mmc_ with cooperative matrices, else mmh_)
+  K_MATMUL_TILE = 384, // + weight type: the f16 prompt tiles (mmk_ or mme_ with cooperative matrices, else mmh_)
 };
 constexpr int kMaxOpKernels = 3; // an op's kernels: see kernels_of (vk-program.cpp)
 

@@ -582,7 +582,7 @@ int main(int argc, char **argv) {
          ",\"subgroupArithmetic\":" + (d.subgroup_arithmetic ? "true" : "false") + ",\"fp16\":" + (d.fp16 ? "true" : "false") +
          ",\"int8\":" + (d.int8 ? "true" : "false") + ",\"storage16\":" + (d.storage16 ? "true" : "false") +
          ",\"storage8\":" + (d.storage8 ? "true" : "false") + ",\"integerDot\":" + (d.integer_dot ? "true" : "false") +
-         ",\"cooperativeMatrix\":" + (d.cooperative_matrix ? "true" : "false") + ",\"cooperativeMatrixNV\":" + (d.coopmat_nv ? "true" : "false") +
+         ",\"cooperativeMatrix\":" + (d.cooperative_matrix ? "true" : "false") +
          ",\"cooperativeMatrixKHR\":" + (d.coopmat_khr ? json_str(std::to_string(d.khr.m) + "x" + std::to_string(d.khr.n) + "x" + std::to_string(d.khr.k)) : std::string("null")) + "}";
   }
   j += "],\"checks\":[";

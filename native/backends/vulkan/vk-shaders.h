@@ -41,31 +41,22 @@
 #include <mm_q6_k_sg.spv.h>
 #include <mm_q8_0.spv.h>
 #include <mm_q8_0_sg.spv.h>
-#include <mmc_f16.spv.h>
 #include <mme_f16.spv.h>
 #include <mmh_f16.spv.h>
-#include <mmc_q4_0.spv.h>
 #include <mme_q4_0.spv.h>
 #include <mmh_q4_0.spv.h>
-#include <mmc_q4_1.spv.h>
 #include <mme_q4_1.spv.h>
 #include <mmh_q4_1.spv.h>
-#include <mmc_q4_k.spv.h>
 #include <mme_q4_k.spv.h>
 #include <mmh_q4_k.spv.h>
-#include <mmc_q5_0.spv.h>
 #include <mme_q5_0.spv.h>
 #include <mmh_q5_0.spv.h>
-#include <mmc_q5_1.spv.h>
 #include <mme_q5_1.spv.h>
 #include <mmh_q5_1.spv.h>
-#include <mmc_q5_k.spv.h>
 #include <mme_q5_k.spv.h>
 #include <mmh_q5_k.spv.h>
-#include <mmc_q6_k.spv.h>
 #include <mme_q6_k.spv.h>
 #include <mmh_q6_k.spv.h>
-#include <mmc_q8_0.spv.h>
 #include <mme_q8_0.spv.h>
 #include <mmh_q8_0.spv.h>
 #ifdef AGLM_VK_COOPMAT_KHR
@@ -130,16 +121,15 @@ static inline const uint32_t *mm_spirv(int type, size_t *bytes, bool subgroup = 
   return subgroup ? s->mm_sg : s->mm;
 }
 
-// The prompt tiles in f16 (matmul.comp's tiled path alone): mmh_<type> for devices with shaderFloat16, mmc_<type>
-// (cooperative matrices, VK_NV_cooperative_matrix) for NVIDIA GPUs, mme_<type> the same tile with the cooperative
-// operations emulated (tests), mmk_<type> (VK_KHR_cooperative_matrix, its shape as specialization constants; built
-// where the build's glslc knows GL_KHR_cooperative_matrix, AGLM_VK_COOPMAT_KHR); the F16 weights and the quantized
-// types.
-enum tile_kind { TILE_F16, TILE_COOP, TILE_COOP_EMULATED, TILE_COOP_KHR };
+// The prompt tiles in f16 (matmul.comp's tiled path alone): mmh_<type> for devices with shaderFloat16, mmk_<type>
+// (cooperative matrices, VK_KHR_cooperative_matrix, the shape as specialization constants; built where the build has
+// a glslc that knows GL_KHR_cooperative_matrix: AGLM_VK_COOPMAT_KHR), mme_<type> the cooperative-matrix tile with its
+// operations emulated (tests); the F16 weights and the quantized types.
+enum tile_kind { TILE_F16, TILE_COOP_KHR, TILE_COOP_EMULATED };
 struct tile_shaders {
   int type;
-  const uint32_t *spirv[4];
-  size_t bytes[4];
+  const uint32_t *spirv[3];
+  size_t bytes[3];
 };
 #ifdef AGLM_VK_COOPMAT_KHR
 #define AGLM_VK_KHR_TILE(t) mmk_##t##_spv
@@ -150,8 +140,8 @@ struct tile_shaders {
 #endif
 #define AGLM_VK_TILE_SHADERS(T, t)                                             \
   {AGLM_TYPE_##T,                                                              \
-   {mmh_##t##_spv, mmc_##t##_spv, mme_##t##_spv, AGLM_VK_KHR_TILE(t)},         \
-   {mmh_##t##_spv_bytes, mmc_##t##_spv_bytes, mme_##t##_spv_bytes, AGLM_VK_KHR_TILE_BYTES(t)}}
+   {mmh_##t##_spv, AGLM_VK_KHR_TILE(t), mme_##t##_spv},                         \
+   {mmh_##t##_spv_bytes, AGLM_VK_KHR_TILE_BYTES(t), mme_##t##_spv_bytes}}
 static const tile_shaders tile_shader_table[] = {
     AGLM_VK_TILE_SHADERS(F16, f16),   AGLM_VK_TILE_SHADERS(Q8_0, q8_0), AGLM_VK_TILE_SHADERS(Q4_0, q4_0),
     AGLM_VK_TILE_SHADERS(Q4_1, q4_1), AGLM_VK_TILE_SHADERS(Q5_0, q5_0), AGLM_VK_TILE_SHADERS(Q5_1, q5_1),

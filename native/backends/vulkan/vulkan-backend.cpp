@@ -69,17 +69,15 @@ int32_t vk_device_info(int32_t i, aglm_hal_device_info *out) {
     const aglm_vk::device_desc &d = rt.devices[(size_t)order[(size_t)i]];
     std::memset(out, 0, sizeof *out);
     put(out->name, sizeof out->name, d.name);
-    // Cooperative matrices: which extension the tiles use and the shape, or why the KHR extension is not used.
+    // Cooperative matrices: the KHR tile's product shape, or why the extension is not used.
     std::string coop;
     const aglm_vk::paths use = aglm_vk::enabled_paths(d);
-    if (use.coopmat_khr) {
+    if (d.coopmat_khr) {
       char s[96];
-      std::snprintf(s, sizeof s, ", cooperative matrix (KHR %ux%ux%u%s)", d.khr.m, d.khr.n, d.khr.k, d.coopmat_nv ? ", NV" : "");
+      std::snprintf(s, sizeof s, ", cooperative matrix (KHR %ux%ux%u%s)", d.khr.m, d.khr.n, d.khr.k, aglm_vk::has_khr_tiles() ? "" : ": this build has no KHR tiles");
       coop = s;
-    } else if (d.coopmat_nv) {
-      coop = ", cooperative matrix (NV)";
     } else if (d.cooperative_matrix) {
-      coop = d.coopmat_khr ? ", cooperative matrix (KHR: this build has no KHR tiles)" : ", cooperative matrix (KHR: no f16 configuration fits the tile)";
+      coop = ", cooperative matrix (KHR, not used: no f16 configuration for the tile, or no shaderFloat16 or Vulkan memory model)";
     }
     char desc[320];
     std::snprintf(desc, sizeof desc, "Vulkan %u.%u %s device, driver %s, subgroup %u%s%s%s%s; kernel paths: %s", VK_API_VERSION_MAJOR(d.api_version),
@@ -173,8 +171,8 @@ uint64_t vk_session_memory(const aglm_hal_session *s) { return s && s->vk ? s->v
 
 // {"loader", "error", "instanceVersion", "plain", "devices": [{name, type, driver, api, score, why, memoryBytes,
 //  memoryFree, subgroupSize, fp16, int8, storage16, storage8, integerDot, integerDotAccelerated, cooperativeMatrix,
-//  cooperativeMatrixNV, cooperativeMatrixKHR: {m, n, k, gr, br, bc} | null, paths: {subgroup, integerDot, fp16, coopmat,
-//  coopmatKHR}}], "kernels"}. plain: OPEN_AUTOGLM_VULKAN_PLAIN=1 is set; paths: the optional kernel
+//  cooperativeMatrixKHR: {m, n, k, gr, br, bc} | null (the tile's shape), paths: {subgroup, integerDot, fp16,
+//  coopmat}}], "kernels"}. plain: OPEN_AUTOGLM_VULKAN_PLAIN=1 is set; paths: the optional kernel
 //  paths a program on that device uses (vk-context.h enabled_paths).
 size_t vk_report(const char *, char *buf, size_t len) {
   std::string j;
@@ -196,11 +194,11 @@ size_t vk_report(const char *, char *buf, size_t len) {
            ",\"memoryFree\":" + std::to_string(d.device_local_free) + ",\"subgroupSize\":" + std::to_string(d.subgroup_size) +
            ",\"fp16\":" + b(d.fp16) + ",\"int8\":" + b(d.int8) + ",\"storage16\":" + b(d.storage16) + ",\"storage8\":" + b(d.storage8) +
            ",\"integerDot\":" + b(d.integer_dot) + ",\"integerDotAccelerated\":" + b(d.integer_dot_accelerated) +
-           ",\"cooperativeMatrix\":" + b(d.cooperative_matrix) + ",\"cooperativeMatrixNV\":" + b(d.coopmat_nv) +
+           ",\"cooperativeMatrix\":" + b(d.cooperative_matrix) +
            ",\"cooperativeMatrixKHR\":" + (d.coopmat_khr ? "{\"m\":" + std::to_string(d.khr.m) + ",\"n\":" + std::to_string(d.khr.n) + ",\"k\":" +
            std::to_string(d.khr.k) + ",\"gr\":" + std::to_string(d.khr.gr) + ",\"br\":" + std::to_string(d.khr.br) + ",\"bc\":" + std::to_string(d.khr.bc) + "}" : std::string("null")) +
            ",\"paths\":{\"subgroup\":" + b(use.subgroup) + ",\"integerDot\":" + b(use.integer_dot) + ",\"fp16\":" + b(use.fp16) +
-           ",\"coopmat\":" + b(use.coopmat) + ",\"coopmatKHR\":" + b(use.coopmat_khr) + "}}";
+           ",\"coopmat\":" + b(use.coopmat) + "}}";
     }
     j += std::string("],\"kernels\":") + json_str(kKernels) + "}";
   } catch (...) {

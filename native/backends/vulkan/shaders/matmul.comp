@@ -12,14 +12,14 @@
 //   - AGLM_F16 (devices with shaderFloat16): the same 32 x 32 tile and 4 x 4 sums per invocation;
 //   - AGLM_COOPMAT: a 64 x 64 tile, 128 invocations, the tile's products as cooperative matrix products (f16 inputs,
 //     f32 sums) on the tensor cores of NVIDIA, AMD and Intel GPUs. Subgroups form a GR x (subgroups / GR) grid over the
-//     tile; each owns BR x BC blocks of CM_M rows x CM_N tokens and steps k by CM_K.
-//     - alone: VK_NV_cooperative_matrix, 16 x 16 x 16, subgroups of 32 (GR = 2, BR = BC = 2: NVIDIA GPUs);
+//     tile; each owns BR x BC blocks of CM_M rows x CM_N tokens and steps k by CM_K. Two builds:
 //     - with AGLM_COOPMAT_KHR: VK_KHR_cooperative_matrix, the shape and the grid as specialization constants that
-//       the host picks from the device's configurations and subgroup size (16 x 16 x 16 on NVIDIA and AMD, 8 x 8 x 8
-//       with subgroups of 8 on lavapipe, which runs it in the tests);
-//     - with AGLM_COOPMAT_EMULATE: the NV shape with the cooperative operations emulated with the same operands
-//       (element offsets, strides, layouts) by groups of 32 invocations, so the tile's indexing runs on any device
-//       with shaderFloat16 (OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1).
+//       the host picks from the device's configurations and subgroup size (16 x 16 x 16 with subgroups of 32 on
+//       NVIDIA, 8 x 8 x 8 with subgroups of 8 on lavapipe, which runs it in the tests);
+//     - with AGLM_COOPMAT_EMULATE: 16 x 16 x 16 products and subgroups of 32 (GR = 2, BR = BC = 2: the layout NVIDIA
+//       GPUs get), the cooperative operations emulated with the same operands (element offsets, strides, layouts) by
+//       groups of 32 invocations, so that layout's indexing runs on any device with shaderFloat16
+//       (OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE=1).
 // Workgroups: x and z = row groups (z * numWorkGroups.x + x, so m may pass 65535 row groups), y = token groups.
 #extension GL_GOOGLE_include_directive : require
 #if defined(AGLM_F16) || defined(AGLM_COOPMAT)
@@ -31,9 +31,7 @@
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
 #elif defined(AGLM_COOPMAT) && !defined(AGLM_COOPMAT_EMULATE)
-#extension GL_NV_cooperative_matrix : require
-#extension GL_KHR_memory_scope_semantics : require
-#extension GL_KHR_shader_subgroup_basic : require
+#error AGLM_COOPMAT needs AGLM_COOPMAT_KHR or AGLM_COOPMAT_EMULATE
 #endif
 #ifdef AGLM_SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
@@ -225,17 +223,6 @@ layout(constant_id = 5) const uint BC = 2;
 #define GR 2u
 #define BR 2u
 #define BC 2u
-#ifndef AGLM_COOPMAT_EMULATE
-#define ACC_T fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
-#define A_T fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
-#define B_T A_T
-#define ACC_ZERO ACC_T(0.0)
-#define LOAD_A(f, el, stride) coopMatLoadNV(f, ws, el, stride, false)
-#define LOAD_B(f, el, stride) coopMatLoadNV(f, xs, el, stride, true)
-#define MUL_ADD(a, b, c) coopMatMulAddNV(a, b, c)
-#define STORE_C(f, el, stride) coopMatStoreNV(f, cs, el, stride, true)
-#define SUBGROUP_ID gl_SubgroupID
-#else
 // A 16 x 16 operand is where it would be loaded from (ws for A, xs for B: element offset, stride, column-major); an
 // accumulator is 8 values a lane of 32 (element e = lane + 32 q: row e / 16, column e % 16).
 struct frag {
@@ -268,7 +255,6 @@ void emu_store(acc8 f, uint el, uint stride, bool col) {
     cs[at(frag(el, stride, col), e / 16u, e % 16u)] = f.v[q];
   }
 }
-#endif
 #endif
 
 void matmul_tiled() {
