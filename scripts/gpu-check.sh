@@ -48,7 +48,7 @@ if [ "${1:-}" = --pack ]; then
   NEXT=$ROOT/.cache/vulkan-next/root
   NLIB=$(ls -d "$NEXT"/usr/lib/*-linux-gnu 2>/dev/null | head -1)
   NLDSO=$(ls "$NLIB"/ld-linux-*.so.* 2>/dev/null | head -1)
-  if [ -n "$NLDSO" ] && [ -x "$NEXT/usr/bin/glslc" ]; then
+  if [ -n "$NLDSO" ] && [ -x "$NEXT/usr/bin/glslc" ] && [ -x "$NEXT/usr/bin/spirv-val" ]; then
     mkdir -p "$DIR/next/bin" "$DIR/next/lib"
     for tool in glslc spirv-val; do
       cp "$NEXT/usr/bin/$tool" "$DIR/next/bin/$tool.real"
@@ -57,7 +57,7 @@ if [ "${1:-}" = --pack ]; then
       chmod +x "$DIR/next/bin/$tool"
     done
     cp -L "$NLDSO" "$DIR/next/lib/"
-    "$DIR/next/bin/glslc" --version | head -1
+    "$DIR/next/bin/glslc" --version | sed -n 1p && "$DIR/next/bin/spirv-val" --version | sed -n 1p
   else
     echo "no .cache/vulkan-next (bash scripts/vulkan-next.sh): the device builds the Vulkan module without KHR cooperative-matrix tiles"
   fi

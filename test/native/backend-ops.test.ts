@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.js';
-import { vulkanNextMissing, vulkanNextRun } from '../helpers/vulkan-next.js';
+import { vulkanNextSkipped, vulkanNextRun } from '../helpers/vulkan-next.js';
 
 const REL = join(repoRoot, 'build', 'Release');
 const BIN = join(REL, process.platform === 'win32' ? 'backend-ops.exe' : 'backend-ops');
@@ -181,9 +181,9 @@ for (const [name, file, missing] of [
 
 test('backend-ops: the Vulkan module on the newer lavapipe (scripts/vulkan-next.sh: Mesa 26, Vulkan 1.4, KHR cooperative matrices) against the CPU reference, every op', { skip: !existsSync(BIN) && notBuilt }, (t) => {
   if (!existsSync(VULKAN)) return t.skip('the Vulkan backend is not built here');
-  if (vulkanNextMissing()) return t.skip(vulkanNextMissing()!);
+  if (vulkanNextSkipped(t)) return;
   const { code, report, raw } = run(['--module', VULKAN], {}, vulkanNextRun);
-  if (code === 77) return t.skip(`the Vulkan backend cannot run here (${report.unavailable?.stage}): ${report.unavailable?.reason}`);
+  if (code === 77 && vulkanNextSkipped(t, `the Vulkan backend cannot run there (${report.unavailable?.stage}): ${report.unavailable?.reason}`)) return;
   t.diagnostic(`device: ${report.deviceDescription}`);
   summarise(t, report);
   assertAllOk(report);
@@ -215,9 +215,10 @@ for (const [label, env, paths, wrap] of [
 ] as const) {
   test(`backend-ops: the Vulkan module with ${label} against the CPU reference and a double product`, { skip: !existsSync(BIN) && notBuilt }, (t) => {
     if (!existsSync(VULKAN)) return t.skip('the Vulkan backend is not built here');
-    if (wrap && vulkanNextMissing()) return t.skip(vulkanNextMissing()!);
+    if (wrap && vulkanNextSkipped(t)) return;
     const { code, report, raw } = run(['--module', VULKAN, '--op', 'matmul'], env, wrap ? vulkanNextRun : undefined);
-    if (code === 77) return t.skip(`the Vulkan backend cannot run here (${report.unavailable?.stage}): ${report.unavailable?.reason}`);
+    const unavailable = `the Vulkan backend cannot run here (${report.unavailable?.stage}): ${report.unavailable?.reason}`;
+    if (code === 77 && (wrap ? vulkanNextSkipped(t, unavailable) : (t.skip(unavailable), true))) return;
     t.diagnostic(`device: ${report.deviceDescription}`);
     if (!/kernel paths: .*fp16/.test(report.deviceDescription ?? '')) return t.skip(`the device has no shaderFloat16: ${report.deviceDescription}`);
     assert.match(report.deviceDescription ?? '', paths);

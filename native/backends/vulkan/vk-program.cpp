@@ -49,7 +49,7 @@ struct kernel_spec {
   const uint32_t *spirv;
   size_t bytes;
   uint32_t n_buffers, push_bytes;
-  uint32_t spec[6] = {};
+  uint32_t spec[7] = {};
   uint32_t n_spec = 0;
 };
 
@@ -58,17 +58,17 @@ tile_kind tile_of(const device_desc &dd, bool coop) {
   return !coop ? TILE_F16 : dd.coopmat_emulated ? TILE_COOP_EMULATED : TILE_COOP_KHR;
 }
 
-// A prompt tile's kernel: its SPIR-V and, for the KHR build, matmul.comp's constant_id 0 .. 5 (CM_M, CM_N, CM_K, GR,
-// BR, BC) from the device's chosen shape.
+// A prompt tile's kernel: its SPIR-V and, for the KHR build, matmul.comp's constant_id 0 .. 6 (CM_M, CM_N, CM_K, GR,
+// BR, BC, NSG) from the device's chosen shape and subgroup size.
 bool tile_spec(int type, const device_desc &dd, tile_kind kind, kernel_spec *k) {
   size_t b = 0;
   const uint32_t *s = mm_tile_spirv(type, kind, &b);
   *k = {s, b, 4, sizeof(matmul_push)};
   if (kind == TILE_COOP_KHR) {
     const device_desc::coopmat_shape &c = dd.khr;
-    const uint32_t v[6] = {c.m, c.n, c.k, c.gr, c.br, c.bc};
+    const uint32_t v[7] = {c.m, c.n, c.k, c.gr, c.br, c.bc, 128 / dd.subgroup_size};
     std::memcpy(k->spec, v, sizeof v);
-    k->n_spec = 6;
+    k->n_spec = 7;
   }
   return s != nullptr;
 }

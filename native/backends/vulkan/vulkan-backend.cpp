@@ -77,7 +77,7 @@ int32_t vk_device_info(int32_t i, aglm_hal_device_info *out) {
       std::snprintf(s, sizeof s, ", cooperative matrix (KHR %ux%ux%u%s)", d.khr.m, d.khr.n, d.khr.k, aglm_vk::has_khr_tiles() ? "" : ": this build has no KHR tiles");
       coop = s;
     } else if (d.cooperative_matrix) {
-      coop = ", cooperative matrix (KHR, not used: no f16 configuration for the tile, or no shaderFloat16 or Vulkan memory model)";
+      coop = ", cooperative matrix (KHR, not used: no fitting f16 configuration, or a feature or limit missing)";
     }
     char desc[320];
     std::snprintf(desc, sizeof desc, "Vulkan %u.%u %s device, driver %s, subgroup %u%s%s%s%s; kernel paths: %s", VK_API_VERSION_MAJOR(d.api_version),

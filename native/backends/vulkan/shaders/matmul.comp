@@ -207,6 +207,7 @@ layout(constant_id = 2) const uint CM_K = 16;
 layout(constant_id = 3) const uint GR = 2;
 layout(constant_id = 4) const uint BR = 2;
 layout(constant_id = 5) const uint BC = 2;
+layout(constant_id = 6) const uint NSG = 4; // the subgroups the grid was made for: 128 / the device's subgroup size
 #define ACC_T coopmat<float, gl_ScopeSubgroup, CM_M, CM_N, gl_MatrixUseAccumulator>
 #define A_T coopmat<float16_t, gl_ScopeSubgroup, CM_M, CM_K, gl_MatrixUseA>
 #define B_T coopmat<float16_t, gl_ScopeSubgroup, CM_K, CM_N, gl_MatrixUseB>
@@ -261,6 +262,11 @@ void matmul_tiled() {
   const uint r0 = row_group() * TR;
   if (r0 >= p.m) return;
   const uint t0 = gl_WorkGroupID.y * TR;
+#ifdef AGLM_COOPMAT_KHR
+  // Subgroups of another size than the host planned for would index past the tile: the workgroup (gl_NumSubgroups
+  // is uniform) writes nothing instead, so the self-check fails and the path is turned off.
+  if (gl_NumSubgroups != NSG) return;
+#endif
   const uint wm = (SUBGROUP_ID % GR) * (BR * CM_M), wn = (SUBGROUP_ID / GR) * (BC * CM_N);
   ACC_T acc[BR * BC];
   for (uint i = 0u; i < BR * BC; i++) acc[i] = ACC_ZERO;
