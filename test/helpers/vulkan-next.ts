@@ -9,7 +9,7 @@ import { repoRoot } from './fixtures.js';
 export const vulkanNextRun = join(repoRoot, '.cache', 'vulkan-next', 'bin', 'run');
 
 /** Why the newer lavapipe cannot be used here, or undefined where it can. */
-export function vulkanNextMissing(): string | undefined {
+function vulkanNextMissing(): string | undefined {
   if (process.platform !== 'linux') return 'scripts/vulkan-next.sh fetches Debian packages: Linux only';
   if (!existsSync(vulkanNextRun)) return `no ${vulkanNextRun}: run \`bash scripts/vulkan-next.sh\` (Debian unstable's lavapipe, with VK_KHR_cooperative_matrix), then rebuild`;
   return undefined;

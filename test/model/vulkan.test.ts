@@ -6,7 +6,7 @@
 // on the weights in f32; OPEN_AUTOGLM_VULKAN_PLAIN=1 forces the latter); 8 sequences
 // batched give each exactly what it gives alone; an abort during a long prompt lands between submissions. Skips,
 // saying why, where the backend is not built or no Vulkan device exists.
-import { before, test } from 'node:test';
+import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -136,54 +136,55 @@ test('random-weight llama, qwen2, chatglm and glm4 models in F32, F16, Q8_0, Q4_
   }
 });
 
+/**
+ * The f16 tiles' check: 40-token prompts of glm4 F16, Q4_0 and Q4_K files (written into `dir` once) on Vulkan, run by
+ * `vulkan` (which returns the model's description and logits), agree with the CPU on the same weights in f32 within
+ * the stated tolerance, and the description matches `described` (the path in use, its self-check passed).
+ */
+async function checkTilePrompts(t: TestContext, dir: string, label: string, described: RegExp, vulkan: (file: string, tokens: number[]) => Promise<{ description: string; logits: Float32Array }>) {
+  const tokens = benchTokens(40, SHAPE.vocabSize, 1, 7);
+  for (const [typeName, type] of TYPES.filter(([n]) => ['F16', 'Q4_0', 'Q4_K'].includes(n))) {
+    const file = join(dir, `glm4-${typeName}.gguf`);
+    if (!existsSync(file)) await writeRandomModel(file, SHAPE, { arch: 'glm4', type, seed: 9 });
+    const want = await logitsOf(file, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' }, tokens, 64);
+    const got = await vulkan(file, tokens);
+    assert.match(got.description, described);
+    const e = nmse(got.logits, want);
+    t.diagnostic(`${label} ${typeName}: logits nmse vs CPU on the same f32 weights ${e.toExponential(2)}`);
+    // Above the f32 path's ~1e-12 (the tiles ran), below the stated tolerance of f16 operands.
+    assert.ok(e > 1e-10 && e < TOL_F16_TILES, `${label} ${typeName}: nmse ${e}`);
+  }
+}
+
 test('f16 prompt tiles (the fp16 path, and the cooperative-matrix tile emulated): 40-token prompts of F16, Q4_0 and Q4_K models agree with the CPU on the same weights in f32 within the stated tolerance, after the tiles pass their self-check', async (t) => {
   if (skip) return t.skip(skip);
   const dir = tempDir(t, 'aglm-vk-tiles-');
-  const tokens = benchTokens(40, SHAPE.vocabSize, 1, 7);
-  for (const [label, env, path] of [
+  for (const [label, env, described] of [
     ['fp16', { OPEN_AUTOGLM_VULKAN_PATHS: 'subgroup,fp16' }, /paths: subgroup, fp16; fp16 tiles passed their self-check/],
     ['cooperative matrix (emulated)', { OPEN_AUTOGLM_VULKAN_COOPMAT_EMULATE: '1' }, /cooperative matrix \(emulated\).*cooperative-matrix \(emulated\) tiles passed their self-check/],
   ] as const) {
-    for (const [typeName, type] of TYPES.filter(([n]) => ['F16', 'Q4_0', 'Q4_K'].includes(n))) {
-      const file = join(dir, `glm4-${typeName}.gguf`);
-      if (label === 'fp16') await writeRandomModel(file, SHAPE, { arch: 'glm4', type, seed: 9 });
-      const want = await logitsOf(file, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' }, tokens, 64);
-      const got = await withEnv(env, async () => {
+    await checkTilePrompts(t, dir, label, described, (file, tokens) =>
+      withEnv(env, async () => {
         await using vk = await loadModel(file, { backend: 'vulkan' });
-        assert.match(vk.backend.description, path);
-        return await logits(vk, tokens, 64);
-      });
-      const e = nmse(got, want);
-      t.diagnostic(`${label} ${typeName}: logits nmse vs CPU on the same f32 weights ${e.toExponential(2)}`);
-      // Above the f32 path's ~1e-12 (the tiles ran), below the stated tolerance of f16 operands.
-      assert.ok(e > 1e-10 && e < TOL_F16_TILES, `${label} ${typeName}: nmse ${e}`);
-    }
+        return { description: vk.backend.description, logits: await logits(vk, tokens, 64) };
+      }));
   }
 });
 
 test('KHR cooperative matrices (VK_KHR_cooperative_matrix on the newer lavapipe: 8 x 8 x 8 products, subgroups of 8): 40-token prompts of F16, Q4_0 and Q4_K models agree with the CPU on the same weights in f32 within the stated tolerance, after the tiles pass their self-check', async (t) => {
   if (skip) return t.skip(skip);
   if (vulkanNextSkipped(t)) return;
-  const dir = tempDir(t, 'aglm-vk-khr-');
-  const tokens = benchTokens(40, SHAPE.vocabSize, 1, 7);
-  for (const [typeName, type] of TYPES.filter(([n]) => ['F16', 'Q4_0', 'Q4_K'].includes(n))) {
-    const file = join(dir, `glm4-${typeName}.gguf`);
-    await writeRandomModel(file, SHAPE, { arch: 'glm4', type, seed: 9 });
-    const want = await logitsOf(file, { backend: 'cpu', cpuVariant: 'ref', precision: 'f32' }, tokens, 64);
-    // The model runs in a child process on the newer lavapipe (this process has loaded the system's Vulkan loader).
+  const described = /paths: [^;]*cooperative matrix[^;]*;.*cooperative-matrix \(KHR, \d+x\d+x\d+, \d+x\d+ per subgroup\) tiles passed their self-check/;
+  // The model runs in a child process on the newer lavapipe (this process has loaded the system's Vulkan loader).
+  await checkTilePrompts(t, tempDir(t, 'aglm-vk-khr-'), 'KHR cooperative matrix', described, async (file, tokens) => {
     const r = spawnSync(vulkanNextRun, [process.execPath, '--import', 'tsx', join(repoRoot, 'test', 'helpers', 'vulkan-logits.ts'), file, JSON.stringify(tokens), '64'], {
       encoding: 'utf8', cwd: repoRoot, timeout: 240_000, maxBuffer: 64 << 20,
     });
     assert.equal(r.status, 0, `${r.error?.message ?? ''}${r.stderr}`.slice(-2000));
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { description: string; logits: string };
-    assert.match(out.description, /paths: [^;]*cooperative matrix[^;]*;.*cooperative-matrix \(KHR, \d+x\d+x\d+, \d+x\d+ per subgroup\) tiles passed their self-check/);
     const buf = Buffer.from(out.logits, 'base64');
-    const got = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-    const e = nmse(got, want);
-    t.diagnostic(`KHR cooperative matrix ${typeName}: logits nmse vs CPU on the same f32 weights ${e.toExponential(2)}`);
-    // Above the f32 path's ~1e-12 (the tiles ran), below the stated tolerance of f16 operands.
-    assert.ok(e > 1e-10 && e < TOL_F16_TILES, `KHR ${typeName}: nmse ${e}`);
-  }
+    return { description: out.description, logits: new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4) };
+  });
 });
 
 test('OPEN_AUTOGLM_VULKAN_PLAIN=1 forces the plain kernels: a Q4_0 model then equals the CPU on its weights in f32, not on Q4_0', async (t) => {

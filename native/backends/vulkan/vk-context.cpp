@@ -108,6 +108,13 @@ bool coopmat_grid(uint32_t m, uint32_t n, uint32_t k, uint32_t sg, device_desc::
   return found;
 }
 
+std::string coopmat_json(const device_desc &d) {
+  if (!d.coopmat_khr) return "null";
+  const device_desc::coopmat_shape &c = d.khr;
+  return "{\"m\":" + std::to_string(c.m) + ",\"n\":" + std::to_string(c.n) + ",\"k\":" + std::to_string(c.k) + ",\"gr\":" + std::to_string(c.gr) +
+         ",\"br\":" + std::to_string(c.br) + ",\"bc\":" + std::to_string(c.bc) + "}";
+}
+
 namespace {
 
 void describe(runtime &rt, VkPhysicalDevice pd, device_desc *d) {

@@ -135,6 +135,9 @@ const char *type_name(VkPhysicalDeviceType t);
 // (fewest operand loads); false where the shape does not fit (k must divide the 32 values of a step; operand offsets
 // stay 16-byte aligned for m, n, k >= 8).
 bool coopmat_grid(uint32_t m, uint32_t n, uint32_t k, uint32_t sg, device_desc::coopmat_shape *out);
+// The device's KHR tile shape as JSON, {"m", "n", "k", "gr", "br", "bc"}, or null (the reports of the module and of
+// vk-selftest).
+std::string coopmat_json(const device_desc &d);
 
 // The optional kernel paths a device gets: each where the device has the feature; none with
 // OPEN_AUTOGLM_VULKAN_PLAIN=1 (the plain kernels only: shared-memory sums, f32 arithmetic), so that path can be forced
@@ -198,7 +201,7 @@ class device {
   // A host-visible, coherent storage buffer (mapped), or a device-local one (host_visible false).
   bool create_buffer(uint64_t bytes, bool host_visible, buffer *out, std::string *error);
   void destroy_buffer(buffer *b);
-  // spec: n_spec 32-bit specialization constants, constant_id 0 .. n_spec - 1 (none where null).
+  // spec: n_spec 32-bit specialization constants, constant_id 0 .. n_spec - 1 (none where n_spec is 0).
   bool create_pipeline(const uint32_t *spirv, size_t bytes, uint32_t n_buffers, uint32_t push_bytes, pipeline *out, std::string *error,
                        const uint32_t *spec = nullptr, uint32_t n_spec = 0);
   void destroy_pipeline(pipeline *p);

@@ -162,7 +162,7 @@ bool check_tile_path(device &dev, bool coop, std::string *why) {
   std::string err;
   bool ok = have && dev.create_buffer(wh.size() * 2, true, &bw, &err) && dev.create_buffer(x.size() * 4, true, &bx, &err) &&
             dev.create_buffer(want.size() * 4, true, &by, &err) && dev.create_buffer(bias.size() * 4, true, &bb, &err) &&
-            dev.create_pipeline(ks.spirv, ks.bytes, 4, sizeof(matmul_push), &pl, &err, ks.n_spec ? ks.spec : nullptr, ks.n_spec);
+            dev.create_pipeline(ks.spirv, ks.bytes, 4, sizeof(matmul_push), &pl, &err, ks.spec, ks.n_spec);
   double num = 0, den = 0;
   if (ok) {
     std::memcpy(bw.mapped, wh.data(), wh.size() * 2);
@@ -401,7 +401,7 @@ int32_t program_build(const aglm_hal_program_desc *desc, std::unique_ptr<program
       kernel_spec k;
       if (!spec_of(id, dd, &k)) return *err = "no SPIR-V for kernel " + std::to_string(id), AGLM_ERR_INTERNAL;
       pipeline pl;
-      if (!dev.create_pipeline(k.spirv, k.bytes, k.n_buffers, k.push_bytes, &pl, err, k.n_spec ? k.spec : nullptr, k.n_spec)) return AGLM_ERR_INTERNAL;
+      if (!dev.create_pipeline(k.spirv, k.bytes, k.n_buffers, k.push_bytes, &pl, err, k.spec, k.n_spec)) return AGLM_ERR_INTERNAL;
       p->pipes[id] = pl;
     }
   }

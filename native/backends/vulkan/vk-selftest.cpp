@@ -583,7 +583,7 @@ int main(int argc, char **argv) {
          ",\"int8\":" + (d.int8 ? "true" : "false") + ",\"storage16\":" + (d.storage16 ? "true" : "false") +
          ",\"storage8\":" + (d.storage8 ? "true" : "false") + ",\"integerDot\":" + (d.integer_dot ? "true" : "false") +
          ",\"cooperativeMatrix\":" + (d.cooperative_matrix ? "true" : "false") +
-         ",\"cooperativeMatrixKHR\":" + (d.coopmat_khr ? "{\"m\":" + std::to_string(d.khr.m) + ",\"n\":" + std::to_string(d.khr.n) + ",\"k\":" + std::to_string(d.khr.k) + ",\"gr\":" + std::to_string(d.khr.gr) + ",\"br\":" + std::to_string(d.khr.br) + ",\"bc\":" + std::to_string(d.khr.bc) + "}" : std::string("null")) + "}";
+         ",\"cooperativeMatrixKHR\":" + coopmat_json(d) + "}";
   }
   j += "],\"checks\":[";
   int code = 0;

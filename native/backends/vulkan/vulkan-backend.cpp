@@ -195,8 +195,7 @@ size_t vk_report(const char *, char *buf, size_t len) {
            ",\"fp16\":" + b(d.fp16) + ",\"int8\":" + b(d.int8) + ",\"storage16\":" + b(d.storage16) + ",\"storage8\":" + b(d.storage8) +
            ",\"integerDot\":" + b(d.integer_dot) + ",\"integerDotAccelerated\":" + b(d.integer_dot_accelerated) +
            ",\"cooperativeMatrix\":" + b(d.cooperative_matrix) +
-           ",\"cooperativeMatrixKHR\":" + (d.coopmat_khr ? "{\"m\":" + std::to_string(d.khr.m) + ",\"n\":" + std::to_string(d.khr.n) + ",\"k\":" +
-           std::to_string(d.khr.k) + ",\"gr\":" + std::to_string(d.khr.gr) + ",\"br\":" + std::to_string(d.khr.br) + ",\"bc\":" + std::to_string(d.khr.bc) + "}" : std::string("null")) +
+           ",\"cooperativeMatrixKHR\":" + aglm_vk::coopmat_json(d) +
            ",\"paths\":{\"subgroup\":" + b(use.subgroup) + ",\"integerDot\":" + b(use.integer_dot) + ",\"fp16\":" + b(use.fp16) +
            ",\"coopmat\":" + b(use.coopmat) + "}}";
     }
